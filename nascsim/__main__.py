@@ -1,0 +1,3 @@
+from nascsim.cli import main
+
+main()

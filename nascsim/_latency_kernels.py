@@ -1,0 +1,53 @@
+"""Numba kernels of eqs. 3 and 8 over the arrays of :class:`nascsim.latency.LatencyModel`.
+
+``lat`` is ``LatencyModel.arrays``: (layer_head, layer_tail, split_head, split_tail, payload,
+consts). One evaluation costs O(layers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def latency_one(arch, split, lat, out):
+    """Write T_head, T_comm, T_tail (ms) of (arch, split) into out[0:3]."""
+    layer_head, layer_tail, split_head, split_tail, payload, consts = lat
+    n_layers = arch.shape[0]
+    t_head = consts[0]
+    t_tail = consts[2]
+    for l in range(n_layers):
+        o = arch[l]
+        if l < split - 1:
+            t_head += layer_head[l, o]
+        elif l >= split:
+            t_tail += layer_tail[l, o]
+    if split >= 1:
+        o = arch[split - 1]
+        t_head += split_head[split - 1, o]
+        t_tail += split_tail[split - 1, o]
+        n_h = payload[split, o]
+    else:
+        n_h = payload[0, 0]
+    out[0] = t_head
+    out[1] = n_h * consts[3]
+    out[2] = t_tail
+
+
+@njit(cache=True, nogil=True)
+def device_only_one(arch, lat):
+    """Whole network on the head device (HWNAS baselines)."""
+    layer_head = lat[0]
+    consts = lat[5]
+    t = consts[0] + consts[1]
+    for l in range(arch.shape[0]):
+        t += layer_head[l, arch[l]]
+    return t
+
+
+@njit(cache=True, nogil=True)
+def latency_batch(archs, splits, lat, out):
+    """out[i] = (T_head, T_comm, T_tail) of (archs[i], splits[i])."""
+    for i in range(archs.shape[0]):
+        latency_one(archs[i], splits[i], lat, out[i])

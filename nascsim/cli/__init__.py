@@ -1,0 +1,77 @@
+"""The ``nascsim`` command line. Subcommands live in their own modules and are imported only when
+invoked, so ``nascsim --help`` stays fast (no numba, torch or scikit-learn at import)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from nascsim import __version__
+
+# name -> (module, attribute, one-line help shown by ``nascsim --help``)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "latency": ("nascsim.cli.latency_cmd", "latency", "End-to-end latency breakdown of one (architecture, split)."),
+    "devices": ("nascsim.cli.latency_cmd", "devices", "Compute power Π per device (eq. 9) and the fit's R²."),
+    "tables": ("nascsim.cli.latency_cmd", "tables", "Import HW-NAS-Bench lookup tables into tables/."),
+    "search": ("nascsim.cli.search_cmd", "search", "One search (nasc, hwnas, hwnas-dropout, random) on the surrogate."),
+    "sweep": ("nascsim.cli.sweep_cmd", "sweep", "Grid of searches over thresholds, loss rates, methods and seeds."),
+    "report": ("nascsim.cli.sweep_cmd", "report", "Summaries and plots of a sweep's result store."),
+    "surrogate": ("nascsim.cli.surrogate_cmd", "surrogate", "Fit, report and inspect accuracy surrogates."),
+    "supernet": ("nascsim.cli.train_cmd", "supernet", "Train a supernet and evaluate its subnets (torch)."),
+    "retrain": ("nascsim.cli.train_cmd", "retrain", "Re-train one architecture from scratch and confirm its split (torch)."),
+    "confirm": ("nascsim.cli.train_cmd", "confirm", "Re-train the top candidates of a search or sweep (torch)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr, _ = COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nascsim")
+def cli() -> None:
+    """nascsim: simulate NASC (architecture + split-point search for split computing) and its
+    baselines over HW-NAS-Bench tables and a fitted accuracy surrogate."""
+
+
+def fail(message: str) -> "NoReturn":  # noqa: F821
+    """One-line error on stderr, exit code 2."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: click's own usage errors and the library's ``ValueError`` become one line on
+    stderr and exit code 2."""
+    try:
+        code = cli.main(args=argv, prog_name="nascsim", standalone_mode=False)
+    except click.UsageError as exc:
+        bad = f" (in {exc.ctx.command_path})" if exc.ctx is not None else ""
+        click.echo(f"Error: {exc.format_message()}{bad}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except (ValueError, FileNotFoundError) as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    sys.exit(code or 0)

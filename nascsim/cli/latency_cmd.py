@@ -1,0 +1,78 @@
+"""``nascsim latency``, ``nascsim devices`` and ``nascsim tables build``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from nascsim.cli.options import latency_options
+
+
+@click.command()
+@click.option("--arch", required=True, help="22 ops as names or indices, comma separated (k3_e1,skip,... or 0,8,...).")
+@click.option("--split", "split", required=True, type=int, help="Split point: 0 = after the stem, k = after layer k.")
+@latency_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def latency(arch, split, space, head, tail, bits, bandwidth, source, classes, as_json):
+    """End-to-end latency T = T_head + T_comm + T_tail of one (architecture, split) (eqs. 3, 8)."""
+    from nascsim.latency import breakdown, build_latency_model
+    from nascsim.space import arch_names, get_space, parse_arch
+
+    sp = get_space(space)
+    a = parse_arch(arch, sp)
+    model = build_latency_model(sp, head, tail, source, bits, bandwidth, classes)
+    out = {
+        "space": sp.name,
+        "arch": arch_names(a, sp),
+        "split": split,
+        "head": head,
+        "tail": tail,
+        "source": model.source,
+        "bits": bits,
+        "bandwidth": bandwidth,
+        "classes": classes,
+    }
+    out.update(breakdown(model, a, split))
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    click.echo(f"space {sp.name}, split {split}, head {head}, tail {tail}, source {model.source}")
+    click.echo(f"  T_head  {out['T_head_ms']:10.4f} ms   ({out['head_flops'] / 1e6:.2f} MFLOPs)")
+    click.echo(f"  T_comm  {out['T_comm_ms']:10.4f} ms   ({out['payload_elements']} elements x {bits:g} bit / {bandwidth:g} bit/s)")
+    click.echo(f"  T_tail  {out['T_tail_ms']:10.4f} ms   ({out['tail_flops'] / 1e6:.2f} MFLOPs)")
+    click.echo(f"  T       {out['T_ms']:10.4f} ms")
+    if out["E_head_mJ"] is not None:
+        click.echo(f"  E_head  {out['E_head_mJ']:10.4f} mJ")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print {device: {gflops, r2}}.")
+def devices(as_json):
+    """Compute power Π per device, fitted by least squares of latency on FLOPs (eq. 9)."""
+    from nascsim.devices import compute_power
+
+    power = compute_power()
+    if as_json:
+        click.echo(json.dumps({d: {"gflops": p.gflops, "r2": p.r2} for d, p in power.items()}))
+        return
+    click.echo(f"{'device':10s} {'Π (GFLOPS)':>12s} {'R²':>8s}")
+    for d, p in power.items():
+        click.echo(f"{d:10s} {p.gflops:12.4f} {p.r2:8.3f}")
+
+
+@click.group()
+def tables():
+    """Lookup tables shipped under tables/."""
+
+
+@tables.command("build")
+@click.option("--lut", required=True, type=click.Path(dir_okay=False), help="HW-NAS-Bench pickle or its JSON export.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Output folder (default: the shipped tables/).")
+def tables_build(lut, out_dir):
+    """Rebuild the parquet table from the official pickle or a JSON export of HW_metrics['fbnet']."""
+    from nascsim._data import shipped_path
+    from nascsim.tables import build_tables
+
+    target = build_tables(lut, out_dir if out_dir is not None else shipped_path("tables"))
+    click.echo(f"wrote {target}")

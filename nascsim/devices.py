@@ -1,0 +1,58 @@
+"""Device compute power Π (eq. 9 of the paper): least squares of measured latency on FLOPs.
+
+Latency is modelled as ``T = FLOPs / Π`` (eq. 10). Π is fitted per device over the 22 layers x 9
+ops of HW-NAS-Bench's CIFAR FBNet table by minimising ``sum (L - F / Π)^2``, whose solution is
+``Π = sum F^2 / sum F L``. With the FLOP convention of :mod:`nascsim.flops` this reproduces the
+paper's Table III (Edge GPU 8.0213, Raspi 4 2.3562 GFLOPS) to within 0.05%.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from nascsim.flops import flop_tables
+from nascsim.space import get_space
+from nascsim.tables import LATENCY_DEVICES, MeasuredTables, load_tables
+
+
+@dataclass(frozen=True)
+class ComputePower:
+    """Fitted Π of one device: GFLOPS and the fit's R² (latency explained by FLOPs / Π)."""
+
+    device: str
+    gflops: float
+    r2: float
+
+
+def fit_compute_power(latency_ms: np.ndarray, flops: np.ndarray, device: str = "") -> ComputePower:
+    """Eq. 9: Π minimising ``sum (L - F/Π)^2`` over paired entries (latency in ms, FLOPs)."""
+    L = np.asarray(latency_ms, dtype=np.float64).ravel()
+    F = np.asarray(flops, dtype=np.float64).ravel()
+    flops_per_ms = float(F @ F) / float(F @ L)
+    residual = L - F / flops_per_ms
+    ss_tot = float(((L - L.mean()) ** 2).sum())
+    r2 = 1.0 - float(residual @ residual) / ss_tot
+    return ComputePower(device, flops_per_ms / 1e6, r2)
+
+
+def check_device(device: str) -> str:
+    if device not in LATENCY_DEVICES:
+        raise ValueError(f"unknown device {device!r}; expected one of {', '.join(LATENCY_DEVICES)}")
+    return device
+
+
+_CACHE: dict[int, dict[str, ComputePower]] = {}
+
+
+def compute_power(tables: MeasuredTables | None = None) -> dict[str, ComputePower]:
+    """Π for all five latency devices of HW-NAS-Bench, fitted on the 22x9 FBNet entries."""
+    tables = tables if tables is not None else load_tables()
+    key = id(tables)
+    if key not in _CACHE:
+        flops = flop_tables(get_space("fbnet"), classes=10).layer
+        _CACHE[key] = {
+            d: fit_compute_power(tables.layer[f"{d}_latency"], flops, d) for d in LATENCY_DEVICES
+        }
+    return _CACHE[key]
