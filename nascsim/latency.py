@@ -193,8 +193,14 @@ def breakdown(model: LatencyModel, arch: np.ndarray, split: int) -> dict:
     lh = model.layer_head[layers, arch]
     lt = model.layer_tail[layers, arch]
     fl = model.flops_layer[layers, arch]
-    T_head = model.consts[C_STEM_HEAD] + lh[before].sum()
-    T_tail = lt[after].sum() + model.consts[C_FIXED_TAIL]
+    # accumulate in network order (stem first, header/pool/FC first on the tail side), the same
+    # order as the numba kernel, so both give bit-identical sums
+    T_head = float(model.consts[C_STEM_HEAD])
+    for v in lh[before]:
+        T_head += v
+    T_tail = float(model.consts[C_FIXED_TAIL])
+    for v in lt[after]:
+        T_tail += v
     head_flops = model.flops_stem + fl[before].sum()
     tail_flops = fl[after].sum() + model.flops_fixed_tail
     e = model.energy_stem + model.energy_head[layers, arch][before].sum()
