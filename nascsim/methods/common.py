@@ -1,0 +1,125 @@
+"""What every method shares: the paper's schedule, surrogate resolution, the result record.
+
+Schedule. NASC follows ASNG-NAS (Akimoto et al. 2019), which splits CIFAR-10's 50,000 training
+images in halves, one for the weights and one (25,000 images) for θ, with minibatches of 64: one
+θ update per minibatch gives ceil(25,000 / 64) = 391 steps per epoch. The paper's 90 epochs of
+distribution updates are then 90 x 391 = 35,190 steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from nascsim import __version__
+from nascsim.config import SearchConfig
+from nascsim.latency import LatencyModel, breakdown, build_latency_model
+from nascsim.space import Space, arch_names, check_split, get_space
+
+PAPER_EPOCHS = 90
+THETA_IMAGES = 25_000
+THETA_BATCH = 64
+STEPS_PER_EPOCH = math.ceil(THETA_IMAGES / THETA_BATCH)  # 391
+DEFAULT_STEPS = PAPER_EPOCHS * STEPS_PER_EPOCH  # 35,190
+
+
+def steps_of(config: SearchConfig) -> int:
+    return DEFAULT_STEPS if config.steps is None else int(config.steps)
+
+
+def validate(config: SearchConfig) -> Space:
+    """Check a config's values; raise ValueError naming the first bad one."""
+    from nascsim.config import METHODS
+
+    if config.method not in METHODS:
+        raise ValueError(f"unknown method {config.method!r}; expected one of {', '.join(METHODS)}")
+    space = get_space(config.space)
+    if not config.threshold_ms > 0:
+        raise ValueError(f"threshold must be positive (ms), got {config.threshold_ms}")
+    if not 0.0 <= config.loss < 1.0:
+        raise ValueError(f"loss rate must be in [0, 1), got {config.loss}")
+    if not config.loss_set or any(not 0.0 <= p < 1.0 for p in config.loss_set):
+        raise ValueError(f"loss set must hold rates in [0, 1), got {list(config.loss_set)}")
+    if config.steps is not None and config.steps < 1:
+        raise ValueError(f"steps must be at least 1, got {config.steps}")
+    if config.lam < 2:
+        raise ValueError(f"lam must be at least 2, got {config.lam}")
+    if config.eps_loss < 0 or config.eps_lat < 0:
+        raise ValueError(f"eps_loss and eps_lat must be non-negative, got {config.eps_loss}, {config.eps_lat}")
+    if not config.split_search:
+        if config.fixed_split is None:
+            raise ValueError("--no-split-search needs a fixed split (--fixed-split K)")
+        check_split(config.fixed_split, space)
+    return space
+
+
+def resolve_surrogates(config: SearchConfig, surrogates: dict | None) -> dict:
+    """{"dropout": ..., "no_dropout": ...}; the shipped defaults when None. Checks the space."""
+    if surrogates is None:
+        from nascsim.surrogate import default_surrogates
+
+        surrogates = default_surrogates()
+    for role in ("dropout", "no_dropout"):
+        if role not in surrogates:
+            raise ValueError(f"surrogate set lacks the {role!r} surrogate")
+        s = surrogates[role]
+        if s.space != config.space:
+            raise ValueError(
+                f"surrogate {s.id!r} was fitted on the {s.space} space, not {config.space!r}; "
+                "pass --surrogate PATH fitted on that space"
+            )
+    return surrogates
+
+
+def latency_model_for(config: SearchConfig, surrogate) -> LatencyModel:
+    return build_latency_model(
+        config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, surrogate.classes
+    )
+
+
+def make_record(
+    config: SearchConfig,
+    space: Space,
+    arch: np.ndarray,
+    split: int,
+    eval_surrogate,
+    search_surrogate,
+    latency_model: LatencyModel,
+    steps: int,
+    t_start: float,
+    extra: dict,
+) -> dict:
+    """One flat row: the config, the final (arch, split), its latency breakdown and expected
+    accuracy at the run's loss rate under the final model's surrogate."""
+    arch = np.asarray(arch, dtype=np.int64)
+    lat = breakdown(latency_model, arch, split)
+    a2, k1, p1 = arch[None, :], np.array([split]), np.array([config.loss])
+    accuracy = float(eval_surrogate.predict("acc", a2, k1, p1)[0])
+    lsc = float(eval_surrogate.predict("lsc", a2, k1, np.zeros(1))[0])
+    rec = config.to_dict()
+    rec.update(
+        {
+            "steps": steps,
+            "arch": arch_names(arch, space),
+            "arch_idx": [int(x) for x in arch],
+            "split": int(split),
+            "T_head_ms": lat["T_head_ms"],
+            "T_comm_ms": lat["T_comm_ms"],
+            "T_tail_ms": lat["T_tail_ms"],
+            "T_ms": lat["T_ms"],
+            "payload_bits": lat["payload_bits"],
+            "feasible": bool(lat["T_ms"] <= config.threshold_ms),
+            "accuracy": accuracy,
+            "l_sc": lsc,
+            "surrogate": eval_surrogate.id,
+            "search_surrogate": search_surrogate.id,
+            "dataset": eval_surrogate.dataset,
+            "source": latency_model.source,
+            "version": __version__,
+        }
+    )
+    rec.update(extra)
+    rec["wall_s"] = time.perf_counter() - t_start
+    return rec

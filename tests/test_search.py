@@ -1,0 +1,134 @@
+"""The search methods on a stand-in surrogate (tests/surrogate_fixtures.py)."""
+
+import numpy as np
+import pytest
+from surrogate_fixtures import make_stand_in_surrogate
+
+from nascsim.config import SearchConfig
+from nascsim.engine import make_rng, reference_asng_search, run_asng_search
+from nascsim.latency import build_latency_model
+from nascsim.methods import run_search
+from nascsim.objective import LAT_DEVICE, LAT_SPLIT, LOSS_P0, LOSS_SC, Objective, expected_objective
+from nascsim.space import get_space
+
+
+@pytest.fixture(scope="module")
+def fbnet():
+    s = make_stand_in_surrogate("fbnet", seed=0)
+    return {"dropout": s, "no_dropout": s}
+
+
+@pytest.fixture(scope="module")
+def extended():
+    s = make_stand_in_surrogate("extended", seed=0)
+    return {"dropout": s, "no_dropout": s}
+
+
+@pytest.mark.parametrize("objective", [
+    Objective(30.0, loss_mode=LOSS_SC, latency_mode=LAT_SPLIT),
+    Objective(30.0, loss_mode=LOSS_P0, latency_mode=LAT_DEVICE),
+    Objective(25.0, eps_lat=0.5, loss_set=(0.0, 0.25, 0.5), loss_mode=LOSS_SC, latency_mode=LAT_SPLIT),
+])
+def test_numba_search_follows_the_numpy_reference_step_for_step(fbnet, objective):
+    sur = fbnet["dropout"]
+    lat = build_latency_model("fbnet", classes=sur.classes)
+    search_split = objective.latency_mode == LAT_SPLIT
+    kw = dict(steps=400, n_ops=9, search_split=search_split, fixed_split=-1 if search_split else 22)
+    fast = run_asng_search(objective, sur, lat, make_rng(5), cache_slots=0, **kw)
+    ref = reference_asng_search(objective, sur, lat, make_rng(5), **kw)
+    assert np.abs(fast.theta - ref.theta).max() < 1e-12
+    assert fast.Delta == pytest.approx(ref.Delta, rel=1e-12)
+
+
+def test_prediction_cache_changes_nothing_but_the_work(fbnet):
+    sur = fbnet["dropout"]
+    lat = build_latency_model("fbnet", classes=sur.classes)
+    obj = Objective(30.0)
+    cached = run_asng_search(obj, sur, lat, make_rng(2), steps=20000, n_ops=9)
+    plain = run_asng_search(obj, sur, lat, make_rng(2), steps=20000, n_ops=9, cache_slots=0)
+    np.testing.assert_array_equal(cached.theta, plain.theta)
+    assert cached.cache_hits > 0 and plain.cache_hits == 0
+
+
+@pytest.mark.parametrize("method", ["nasc", "hwnas", "hwnas-dropout", "random"])
+@pytest.mark.parametrize("space", ["fbnet", "extended"])
+def test_every_method_runs_in_both_spaces_and_reports_a_full_record(method, space, fbnet, extended):
+    sur = fbnet if space == "fbnet" else extended
+    rec = run_search(SearchConfig(method=method, space=space, threshold_ms=30, loss=0.2, seed=1, steps=1500), sur)
+    sp = get_space(space)
+    assert len(rec["arch"]) == 22 and set(rec["arch"]) <= set(sp.op_names)
+    assert 0 <= rec["split"] <= 22
+    assert rec["T_ms"] == pytest.approx(rec["T_head_ms"] + rec["T_comm_ms"] + rec["T_tail_ms"])
+    assert rec["feasible"] == (rec["T_ms"] <= 30)
+    assert 0.0 <= rec["accuracy"] <= 1.0
+    assert rec["surrogate"] == sur["dropout"].id and rec["seed"] == 1 and rec["method"] == method
+    assert rec["source"] == ("measured" if space == "fbnet" else "flops")
+
+
+def test_same_seed_same_result_and_other_seeds_explore_differently(fbnet):
+    cfg = SearchConfig(method="nasc", threshold_ms=30, seed=3, steps=2000)
+    a, b = run_search(cfg, fbnet), run_search(cfg, fbnet)
+    assert (a["arch"], a["split"]) == (b["arch"], b["split"])
+    others = {tuple(run_search(cfg.with_(seed=s), fbnet)["arch"]) for s in range(4, 8)}
+    assert len(others) > 1
+
+
+def test_nasc_meets_a_reachable_threshold(fbnet):
+    for seed in range(3):
+        rec = run_search(SearchConfig(method="nasc", threshold_ms=30, seed=seed, steps=6000), fbnet)
+        assert rec["feasible"], rec
+
+
+def test_hwnas_variants_share_the_search_and_say_when_data_cannot_tell_them_apart(fbnet):
+    cfg = SearchConfig(method="hwnas", threshold_ms=30, loss=0.3, seed=2, steps=1500)
+    a = run_search(cfg, fbnet)
+    b = run_search(cfg.with_(method="hwnas-dropout"), fbnet)
+    assert a["arch"] == b["arch"]
+    assert a["dropout_distinguished"] is False and b["dropout_distinguished"] is False
+
+
+def test_hwnas_dropout_is_judged_with_the_dropout_supernets_surrogate():
+    s_drop = make_stand_in_surrogate("fbnet", seed=0)
+    s_plain = make_stand_in_surrogate("fbnet", seed=0, split_dropout_train=0.0)
+    sur = {"dropout": s_drop, "no_dropout": s_plain}
+    cfg = SearchConfig(method="hwnas", threshold_ms=30, loss=0.5, seed=2, steps=1500)
+    a, b = run_search(cfg, sur), run_search(cfg.with_(method="hwnas-dropout"), sur)
+    assert a["arch"] == b["arch"]
+    assert a["surrogate"] == s_plain.id and b["surrogate"] == s_drop.id
+    assert a["dropout_distinguished"] and b["dropout_distinguished"]
+
+
+def test_hwnas_split_minimises_the_expected_objective(fbnet):
+    cfg = SearchConfig(method="hwnas", threshold_ms=30, seed=0, steps=1000)
+    rec = run_search(cfg, fbnet)
+    sur = fbnet["no_dropout"]
+    lat = build_latency_model("fbnet", classes=sur.classes)
+    arch = np.array(rec["arch_idx"])
+    f = expected_objective(Objective(30.0), sur, lat, np.repeat(arch[None], 23, 0), np.arange(23))["f"]
+    assert rec["split"] == int(np.argmin(f))
+
+
+def test_no_split_search_keeps_the_given_split(fbnet):
+    rec = run_search(SearchConfig(method="nasc", split_search=False, fixed_split=14, seed=0, steps=800), fbnet)
+    assert rec["split"] == 14
+    with pytest.raises(ValueError, match="needs a fixed split"):
+        run_search(SearchConfig(method="nasc", split_search=False), fbnet)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"method": "darts"}, "unknown method 'darts'"),
+    ({"threshold_ms": 0}, "threshold must be positive"),
+    ({"loss": 1.0}, "loss rate must be in"),
+    ({"lam": 1}, "lam must be at least 2"),
+    ({"head": "tpu"}, "unknown device 'tpu'"),
+    ({"space": "extended"}, "fitted on the fbnet space"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+])
+def test_bad_search_options_are_clear_errors(fbnet, changes, message):
+    with pytest.raises(ValueError, match=message):
+        run_search(SearchConfig(steps=10).with_(**changes), fbnet)
+
+
+def test_measured_latency_cannot_search_bottleneck_ops(extended):
+    with pytest.raises(ValueError, match="no measured latency"):
+        run_search(SearchConfig(space="extended", source="measured", steps=200, seed=0), extended)
