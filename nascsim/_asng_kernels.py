@@ -34,84 +34,121 @@ def sample_into(theta, C, rng, c_out):
 
 
 @njit(cache=True, nogil=True)
-def ranking_utility_into(losses, u_out):
-    """Step 2: ranking-based utilities with ties sharing the mean of their weights."""
+def ranking_utility_into(losses, u_out, order):
+    """Step 2: ranking-based utilities with ties sharing the mean of their weights.
+
+    ``order`` (λ,) int64 is a work buffer (stable insertion sort: λ is small).
+    """
     lam = losses.shape[0]
     mu = int(math.ceil(lam * RHO))
-    order = np.argsort(losses, kind="mergesort")
-    w_rank = np.zeros(lam)
-    for i in range(mu):
-        w_rank[i] = 1.0 / mu
-    for i in range(lam - mu, lam):
-        w_rank[i] -= 1.0 / mu
+    for i in range(lam):
+        order[i] = i
+    for i in range(1, lam):
+        j = i
+        while j > 0 and losses[order[j - 1]] > losses[order[j]]:
+            tmp = order[j - 1]
+            order[j - 1] = order[j]
+            order[j] = tmp
+            j -= 1
     start = 0
     for i in range(1, lam + 1):
         if i == lam or losses[order[i]] != losses[order[start]]:
             m = 0.0
             for j in range(start, i):
-                m += w_rank[j]
+                w = 0.0
+                if j < mu:
+                    w += 1.0 / mu
+                if j >= lam - mu:
+                    w -= 1.0 / mu
+                m += w
             m /= i - start
             for j in range(start, i):
                 u_out[order[j]] = m
             start = i
 
 
+def workspace(C: np.ndarray, lam: int) -> tuple:
+    """Buffers of :func:`update_ws`: (u (λ,), order (λ,), G (D, K_max), s_G (N,))."""
+    C = np.asarray(C, dtype=np.int64)
+    return (np.empty(lam), np.empty(lam, dtype=np.int64), np.zeros((len(C), int(C.max()))), np.empty(int(np.sum(C - 1))))
+
+
 @njit(cache=True, nogil=True)
 def update(theta, C, s, scalars, params, c, losses):
     """Steps 2-9 for samples c (λ, D) and their losses (λ,). Returns False (and changes nothing)
-    when all u are 0 or ‖G‖_F is 0."""
+    when all u are 0 or ‖G‖_F is 0. Allocates its buffers; the engine calls :func:`update_ws`."""
     lam, D = c.shape
-    K_max = theta.shape[1]
-    u = np.empty(lam)
-    ranking_utility_into(losses, u)  # step 2
+    N = 0
+    for d in range(D):
+        N += C[d] - 1
+    work = (np.empty(lam), np.empty(lam, dtype=np.int64), np.zeros((D, theta.shape[1])), np.empty(N))
+    return update_ws(theta, C, s, scalars, params, c, losses, work)
+
+
+@njit(cache=True, nogil=True)
+def _active(c, d):
+    """True when the λ samples do not all agree on variable d."""
+    for i in range(1, c.shape[0]):
+        if c[i, d] != c[0, d]:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def update_ws(theta, C, s, scalars, params, c, losses, work):
+    """:func:`update` with preallocated buffers ``work`` (see :func:`workspace`).
+
+    Sparse form of steps 3, 5, 6 and 9, equal to the dense equations: the utilities sum to zero,
+    so G = (1/λ) Σ_i u_i onehot(c_i) is non-zero only where the samples disagree; on a variable
+    where all samples agree G, s_G and the θ step are zero and its row is left as it is.
+    """
+    u, order, G, s_G = work
+    lam, D = c.shape
+    ranking_utility_into(losses, u, order)  # step 2
     any_u = False
     for i in range(lam):
         if u[i] != 0.0:
             any_u = True
     if not any_u:
         return False
-    N = 0
+    N = s_G.shape[0]
     D_valid = 0
     for d in range(D):
-        N += C[d] - 1
         if C[d] > 1:
             D_valid += 1
-    G = np.zeros((D, K_max))  # step 3
-    for i in range(lam):
-        for d in range(D):
-            for k in range(C[d]):
-                one_hot = 1.0 if c[i, d] == k else 0.0
-                G[d, k] += u[i] * (one_hot - theta[d, k])
-    for d in range(D):
-        for k in range(C[d]):
-            G[d, k] /= lam
     delta = params[1] / scalars[0]  # step 4
     beta = delta / math.sqrt(N)
-    s_G = np.empty(N)  # step 5
+    G_norm = 0.0
     pos = 0
-    for d in range(D):
+    for d in range(D):  # steps 3 and 5 on the variables where samples disagree
         K = C[d]
         if K < 2:
             continue
+        if not _active(c, d):
+            for k in range(K - 1):
+                s_G[pos + k] = 0.0
+            pos += K - 1
+            continue
+        for k in range(K):
+            G[d, k] = 0.0
+        for i in range(lam):
+            G[d, c[i, d]] += u[i] / lam
         th_K = theta[d, K - 1]
         g_sum = 0.0
         for k in range(K - 1):
             g_sum += G[d, k]
+        coef_K = g_sum / (th_K + math.sqrt(th_K))
         for k in range(K - 1):
-            th = theta[d, k]
-            s_G[pos] = G[d, k] / math.sqrt(th) + math.sqrt(th) * g_sum / (th_K + math.sqrt(th_K))
-            pos += 1
-    G_norm = 0.0
-    for j in range(N):
-        G_norm += s_G[j] * s_G[j]
+            sq = math.sqrt(theta[d, k])
+            v = G[d, k] / sq + sq * coef_K
+            s_G[pos + k] = v
+            G_norm += v * v
+        pos += K - 1
     G_norm = math.sqrt(G_norm)
     if G_norm == 0.0:  # identical samples: no direction, nothing to adapt
         return False
     eps = delta / (G_norm + EPS_NORM)  # step 6
     scalars[2] = eps
-    for d in range(D):
-        for k in range(C[d]):
-            theta[d, k] += eps * G[d, k]
     coef = math.sqrt(beta * (2.0 - beta)) / G_norm  # step 7
     ss = 0.0
     for j in range(N):
@@ -121,10 +158,12 @@ def update(theta, C, s, scalars, params, c, losses):
     scalars[1] = gamma
     Delta = scalars[0] * math.exp(beta * (gamma - ss / params[0]))  # step 8
     scalars[0] = min(Delta, params[2])
-    for d in range(D):  # step 9
+    for d in range(D):  # step 6 (θ step) and step 9, on the variables that moved
         K = C[d]
-        if K < 2:
+        if K < 2 or not _active(c, d):
             continue
+        for k in range(K):
+            theta[d, k] += eps * G[d, k]
         theta_min = 1.0 / (D_valid * (K - 1))
         total = 0.0
         for k in range(K):

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from nascsim._asng_kernels import entropy_theta, sample_into, update
+from nascsim._asng_kernels import entropy_theta, sample_into, update_ws
 from nascsim._latency_kernels import device_only_one, latency_one
 from nascsim.surrogate.predict import TARGET_LOSS, TARGET_LSC, noise_sd_one, predict_one
 
@@ -109,7 +109,7 @@ def observe(arch, split, obj, lat, sur, loss_set, rng, cache_keys, cache_vals, s
 def run_asng(
     theta, C, s, scalars, params, rng, steps, lam, n_layers, fixed_split,
     obj, lat, sur, loss_set, cache_keys, cache_vals, stats,
-    trace_f, trace_scalars, trace_split,
+    trace_f, trace_scalars, trace_split, work,
 ):
     """``steps`` ASNG steps. θ's first ``n_layers`` variables are ops; when θ has one more, it is
     the split point, else the split is ``fixed_split``. Returns the number of steps with an update.
@@ -132,7 +132,7 @@ def run_asng(
             split = c[i, n_layers] if split_searched else fixed_split
             fi, _loss, _T = observe(arch, split, obj, lat, sur, loss_set, rng, cache_keys, cache_vals, stats, lat_buf)
             f[i] = fi
-        if update(theta, C, s, scalars, params, c, f):
+        if update_ws(theta, C, s, scalars, params, c, f, work):
             n_updates += 1
         if trace_f.shape[0] > 0:
             for i in range(lam):

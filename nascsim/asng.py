@@ -186,6 +186,8 @@ from nascsim._asng_kernels import (  # noqa: E402  (kernels live in their own mo
     ranking_utility_into,
     sample_into,
     update,
+    update_ws,
+    workspace,
 )
 
 __all__ = [
@@ -197,4 +199,6 @@ __all__ = [
     "ranking_utility_into",
     "sample_into",
     "update",
+    "update_ws",
+    "workspace",
 ]

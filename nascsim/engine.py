@@ -77,7 +77,7 @@ def run_asng_search(
 ) -> EngineResult:
     """ASNG over the ops of ``n_layers`` layers (and the split point when ``search_split``)."""
     from nascsim import _engine_kernels as K
-    from nascsim._asng_kernels import argmax_theta
+    from nascsim._asng_kernels import argmax_theta, workspace
 
     if lam < 2:
         raise ValueError(f"lam must be at least 2, got {lam}")
@@ -98,7 +98,7 @@ def run_asng_search(
     n_updates = K.run_asng(
         theta, C, s, scalars, params, rng, steps, lam, n_layers, fixed_split,
         obj, latency_model.arrays, surrogate.arrays, loss_set, keys, vals, stats,
-        trace_f, trace_scalars, trace_split,
+        trace_f, trace_scalars, trace_split, workspace(C, lam),
     )
     wall = time.perf_counter() - t0
     choice = np.empty(len(C), dtype=np.int64)
