@@ -173,6 +173,7 @@ def atomic_write_parquet(frame, target: Path) -> None:
     os.close(fd)
     try:
         frame.write_parquet(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
