@@ -132,3 +132,13 @@ def test_bad_search_options_are_clear_errors(fbnet, changes, message):
 def test_measured_latency_cannot_search_bottleneck_ops(extended):
     with pytest.raises(ValueError, match="no measured latency"):
         run_search(SearchConfig(space="extended", source="measured", steps=200, seed=0), extended)
+
+
+def test_one_search_judged_at_several_loss_rates_equals_separate_searches(fbnet):
+    from nascsim.methods import run_search_losses
+
+    cfg = SearchConfig(method="hwnas-dropout", threshold_ms=30, seed=4, steps=800)
+    many = run_search_losses(cfg, [0.0, 0.2, 0.5], fbnet)
+    for rec in many:
+        alone = run_search(cfg.with_(loss=rec["loss"]), fbnet)
+        assert (rec["arch"], rec["split"], rec["accuracy"]) == (alone["arch"], alone["split"], alone["accuracy"])

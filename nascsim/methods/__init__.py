@@ -1,10 +1,37 @@
 """Search methods: NASC and its baselines, each a short module that builds its objective and calls
-the engine (:mod:`nascsim.engine`). :func:`run_search` is what the CLI and the sweep call."""
+the engine (:mod:`nascsim.engine`). :func:`run_search` is what the CLI calls; the sweep calls
+:func:`run_search_losses`, which runs one search for several evaluation loss rates."""
 
 from __future__ import annotations
 
+import time
+
 from nascsim.config import SearchConfig
-from nascsim.methods.common import DEFAULT_STEPS, STEPS_PER_EPOCH, resolve_surrogates, validate
+from nascsim.methods.common import DEFAULT_STEPS, STEPS_PER_EPOCH, make_records, resolve_surrogates, validate
+
+
+def _runner(method: str):
+    from nascsim.methods import hwnas, nasc, random_search
+
+    return {"nasc": nasc.run, "hwnas": hwnas.run, "hwnas-dropout": hwnas.run, "random": random_search.run}[method]
+
+
+def run_search_losses(config: SearchConfig, losses, surrogates: dict | None = None, trace: bool = False) -> list[dict]:
+    """One search, judged at each loss rate of ``losses``: one record per rate (``config.loss`` is
+    ignored). The search itself never depends on the evaluation loss rate."""
+    t0 = time.perf_counter()
+    losses = [float(x) for x in losses]
+    if not losses:
+        raise ValueError("no evaluation loss rate given")
+    for loss in losses:
+        validate(config.with_(loss=loss))
+    surrogates = resolve_surrogates(config, surrogates)
+    choice = _runner(config.method)(config, surrogates, trace=trace)
+    space = validate(config.with_(loss=losses[0]))
+    records = make_records(config, space, choice, losses, t0)
+    if trace:
+        records[0]["_trace"] = choice.trace
+    return records
 
 
 def run_search(config: SearchConfig, surrogates: dict | None = None, trace: bool = False) -> dict:
@@ -13,14 +40,7 @@ def run_search(config: SearchConfig, surrogates: dict | None = None, trace: bool
     ``surrogates``: {"dropout": Surrogate, "no_dropout": Surrogate}; None loads the shipped
     defaults. With ``trace=True`` the record holds a ``_trace`` dict of per-step arrays.
     """
-    from nascsim.methods import hwnas, nasc, random_search
-
-    validate(config)
-    surrogates = resolve_surrogates(config, surrogates)
-    runner = {"nasc": nasc.run, "hwnas": hwnas.run, "hwnas-dropout": hwnas.run, "random": random_search.run}[config.method]
-    if config.method == "random":
-        return runner(config, surrogates)
-    return runner(config, surrogates, trace=trace)
+    return run_search_losses(config, [config.loss], surrogates, trace=trace)[0]
 
 
-__all__ = ["DEFAULT_STEPS", "STEPS_PER_EPOCH", "run_search"]
+__all__ = ["DEFAULT_STEPS", "STEPS_PER_EPOCH", "run_search", "run_search_losses"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -77,6 +78,36 @@ def latency_model_for(config: SearchConfig, surrogate) -> LatencyModel:
     return build_latency_model(
         config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, surrogate.classes
     )
+
+
+@dataclass
+class Choice:
+    """What a method hands back: the final (arch, split), the surrogates that searched and that
+    judge the final model, the latency model, and method-specific summary fields."""
+
+    arch: np.ndarray
+    split: int
+    eval_surrogate: object
+    search_surrogate: object
+    latency_model: LatencyModel
+    steps: int
+    extra: dict = field(default_factory=dict)
+    trace: dict | None = None
+
+
+def make_records(config: SearchConfig, space: Space, choice: Choice, losses, t_start: float) -> list[dict]:
+    """One record per evaluation loss rate: the search does not depend on the loss rate at which
+    the final model is judged, so one search serves them all (each record's ``wall_s`` is the
+    search's wall time shared equally among them)."""
+    wall = time.perf_counter() - t_start
+    recs = []
+    for loss in losses:
+        cfg = config.with_(loss=float(loss))
+        rec = make_record(cfg, space, choice.arch, choice.split, choice.eval_surrogate, choice.search_surrogate,
+                          choice.latency_model, choice.steps, t_start, choice.extra)
+        rec["wall_s"] = wall / len(losses)
+        recs.append(rec)
+    return recs
 
 
 def make_record(

@@ -11,13 +11,11 @@ cannot tell the two apart and the record says so (``dropout_distinguished = Fals
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from nascsim.config import SearchConfig
 from nascsim.engine import make_rng, run_asng_search
-from nascsim.methods.common import latency_model_for, make_record, steps_of, validate
+from nascsim.methods.common import Choice, latency_model_for, steps_of, validate
 from nascsim.methods.nasc import _theta_summary
 from nascsim.objective import LAT_DEVICE, LAT_SPLIT, LOSS_P0, LOSS_SC, Objective, expected_objective
 
@@ -29,8 +27,7 @@ def best_split(objective: Objective, surrogate, latency_model, arch: np.ndarray,
     return int(np.argmin(f))
 
 
-def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> dict:
-    t0 = time.perf_counter()
+def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> Choice:
     space = validate(config)
     search_sur = surrogates["no_dropout"]
     final_sur = surrogates["dropout"] if config.method == "hwnas-dropout" else surrogates["no_dropout"]
@@ -51,7 +48,4 @@ def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> dict:
         split = int(config.fixed_split)
     extra = _theta_summary(res, space.n_layers, split)
     extra["dropout_distinguished"] = surrogates["dropout"].id != surrogates["no_dropout"].id
-    rec = make_record(config, space, arch, split, final_sur, search_sur, lat, steps, t0, extra)
-    if trace:
-        rec["_trace"] = res.trace
-    return rec
+    return Choice(arch, split, final_sur, search_sur, lat, steps, extra, res.trace)

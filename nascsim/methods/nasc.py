@@ -6,16 +6,13 @@ at the split (Algorithm 1: pre-training with dropout 0.5; re-training with dropo
 
 from __future__ import annotations
 
-import time
-
 from nascsim.config import SearchConfig
 from nascsim.engine import make_rng, run_asng_search
-from nascsim.methods.common import latency_model_for, make_record, steps_of, validate
+from nascsim.methods.common import Choice, latency_model_for, steps_of, validate
 from nascsim.objective import LAT_SPLIT, LOSS_SC, Objective
 
 
-def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> dict:
-    t0 = time.perf_counter()
+def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> Choice:
     space = validate(config)
     sur = surrogates["dropout"]
     lat = latency_model_for(config, sur)
@@ -30,11 +27,7 @@ def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> dict:
     )
     arch = res.choice[: space.n_layers]
     split = int(res.choice[space.n_layers]) if config.split_search else int(config.fixed_split)
-    extra = _theta_summary(res, space.n_layers, split)
-    rec = make_record(config, space, arch, split, sur, sur, lat, steps, t0, extra)
-    if trace:
-        rec["_trace"] = res.trace
-    return rec
+    return Choice(arch, split, sur, sur, lat, steps, _theta_summary(res, space.n_layers, split), res.trace)
 
 
 def _theta_summary(res, n_layers: int, split: int) -> dict:

@@ -3,16 +3,13 @@ budget of objective evaluations as ASNG (steps x λ) and NASC's surrogate."""
 
 from __future__ import annotations
 
-import time
-
 from nascsim.config import SearchConfig
 from nascsim.engine import make_rng, run_random_search
-from nascsim.methods.common import latency_model_for, make_record, steps_of, validate
+from nascsim.methods.common import Choice, latency_model_for, steps_of, validate
 from nascsim.objective import LAT_SPLIT, LOSS_SC, Objective
 
 
-def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> dict:
-    t0 = time.perf_counter()
+def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> Choice:
     space = validate(config)
     sur = surrogates["dropout"]
     lat = latency_model_for(config, sur)
@@ -28,4 +25,4 @@ def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> dict:
     split = int(res.choice[space.n_layers]) if config.split_search else int(config.fixed_split)
     total = res.cache_hits + res.cache_misses
     extra = {"search_s": res.wall_s, "cache_hit_rate": res.cache_hits / total if total else 0.0}
-    return make_record(config, space, arch, split, sur, sur, lat, steps, t0, extra)
+    return Choice(arch, split, sur, sur, lat, steps, extra)
