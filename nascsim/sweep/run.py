@@ -1,0 +1,221 @@
+"""Run a sweep's pending configs in batches: in this process, on local worker processes, or on a
+dask.distributed cluster, committing each finished batch to the store as one chunk.
+
+Each run is a pure function of its :class:`SearchConfig` (the search seeds its own generator from
+``config.seed``), so the rows do not depend on the executor, the job count or the batch order.
+The surrogates travel to each worker once (a process pool's initializer; a dask scatter with
+``broadcast=True``), never with every run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Callable, Iterable, Sequence
+
+from nascsim.config import SearchConfig
+from nascsim.sweep.store import ResultStore, make_row
+
+EXECUTORS = ("local", "dask")
+MAX_BATCH = 64
+BATCHES_PER_WORKER = 8
+
+Search = Callable[[SearchConfig, list, dict | None], list]
+
+
+def default_search() -> Search:
+    from nascsim.methods import run_search_losses
+
+    return run_search_losses
+
+
+def search_key(config: SearchConfig) -> SearchConfig:
+    """Runs that differ only in the evaluation loss rate share one search (the search never
+    depends on it: see :func:`nascsim.methods.run_search_losses`)."""
+    return config.with_(loss=0.0)
+
+
+def run_batch(configs: Sequence[dict], surrogates: dict | None, search: Search | None = None) -> list[dict]:
+    """Rows of a batch of runs (configs as dicts, see :meth:`SearchConfig.to_dict`), in order.
+
+    Runs of the batch that differ only in ``loss`` are served by one search. ``surrogates`` maps a
+    space name to that space's ``{"dropout": s, "no_dropout": s}`` (see
+    :func:`nascsim.sweep.run.load_surrogate_sets`); None lets the search load its defaults.
+    """
+    search = search if search is not None else default_search()
+    parsed = [SearchConfig.from_dict(d) for d in configs]
+    groups: dict[SearchConfig, list[int]] = {}
+    for i, config in enumerate(parsed):
+        groups.setdefault(search_key(config), []).append(i)
+    rows: list[dict | None] = [None] * len(parsed)
+    for key, members in groups.items():
+        t0 = time.perf_counter()
+        records = search(key, [parsed[i].loss for i in members], None if surrogates is None else surrogates[key.space])
+        wall = (time.perf_counter() - t0) / len(members)
+        for i, record in zip(members, records):
+            rows[i] = make_row(parsed[i], record, wall)
+    return rows
+
+
+_WORKER_SURROGATES: dict | None = None
+
+
+def _init_worker(surrogates: dict | None) -> None:
+    global _WORKER_SURROGATES
+    _WORKER_SURROGATES = surrogates
+
+
+def _run_batch_in_worker(configs: Sequence[dict], search: Search | None) -> list[dict]:
+    return run_batch(configs, _WORKER_SURROGATES, search)
+
+
+def batch_size(n_runs: int, workers: int) -> int:
+    """About :data:`BATCHES_PER_WORKER` batches per worker, at most :data:`MAX_BATCH` runs each:
+    big enough to amortise task overhead, small enough that a kill loses little."""
+    return max(1, min(MAX_BATCH, math.ceil(n_runs / (max(1, workers) * BATCHES_PER_WORKER))))
+
+
+def batches(configs: Sequence[SearchConfig], size: int) -> list[list[dict]]:
+    """Batches of about ``size`` runs in grid order, never splitting the runs that share one
+    search (same config but for ``loss``) across batches."""
+    groups: dict[SearchConfig, list[dict]] = {}
+    for c in configs:
+        groups.setdefault(search_key(c), []).append(c.to_dict())
+    out: list[list[dict]] = []
+    current: list[dict] = []
+    for members in groups.values():
+        if current and len(current) + len(members) > size:
+            out.append(current)
+            current = []
+        current.extend(members)
+    if current:
+        out.append(current)
+    return out
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def execute(
+    configs: Sequence[SearchConfig],
+    store: ResultStore,
+    surrogates: dict | None = None,
+    *,
+    jobs: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    search: Search | None = None,
+    on_commit: Callable[[int], None] | None = None,
+    size: int | None = None,
+    connect_timeout: str = "10s",
+) -> int:
+    """Run ``configs`` and commit each finished batch to ``store``. ``on_commit(n)`` is called
+    after each commit with the number of runs it held (progress). Returns the number run.
+
+    ``executor="local"`` with ``jobs == 1`` (or a single batch) runs in this process; with more
+    jobs on a pool of spawned processes (spawned, not forked: the parent holds polars and numba
+    threads). ``executor="dask"`` submits the batches to the scheduler at ``address``.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if not configs:
+        return 0
+    if executor == "dask":
+        return _execute_dask(configs, store, surrogates, address, search, on_commit, size, connect_timeout)
+    work = batches(configs, size or batch_size(len(configs), jobs))
+
+    def commit(rows: list[dict]) -> None:
+        store.commit(rows)
+        if on_commit is not None:
+            on_commit(len(rows))
+
+    if jobs == 1 or len(work) == 1:
+        for b in work:
+            commit(run_batch(b, surrogates, search))
+        return len(configs)
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # no fork of a parent holding polars/numba threads
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx,
+                             initializer=_init_worker, initargs=(surrogates,)) as pool:
+        pending = {pool.submit(_run_batch_in_worker, b, search) for b in work}
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    commit(f.result())
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
+    return len(configs)
+
+
+def _execute_dask(configs, store, surrogates, address, search, on_commit, size, connect_timeout) -> int:
+    if not address:
+        raise ValueError("--executor dask needs --address tcp://HOST:PORT of a dask scheduler")
+    from dask.distributed import Client, as_completed
+
+    try:
+        client = Client(address, timeout=connect_timeout, set_as_default=False)
+    except OSError as exc:
+        raise ValueError(f"cannot reach the dask scheduler at {address!r}: {exc}") from None
+    try:
+        workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or 1
+        work = batches(configs, size or batch_size(len(configs), workers))
+        shipped = client.scatter([surrogates], broadcast=True, hash=False)[0] if surrogates is not None else None
+        futures = [client.submit(run_batch, b, shipped, search, pure=False) for b in work]
+        try:
+            for fut in as_completed(futures, loop=client.loop):
+                rows = fut.result()
+                store.commit(rows)
+                if on_commit is not None:
+                    on_commit(len(rows))
+        except BaseException:
+            client.cancel(futures)
+            raise
+    finally:
+        client.close()
+    return len(configs)
+
+
+def load_surrogate_sets(spaces: Iterable[str], path: str | None = None) -> dict[str, dict]:
+    """Space -> ``{"dropout": s, "no_dropout": s}``: the shipped defaults of each space, or the one
+    surrogate file at ``path`` in both roles (it must have been fitted on every space asked for)."""
+    from nascsim.surrogate.model import default_surrogates, load_surrogate
+
+    spaces = list(dict.fromkeys(spaces))
+    if path is None:
+        return {sp: default_surrogates(sp) for sp in spaces}
+    s = load_surrogate(path)
+    for sp in spaces:
+        if s.space != sp:
+            raise ValueError(f"surrogate {str(path)!r} was fitted on the {s.space} space, not {sp!r}")
+    return {sp: {"dropout": s, "no_dropout": s} for sp in spaces}
+
+
+def surrogate_id(sets: dict[str, dict]) -> str:
+    """One id for a set of surrogates (what the store's fingerprint records)."""
+    import hashlib
+    import json
+
+    ids = set()
+    for roles in sets.values():
+        for role, s in roles.items():
+            digest = hashlib.sha256(json.dumps(s.doc, sort_keys=True).encode()).hexdigest()[:8]
+            ids.add(f"{role}={s.id}@{digest}")
+    return ";".join(sorted(ids))
+
+
+def pending_configs(cells: Iterable[SearchConfig], done: set[str]) -> list[SearchConfig]:
+    """The cells whose content hash is not in ``done``, in grid order."""
+    return [c for c in cells if c.content_hash() not in done]

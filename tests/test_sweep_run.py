@@ -1,0 +1,137 @@
+"""Executors: the same rows whatever runs them (in process, 2 local processes, a dask cluster),
+and the sweep's throughput with 1 and 2 workers (pytest-benchmark)."""
+
+import polars as pl
+import pytest
+from surrogate_fixtures import make_stand_in_surrogate
+
+from nascsim.sweep.grid import Grid
+from nascsim.sweep.run import batch_size, execute
+from nascsim.sweep.store import ResultStore, SweepSpec
+
+STEPS = 200
+
+
+@pytest.fixture(scope="module")
+def surrogates():
+    s = make_stand_in_surrogate("fbnet", 0)
+    return {"fbnet": {"dropout": s, "no_dropout": s}}
+
+
+def small_grid(seeds: int = 3, steps: int = STEPS) -> Grid:
+    return Grid.build(threshold_ms="20,30", loss="0,0.3", method="nasc,hwnas,hwnas-dropout", seed=range(seeds),
+                      steps=steps)
+
+
+def run_into(path, grid, surrogates, **kw):
+    store = ResultStore.create(path, SweepSpec(grid, "test", "stand-in"))
+    n = execute(list(grid.cells()), store, surrogates, **kw)
+    return n, store.read()
+
+
+def comparable(frame: pl.DataFrame) -> pl.DataFrame:
+    """Drop the timing columns (wall clock differs run to run); sort by config hash."""
+    timing = [c for c in frame.columns if c.endswith("_s")]
+    return frame.drop(timing).sort("config_hash")
+
+
+def assert_same_runs(a: pl.DataFrame, b: pl.DataFrame) -> None:
+    a, b = comparable(a), comparable(b)
+    assert a.columns == b.columns and len(a) == len(b)
+    differing = [c for c in a.columns if not a[c].equals(b[c])]
+    assert differing == [], f"columns differ between executors: {differing}"
+
+
+def test_results_are_identical_with_one_or_two_local_jobs(tmp_path, surrogates):
+    grid = small_grid()
+    n1, one = run_into(tmp_path / "one", grid, surrogates, jobs=1)
+    n2, two = run_into(tmp_path / "two", grid, surrogates, jobs=2, size=5)
+    assert n1 == n2 == len(grid) == len(one) == len(two)
+    assert_same_runs(one, two)
+
+
+def test_results_are_identical_on_a_dask_cluster(tmp_path, surrogates):
+    distributed = pytest.importorskip("dask.distributed")
+    grid = small_grid(seeds=2)
+    _, local = run_into(tmp_path / "local", grid, surrogates, jobs=1)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        _, on_dask = run_into(tmp_path / "dask", grid, surrogates, executor="dask", address=cluster.scheduler_address,
+                              size=4)
+    assert_same_runs(local, on_dask)
+
+
+def test_each_finished_batch_is_committed_as_one_chunk(tmp_path, surrogates):
+    grid = small_grid(seeds=1)
+    seen = []
+    store = ResultStore.create(tmp_path / "out", SweepSpec(grid, "test", "stand-in"))
+    execute(list(grid.cells()), store, surrogates, jobs=1, size=5, on_commit=seen.append)
+    # 12 runs = 6 searches x 2 loss rates; a batch takes whole searches (2 runs) up to 5 runs
+    assert seen == [4, 4, 4]
+    assert len(store.chunks()) == 3
+
+
+def test_runs_differing_only_in_loss_rate_share_one_search(tmp_path, surrogates):
+    from nascsim.methods import run_search_losses
+
+    calls = []
+
+    def counting_search(config, losses, sur):
+        calls.append((config.method, config.threshold_ms, tuple(losses)))
+        return run_search_losses(config, losses, sur)
+
+    grid = small_grid(seeds=1)
+    store = ResultStore.create(tmp_path / "out", SweepSpec(grid, "test", "stand-in"))
+    execute(list(grid.cells()), store, surrogates, jobs=1, search=counting_search)
+    assert len(calls) == 6 and all(losses == (0.0, 0.3) for _, _, losses in calls)
+    frame = store.read()
+    per_search = frame.group_by(["method", "threshold_ms"]).agg(pl.col("split").n_unique(), pl.col("loss").n_unique())
+    assert per_search["split"].to_list() == [1] * 6 and per_search["loss"].to_list() == [2] * 6
+
+
+def test_batches_shrink_so_that_every_worker_gets_several():
+    assert batch_size(12_600, 2) == 64
+    assert batch_size(96, 2) == 6
+    assert batch_size(3, 8) == 1
+
+
+def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path, surrogates):
+    grid = small_grid(seeds=1)
+    store = ResultStore.create(tmp_path / "out", SweepSpec(grid, "test", "stand-in"))
+    with pytest.raises(ValueError, match="127.0.0.1:9"):
+        execute(list(grid.cells()), store, surrogates, executor="dask", address="tcp://127.0.0.1:9",
+                connect_timeout="1s")
+
+
+@pytest.fixture(scope="module")
+def shipped_or_stand_in():
+    """The shipped surrogates when the checkout has them, else the stand-in (named in extra_info)."""
+    from nascsim.surrogate import default_surrogates
+
+    try:
+        return "shipped", {"fbnet": default_surrogates("fbnet")}
+    except FileNotFoundError:
+        s = make_stand_in_surrogate("fbnet", 0)
+        return "stand-in", {"fbnet": {"dropout": s, "no_dropout": s}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sweep_throughput_with_one_and_two_workers(benchmark, tmp_path, shipped_or_stand_in, jobs):
+    """Runs per second of a 24-run sweep at the paper's schedule (35,190 steps per search), worker
+    start-up included, as a real sweep pays it. Both cases land in one benchmark table (group
+    'sweep'): their ratio is the speed-up of 2 workers."""
+    benchmark.group = "sweep"
+    which, sets = shipped_or_stand_in
+    grid = small_grid(seeds=2, steps="none")
+    dirs = iter(range(1000))
+    run_into(tmp_path / "warm-up", small_grid(seeds=1, steps=10), sets, jobs=1)  # numba cache written
+
+    def sweep():
+        return run_into(tmp_path / f"run{next(dirs)}", grid, sets, jobs=jobs)[0]
+
+    n = benchmark.pedantic(sweep, rounds=1, iterations=1, warmup_rounds=0)
+    assert n == len(grid)
+    benchmark.extra_info["surrogate"] = which
+    if benchmark.stats is not None:
+        benchmark.extra_info["runs_per_s"] = len(grid) / benchmark.stats.stats.mean
