@@ -1,0 +1,197 @@
+"""``nascsim supernet train|evaluate``, ``nascsim retrain`` and ``nascsim confirm`` (the torch stage).
+
+torch is imported only inside the command bodies; without it each command fails with one line.
+"""
+
+from __future__ import annotations
+
+import click
+
+from nascsim.cli import fail
+
+
+def _torch(threads: int | None = None) -> None:
+    from nascsim.train import require_torch
+
+    try:
+        require_torch()
+    except ImportError as exc:
+        fail(str(exc))
+    if threads is not None:
+        if threads < 1:
+            fail(f"--threads must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def recipe_options(f):
+    """Training knobs shared by ``supernet train`` and ``retrain`` (see nascsim.train.loop.Recipe)."""
+    opts = [
+        click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice)."),
+        click.option("--seed", default=0, show_default=True, type=int, help="Run seed (data split, init, sampling, augmentation, dropout)."),
+        click.option("--no-augment", is_flag=True, help="Disable random crop + flip."),
+        click.option("--zero-residual/--no-zero-residual", default=True, show_default=True, help="Zero-init the last BN of residual blocks."),
+        click.option("--clip", "grad_clip", default=5.0, show_default=True, type=float, help="Gradient-norm clip (0: off)."),
+        click.option("--label-smoothing", default=0.1, show_default=True, type=float),
+        click.option("--schedule", default="cosine", show_default=True, type=click.Choice(["cosine", "constant"])),
+        click.option("--warmup", "warmup_epochs", default=1.0, show_default=True, type=float, help="Linear lr warm-up, in epochs."),
+        click.option("--wd", "weight_decay", default=4e-5, show_default=True, type=float, help="Weight decay."),
+        click.option("--momentum", default=0.9, show_default=True, type=float, help="SGD (Nesterov) momentum."),
+        click.option("--lr", default=0.05, show_default=True, type=float, help="Peak learning rate."),
+        click.option("--batch-size", default=128, show_default=True, type=int),
+    ]
+    for o in opts:
+        f = o(f)
+    return f
+
+
+def _recipe(epochs, dropout, lambda_x, kw):
+    from nascsim.train.loop import Recipe
+
+    return Recipe(
+        epochs=epochs, batch_size=kw["batch_size"], lr=kw["lr"], momentum=kw["momentum"],
+        weight_decay=kw["weight_decay"], warmup_epochs=kw["warmup_epochs"], schedule=kw["schedule"],
+        label_smoothing=kw["label_smoothing"], grad_clip=kw["grad_clip"], zero_residual=kw["zero_residual"],
+        split_dropout=dropout, lambda_x=lambda_x, augment=not kw["no_augment"], seed=kw["seed"],
+    )
+
+
+@click.group()
+def supernet():
+    """Train a single-path supernet (Algorithm 1, lines 2-4) and evaluate its subnets."""
+
+
+@supernet.command("train")
+@click.option("--data", required=True, type=click.Path(), help="Dataset folder (CIFAR pickles, image folder, or .tar.gz).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (checkpoint.pt).")
+@click.option("--space", default="fbnet", show_default=True, help="fbnet or extended.")
+@click.option("--epochs", default=30, show_default=True, type=int, help="Pre-training epochs (paper: 30).")
+@click.option("--dropout", default=0.5, show_default=True, type=float, help="Dropout rate p at the split (0: the HWNAS w/o dropout supernet).")
+@click.option("--lambda-x", default=2, show_default=True, type=int, help="(arch, split) pairs per minibatch.")
+@click.option("--valid-images", default=5000, show_default=True, type=int, help="Training images held out for evaluations.")
+@click.option("--train-images", default=None, type=int, help="Cap on training images (smoke runs).")
+@click.option("--max-epochs", default=None, type=int, help="Stop after this many epochs of this call (resume later).")
+@click.option("--monitor-pairs", default=8, show_default=True, type=int, help="Subnets evaluated after each epoch (accuracy mean and spread).")
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Where decoded images are cached (default: next to the data).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:0 ...")
+@click.option("--resume", is_flag=True, help="Continue the checkpoint in --out exactly (its stored recipe).")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@recipe_options
+def supernet_train(data, out_dir, space, epochs, dropout, lambda_x, valid_images, train_images, max_epochs,
+                   monitor_pairs, cache_dir, device, resume, no_progress, **kw):
+    """Pre-train a supernet; checkpoint after every epoch."""
+    _torch(kw.pop("threads"))
+    from nascsim.train.pretrain import pretrain
+
+    last = pretrain(data, out_dir, space, _recipe(epochs, dropout, lambda_x, kw), valid_images, cache_dir, device,
+                    resume, not no_progress, max_epochs, monitor_pairs, train_images=train_images)
+    for e in last["log"]:
+        spread = (f"  subnet acc {e['subnet_acc_mean']:.3f} sd {e['subnet_acc_sd']:.3f} "
+                  f"({e['subnet_acc_min']:.3f}..{e['subnet_acc_max']:.3f})") if "subnet_acc_mean" in e else ""
+        click.echo(f"epoch {e['epoch']:3d}  loss {e['loss']:.4f}  {e['images_per_s']:.1f} img/s  {e['s']:.1f} s{spread}")
+    click.echo(f"wrote {out_dir}/checkpoint.pt ({last['id']}, {last['epoch']} epochs)")
+
+
+@supernet.command("evaluate")
+@click.option("--checkpoint", required=True, type=click.Path(), help="Supernet checkpoint (file or its folder).")
+@click.option("--data", required=True, type=click.Path(), help="The dataset the supernet was trained on.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Evaluation parquet to write.")
+@click.option("--pairs", default=20000, show_default=True, type=int, help="(arch, split) pairs on single batches.")
+@click.option("--lowvar-pairs", default=500, show_default=True, type=int, help="Pairs of the low-noise test set (whole held-out split).")
+@click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Loss rates P.")
+@click.option("--batch-images", default=1000, show_default=True, type=int, help="Images per held-out batch.")
+@click.option("--repeat-share", default=0.15, show_default=True, type=float, help="Share of pairs re-evaluated on another batch.")
+@click.option("--near-share", default=0.3, show_default=True, type=float, help="Share of pairs drawn near the latency thresholds.")
+@click.option("--thresholds", default="30,35,40,50", show_default=True, help="T_th values (ms) for the near-threshold pairs.")
+@click.option("--band", default=0.1, show_default=True, type=float, help="Relative band around T_th.")
+@click.option("--head", default="raspi4", show_default=True)
+@click.option("--tail", default="edgegpu", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False))
+@click.option("--device", default="auto", show_default=True)
+@click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice).")
+@click.option("--no-progress", is_flag=True)
+def supernet_evaluate(checkpoint, data, out, pairs, lowvar_pairs, ps, batch_images, repeat_share, near_share,
+                      thresholds, band, head, tail, seed, cache_dir, device, threads, no_progress):
+    """Evaluate sampled (arch, split) pairs at every p; one parquet row per evaluation."""
+    _torch(threads)
+    from nascsim.train.evaluate import evaluate_supernet
+
+    meta = evaluate_supernet(checkpoint, data, out, pairs, lowvar_pairs, _floats(ps, "--ps"), batch_images,
+                             repeat_share, near_share, _floats(thresholds, "--thresholds"), band, head, tail,
+                             seed, cache_dir, device, not no_progress)
+    ev = meta["eval"]
+    rate = f"{ev['evals_per_s']:.1f} evaluations/s ({ev['pairs_per_s']:.2f} pairs/s)" if ev["evals_per_s"] else ""
+    click.echo(f"wrote {out}: {pairs} pairs + {lowvar_pairs} low-noise pairs, {rate}")
+
+
+@click.command()
+@click.option("--data", required=True, type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (checkpoint, head.pt, tail.pt, retrain.json).")
+@click.option("--arch", required=True, help="22 ops as names or indices, comma separated.")
+@click.option("--split", required=True, type=int, help="Split point: 0 = after the stem, k = after layer k.")
+@click.option("--space", default="fbnet", show_default=True)
+@click.option("--dropout", default=0.5, show_default=True, type=float, help="Dropout at the split during training.")
+@click.option("--epochs", default=300, show_default=True, type=int, help="Paper: 300.")
+@click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Loss rates to test at.")
+@click.option("--bits", default=32, show_default=True, type=float, help="Bits q per payload element on the channel.")
+@click.option("--train-images", default=None, type=int, help="Cap on training images (smoke runs).")
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False))
+@click.option("--device", default="auto", show_default=True)
+@click.option("--resume", is_flag=True)
+@click.option("--no-progress", is_flag=True)
+@recipe_options
+def retrain(data, out_dir, arch, split, space, dropout, epochs, ps, bits, train_images, cache_dir, device, resume,
+            no_progress, **kw):
+    """Re-train one architecture from scratch, test it at each p, export head and tail, and confirm
+    the split over a lossy channel."""
+    _torch(kw.pop("threads"))
+    from nascsim.train.retrain import retrain as run
+
+    res = run(data, out_dir, arch, split, space, _recipe(epochs, dropout, 1, kw), _floats(ps, "--ps"), cache_dir,
+              device, resume, not no_progress, train_images, bits)
+    click.echo(f"head {res['head_ms']:.2f} ms, tail {res['tail_ms']:.2f} ms ({res['latency_device']}), payload {res['payload_elements']} elements")
+    click.echo(f"{'p':>5s} {'test acc':>9s} {'channel acc':>12s}")
+    for r in res["rows"]:
+        click.echo(f"{r['p']:5.2f} {r['test_acc']:9.4f} {r['channel_acc']:12.4f}")
+    click.echo(f"wrote {out_dir}/retrain.json, head.pt, tail.pt")
+
+
+@click.command()
+@click.argument("results", type=click.Path())
+@click.option("--data", required=True, type=click.Path())
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Parquet of predicted vs measured accuracy.")
+@click.option("--space", default="fbnet", show_default=True)
+@click.option("--top", default=3, show_default=True, type=int, help="Candidates to re-train.")
+@click.option("--dropout", default=0.5, show_default=True, type=float)
+@click.option("--epochs", default=300, show_default=True, type=int)
+@click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True)
+@click.option("--bits", default=32, show_default=True, type=float)
+@click.option("--train-images", default=None, type=int)
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False))
+@click.option("--device", default="auto", show_default=True)
+@click.option("--no-progress", is_flag=True)
+@recipe_options
+def confirm(results, data, out, space, top, dropout, epochs, ps, bits, train_images, cache_dir, device, no_progress, **kw):
+    """Re-train the top candidates of a search JSON or sweep parquet; predicted vs measured accuracy."""
+    _torch(kw.pop("threads"))
+    from nascsim.train.confirm import confirm_results
+
+    if top < 1:
+        fail(f"--top must be at least 1, got {top}")
+    rows = confirm_results(results, data, out, space, top, dict(
+        recipe=_recipe(epochs, dropout, 1, kw), ps=_floats(ps, "--ps"), cache_dir=cache_dir, device=device,
+        progress=not no_progress, train_images=train_images, bits=bits))
+    click.echo(f"{'cand':>4s} {'split':>5s} {'p':>5s} {'predicted':>9s} {'measured':>9s} {'channel':>8s}")
+    for r in rows:
+        pred = "" if r["predicted_acc"] is None else f"{r['predicted_acc']:.4f}"
+        click.echo(f"{r['candidate']:4d} {r['split']:5d} {r['p']:5.2f} {pred:>9s} {r['measured_acc']:9.4f} {r['channel_acc']:8.4f}")
+    click.echo(f"wrote {out}")

@@ -1,0 +1,165 @@
+"""Torch modules of the blocks exactly as :mod:`nascsim.flops` counts them.
+
+- :class:`ConvBlock` (HW-NAS-Bench ``fbnet_models`` ConvBlock): 1x1 group conv + BN + ReLU,
+  channel shuffle when grouped, KxK depthwise (stride) + BN + ReLU, 1x1 group conv + BN, residual
+  add when stride 1 and Cin == Cout.
+- :class:`SkipBlock`: identity, or 1x1 conv (stride) + BN + ReLU when the shape changes.
+- :class:`BottleneckBlock` (extended space): 1x1 conv to round(Cin*e) + BN + ReLU, KxK depthwise
+  (stride) + BN + ReLU, then 1x1 conv to Cout + BN, no residual. Its ``head_part`` (the first two
+  convs) and ``tail_part`` (the last conv) are separate modules: a split at this layer lies
+  between them, and the payload is the depthwise output (``nascsim.flops.payload_elements``).
+- Fixed blocks: stem (3x3 conv to 16 + BN + ReLU), header (1x1 conv to 1504 + BN + ReLU), global
+  average pooling, fully connected classifier.
+
+Every ReLU and every residual add is its own module, so forward hooks see each operation that the
+FLOP convention counts (tests compare hook counts with :func:`nascsim.flops.block_parts`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nascsim.space import FINAL_RESOLUTION, HEADER_CHANNELS, STEM_CHANNELS, WIDTHS, Layer, Op
+
+
+class ChannelShuffle(nn.Module):
+    """Interleave the channels of ``groups`` groups (0 FLOPs)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        return x.view(n, self.groups, c // self.groups, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class ResidualAdd(nn.Module):
+    """``x + identity`` (1 operation per output element)."""
+
+    def forward(self, x: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+        return x + identity
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
+    """Conv (no bias, 'same' padding) + BatchNorm [+ ReLU]."""
+    mods: list[nn.Module] = [
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out),
+    ]
+    if relu:
+        mods.append(nn.ReLU())
+    return nn.Sequential(*mods)
+
+
+class ConvBlock(nn.Module):
+    """HW-NAS-Bench ConvBlock for a ``conv`` op (see module docstring)."""
+
+    def __init__(self, layer: Layer, op: Op) -> None:
+        super().__init__()
+        mid = op.mid_channels(layer.c_in)
+        g = op.groups
+        pw1 = [*conv_bn(layer.c_in, mid, 1, groups=g)]
+        if g > 1:
+            pw1.append(ChannelShuffle(g))
+        self.pw1 = nn.Sequential(*pw1)
+        self.dw = conv_bn(mid, mid, op.kernel, stride=layer.stride, groups=mid)
+        self.pw2 = conv_bn(mid, layer.c_out, 1, groups=g, relu=False)
+        self.residual = layer.stride == 1 and layer.c_in == layer.c_out
+        self.add = ResidualAdd() if self.residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pw2(self.dw(self.pw1(x)))
+        return self.add(y, x) if self.add is not None else y
+
+    def parts(self) -> tuple[nn.Module, nn.Module | None]:
+        """(head part, tail part) when the split lies after this block: all of it on the head."""
+        return self, None
+
+    def last_bn(self) -> nn.BatchNorm2d:
+        return self.pw2[1]
+
+
+class SkipBlock(nn.Module):
+    """Identity, or 1x1 conv (stride) + BN + ReLU when the shape changes."""
+
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        same = layer.stride == 1 and layer.c_in == layer.c_out
+        self.proj = nn.Identity() if same else conv_bn(layer.c_in, layer.c_out, 1, stride=layer.stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x)
+
+    def parts(self) -> tuple[nn.Module, nn.Module | None]:
+        return self, None
+
+
+class BottleneckBlock(nn.Module):
+    """Bottleneck op of the extended space: ``head_part`` = 1x1 conv + depthwise, ``tail_part`` =
+    last 1x1 conv + BN; no residual."""
+
+    def __init__(self, layer: Layer, op: Op) -> None:
+        super().__init__()
+        mid = op.mid_channels(layer.c_in)
+        self.head_part = nn.Sequential(
+            *conv_bn(layer.c_in, mid, 1), *conv_bn(mid, mid, op.kernel, stride=layer.stride, groups=mid)
+        )
+        self.tail_part = conv_bn(mid, layer.c_out, 1, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tail_part(self.head_part(x))
+
+    def parts(self) -> tuple[nn.Module, nn.Module | None]:
+        """The split lies after the depthwise conv: its output is the payload."""
+        return self.head_part, self.tail_part
+
+
+def build_block(layer: Layer, op: Op) -> nn.Module:
+    """The torch module of ``op`` at ``layer``."""
+    if op.kind == "conv":
+        return ConvBlock(layer, op)
+    if op.kind == "skip":
+        return SkipBlock(layer)
+    if op.kind == "bottleneck":
+        return BottleneckBlock(layer, op)
+    raise ValueError(f"unknown op kind {op.kind!r} of op {op.name}")
+
+
+def build_stem() -> nn.Sequential:
+    return conv_bn(3, STEM_CHANNELS, 3)
+
+
+def build_header() -> nn.Sequential:
+    return conv_bn(WIDTHS[-1], HEADER_CHANNELS, 1)
+
+
+def build_pool() -> nn.Module:
+    """Global average pooling over the final 4x4 map ((H*W + 1) operations per output element)."""
+    return nn.AvgPool2d(FINAL_RESOLUTION)
+
+
+def build_classifier(classes: int) -> nn.Sequential:
+    return nn.Sequential(nn.Flatten(), nn.Linear(HEADER_CHANNELS, classes))
+
+
+def zero_init_residual(module: nn.Module) -> None:
+    """Set the last BN scale of every residual ConvBlock to zero, so each block starts as the
+    identity (Goyal et al. 2017); eases training of deep single-path supernets."""
+    for m in module.modules():
+        if isinstance(m, ConvBlock) and m.residual:
+            nn.init.zeros_(m.last_bn().weight)
+
+
+def init_weights(module: nn.Module) -> None:
+    """Kaiming-normal (fan-out) convs, BN scale 1 / shift 0, small normal FC."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,184 @@
+"""End-to-end confirmation of a split over a lossy channel, and confirmation of search results.
+
+The channel of the paper's system model: the head's output is quantised to q bits per element
+(eq. 8 counts q * n_h bits), then every element is lost with probability p; the tail receives the
+rest. Quantisation is uniform min-max per sample with 2^q levels (q >= 32: float32 as is); lost
+elements are zeroed and the kept ones scaled by 1/(1-p) -- the inverted dropout the network was
+trained with (the receiver knows which elements arrived).
+
+``confirm_results`` re-trains the top candidates of a search result (JSON) or a sweep result
+(parquet with columns ``arch``, ``split``, ``accuracy``) and writes predicted vs measured accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from nascsim.config import DEFAULT_LOSS_SET
+from nascsim.space import arch_names, get_space, parse_arch
+
+
+def quantise(z: torch.Tensor, bits: float) -> torch.Tensor:
+    """Uniform min-max quantisation to ``bits`` bits per element, per sample (float32 for >= 32)."""
+    if bits >= 32:
+        return z
+    levels = 2 ** int(bits) - 1
+    flat = z.reshape(z.shape[0], -1)
+    lo = flat.min(dim=1, keepdim=True).values
+    hi = flat.max(dim=1, keepdim=True).values
+    scale = torch.clamp(hi - lo, min=1e-12) / levels
+    return (torch.round((flat - lo) / scale) * scale + lo).reshape(z.shape)
+
+
+def lossy_channel(z: torch.Tensor, bits: float, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Payload after quantisation to ``bits`` and loss of each element with probability ``p``."""
+    zq = quantise(z, bits)
+    if p <= 0:
+        return zq
+    keep = torch.rand(zq.shape, generator=generator, device=zq.device) >= p
+    return zq * keep / (1.0 - p)
+
+
+def cpu_latency_ms(module: nn.Module, x: torch.Tensor, repeats: int = 30, warmup: int = 5) -> float:
+    """Median wall time in ms of ``module(x)`` on this machine's CPU (batch as given)."""
+    module = module.to("cpu").eval()
+    x = x.to("cpu")
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            t0 = time.perf_counter()
+            module(x)
+            if i >= warmup:
+                times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def confirm_split(head_file: str | Path, tail_file: str | Path, x_test: np.ndarray, y_test: np.ndarray,
+                  ps: Sequence[float] = DEFAULT_LOSS_SET, bits: float = 8, seed: int = 0,
+                  batch: int = 1000, latency_repeats: int = 30) -> dict:
+    """Accuracy per p of head -> q-bit payload -> loss p -> tail, with the exported modules loaded
+    from their files; plus CPU latency (batch 1, median) of head and tail.
+
+    x_test: uint8 (N, 32, 32, 3), y_test (N,). Returns {"rows": [{p, bits, channel_acc}], head_ms,
+    tail_ms, payload_elements, latency_device}.
+    """
+    from nascsim.train.data import normalise, to_device
+    from nascsim.train.retrain import load_part
+
+    head, spec = load_part(head_file)
+    tail, spec_t = load_part(tail_file)
+    if spec != spec_t:
+        raise ValueError(f"{head_file} and {tail_file} come from different exports")
+    x = normalise(to_device(x_test, "cpu"), *spec["stats"])
+    y = torch.as_tensor(y_test)
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    with torch.no_grad():
+        payloads = [head(x[s:s + batch]) for s in range(0, len(y), batch)]
+        for p in ps:
+            correct = 0
+            for i, z in enumerate(payloads):
+                out = tail(lossy_channel(z, bits, float(p), gen))
+                correct += int((out.argmax(1) == y[i * batch:(i + 1) * batch]).sum())
+            rows.append({"p": float(p), "bits": float(bits), "channel_acc": correct / len(y)})
+    one = x[:1]
+    with torch.no_grad():
+        z1 = head(one)
+    return {
+        "rows": rows,
+        "head_ms": cpu_latency_ms(head, one, latency_repeats),
+        "tail_ms": cpu_latency_ms(tail, z1, latency_repeats),
+        "payload_elements": int(z1[0].numel()),
+        "latency_device": f"cpu ({torch.get_num_threads()} threads), batch 1, median of {latency_repeats}",
+    }
+
+
+def read_candidates(path: str | Path, space: str, top: int) -> list[dict]:
+    """Top ``top`` distinct (arch, split) of a search JSON or sweep parquet by predicted accuracy.
+
+    JSON: an object or a list of objects (or {"results": [...]}) with ``arch`` (op names list or
+    comma string), ``split`` and ``accuracy``. Parquet: columns ``arch``, ``split``, ``accuracy``
+    (optionally ``loss``: the loss rate the accuracy was predicted at). Each candidate:
+    {arch (int64 array), split, predicted, p}.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no search or sweep result at {path}")
+    sp = get_space(space)
+    if path.suffix == ".parquet":
+        import polars as pl
+
+        df = pl.read_parquet(path)
+        missing = {"arch", "split", "accuracy"} - set(df.columns)
+        if missing:
+            raise ValueError(f"{path} lacks column(s) {', '.join(sorted(missing))}; expected arch, split, accuracy")
+        records = df.to_dicts()
+    else:
+        try:
+            blob = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not valid JSON ({exc})") from None
+        if isinstance(blob, dict) and "results" in blob:
+            blob = blob["results"]
+        records = blob if isinstance(blob, list) else [blob]
+    cands, seen = [], set()
+    for r in records:
+        if not isinstance(r, dict) or not {"arch", "split", "accuracy"} <= set(r):
+            raise ValueError(f"{path}: every record needs arch, split and accuracy; got {r!r:.120}")
+        if r["accuracy"] is None:
+            continue
+        a = parse_arch(r["arch"], sp)
+        key = (tuple(a.tolist()), int(r["split"]))
+        if key in seen:
+            continue
+        seen.add(key)
+        p = r.get("loss", r.get("p"))
+        cands.append({"arch": a, "split": int(r["split"]), "predicted": float(r["accuracy"]),
+                      "p": None if p is None else float(p)})
+    cands.sort(key=lambda c: -c["predicted"])
+    if not cands:
+        raise ValueError(f"{path} holds no candidate with an accuracy")
+    return cands[:top]
+
+
+def confirm_results(results: str | Path, data: str | Path, out: str | Path, space: str = "fbnet", top: int = 3,
+                    retrain_kw: dict | None = None) -> list[dict]:
+    """Re-train the top candidates and write predicted vs measured accuracy (parquet ``out``;
+    per-candidate folders beside it). One row per (candidate, p)."""
+    from nascsim.train.retrain import retrain
+
+    out = Path(out)
+    rows = []
+    for i, c in enumerate(read_candidates(results, space, top)):
+        res = retrain(data, out.parent / f"{out.stem}-cand{i}", c["arch"], c["split"], space=space, **(retrain_kw or {}))
+        for r in res["rows"]:
+            match = c["p"] is None or abs(r["p"] - c["p"]) < 1e-9
+            rows.append({
+                "candidate": i, "arch": ",".join(arch_names(c["arch"], get_space(space))), "split": c["split"],
+                "p": r["p"], "predicted_p": c["p"], "predicted_acc": c["predicted"] if match else None,
+                "measured_acc": r["test_acc"], "channel_acc": r["channel_acc"], "bits": r["bits"],
+                "head_ms": res["head_ms"], "tail_ms": res["tail_ms"], "epochs": res["epochs"],
+            })
+    import polars as pl
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        pl.DataFrame(rows, infer_schema_length=None).write_parquet(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return rows

@@ -1,0 +1,166 @@
+"""Supernet weight pre-training, the paper's Algorithm 1 lines 2-4.
+
+    for each minibatch:
+        draw λ_x = 2 pairs (a_i, k_i) uniformly (every layer's op and the split point uniform)
+        W <- W - η ∇_W (1/λ_x) Σ_i CE(tail(dropout_p(head(x; a_i, k_i))), y)
+
+with p = 0.5 (NASC's supernet) or p = 0 (the supernet of the HWNAS w/o dropout baseline). The
+training images are the training set minus a held-out split (:func:`nascsim.train.data.holdout_split`)
+kept for the supernet evaluations. After each epoch the mean and spread of held-out accuracy over
+a few uniformly sampled subnets (p = 0, BatchNorm on batch statistics) are logged, so a run shows
+whether the supernet separates architectures.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nascsim.space import Space, get_space
+from nascsim.train.data import channel_stats, holdout_split, load_dataset, normalise, to_device
+from nascsim.train.loop import BatchStatistics, Recipe, epoch_seed, pick_device, train_epochs
+from nascsim.train.supernet import SuperNet
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def uniform_pairs(space: Space, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` (arch, split) pairs drawn uniformly: archs (n, 22) int64, splits (n,) int64."""
+    archs = rng.integers(0, space.n_ops, size=(n, space.n_layers), dtype=np.int64)
+    splits = rng.integers(0, space.n_splits, size=n, dtype=np.int64)
+    return archs, splits
+
+
+def git_commit() -> str:
+    """Commit of the nascsim checkout (suffix ``-dirty`` when it has changes), or ``unknown``."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def supernet_id(space: str, dataset: str, split_dropout: float, epochs: int) -> str:
+    """e.g. ``fbnet-cifar10-drop50-30ep``."""
+    name = dataset.split(":")[-1]
+    return f"{space}-{name}-drop{int(round(split_dropout * 100)):02d}-{epochs}ep"
+
+
+def subnet_spread(model: SuperNet, x_valid: torch.Tensor, y_valid: torch.Tensor, pairs: int, seed: int) -> dict:
+    """Held-out accuracy at p = 0 of ``pairs`` uniform subnets on one batch: mean, sd, min, max."""
+    rng = np.random.default_rng(seed)
+    archs, splits = uniform_pairs(model.space, pairs, rng)
+    accs = []
+    with BatchStatistics(model):
+        for a, k in zip(archs, splits):
+            accs.append(float((model(x_valid, a, int(k), 0.0).argmax(1) == y_valid).float().mean()))
+    acc = np.array(accs)
+    return {"subnet_acc_mean": float(acc.mean()), "subnet_acc_sd": float(acc.std(ddof=1)) if pairs > 1 else 0.0,
+            "subnet_acc_min": float(acc.min()), "subnet_acc_max": float(acc.max()), "subnet_pairs": pairs,
+            "subnet_images": int(len(y_valid))}
+
+
+def pretrain(
+    data: str | Path,
+    out_dir: str | Path,
+    space: str = "fbnet",
+    recipe: Recipe | None = None,
+    valid_images: int = 5000,
+    cache_dir: str | Path | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    max_epochs: int | None = None,
+    monitor_pairs: int = 8,
+    monitor_images: int = 1000,
+    train_images: int | None = None,
+) -> dict:
+    """Pre-train a supernet; checkpoint ``out_dir/checkpoint.pt`` after every epoch.
+
+    With ``resume`` the run continues from that checkpoint with the recipe and data settings stored
+    in it. ``train_images`` caps the training split (smoke tests); ``None`` uses all of it.
+    """
+    out = Path(out_dir)
+    ckpt_path = out / CHECKPOINT
+    state = None
+    if resume:
+        if not ckpt_path.exists():
+            raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt_path}")
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if state.get("kind") != "supernet":
+            raise ValueError(f"{ckpt_path} is not a supernet checkpoint")
+        recipe = Recipe.from_dict(state["recipe"])
+        space, valid_images = state["space"], state["valid_images"]
+        train_images = state.get("train_images_cap")
+    elif ckpt_path.exists():
+        raise ValueError(f"{ckpt_path} exists; pass --resume to continue it or choose another output folder")
+    recipe = recipe or Recipe()
+    sp = get_space(space)
+    dev = pick_device(device)
+    ds = load_dataset(data, cache_dir)
+    train_idx, valid_idx = holdout_split(len(ds.y_train), valid_images, recipe.seed)
+    if train_images is not None:
+        train_idx = train_idx[: int(train_images)]
+    stats = channel_stats(ds.x_train[train_idx])
+    images = to_device(ds.x_train, dev)
+    labels = torch.as_tensor(ds.y_train, device=dev)
+    mon_idx = torch.as_tensor(valid_idx[:monitor_images], device=dev)
+    x_mon = normalise(images[mon_idx], *stats)
+    y_mon = labels[mon_idx]
+
+    torch.manual_seed(recipe.seed)
+    model = SuperNet(sp, ds.n_classes, zero_residual=recipe.zero_residual).to(dev)
+    extra = {
+        "kind": "supernet",
+        "id": supernet_id(sp.name, ds.name, recipe.split_dropout, recipe.epochs),
+        "space": sp.name,
+        "classes": ds.n_classes,
+        "dataset": ds.name,
+        "dataset_source": ds.source,
+        "train_images": int(len(train_idx)),
+        "train_images_cap": train_images,
+        "valid_images": int(valid_images),
+        "stats": stats,
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+    }
+
+    def sample(rng: np.random.Generator):
+        archs, splits = uniform_pairs(sp, recipe.lambda_x, rng)
+        return [(a, int(k)) for a, k in zip(archs, splits)]
+
+    def on_epoch(m, epoch):
+        if monitor_pairs < 1:
+            return {}
+        return subnet_spread(m, x_mon, y_mon, monitor_pairs, epoch_seed(recipe.seed, epoch, 3))
+
+    t0 = time.perf_counter()
+    last = train_epochs(model, images, labels, train_idx, recipe, sample, ckpt_path, stats, extra,
+                        state=state, on_epoch=on_epoch, progress=progress, max_epochs=max_epochs)
+    last["wall_s"] = time.perf_counter() - t0
+    return last
+
+
+def load_supernet(checkpoint: str | Path, device: str = "auto") -> tuple[SuperNet, dict]:
+    """(model on ``device``, checkpoint dict) from a supernet checkpoint."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.exists():
+        raise FileNotFoundError(f"no supernet checkpoint at {path}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or state.get("kind") != "supernet":
+        raise ValueError(f"{path} is not a supernet checkpoint")
+    model = SuperNet(state["space"], state["classes"], zero_residual=False)
+    model.load_state_dict(state["model"])
+    return model.to(pick_device(device)), state

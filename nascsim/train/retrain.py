@@ -1,0 +1,165 @@
+"""Re-training of one (architecture, split) from scratch, its test accuracy at each loss rate, and
+the export of head and tail as two separate torch modules.
+
+The network trains on the whole training set with dropout ``p_train`` (paper: 0.5; 0 for the HWNAS
+baseline) at its split, then the test set is evaluated at every p of P (BatchNorm in eval mode
+with the running statistics, which fit this single network; dropout at the split active). The
+head (stem .. payload) and tail (rest .. classifier) are saved as ``head.pt`` and ``tail.pt``
+(state_dict + architecture spec each) so they can run on different machines; see
+:mod:`nascsim.train.confirm` for the end-to-end check over a lossy channel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nascsim.config import DEFAULT_LOSS_SET
+from nascsim.space import arch_names, check_split, get_space
+from nascsim.train.data import channel_stats, load_dataset, normalise, to_device
+from nascsim.train.loop import Recipe, pick_device, save_atomic, train_epochs
+from nascsim.train.pretrain import git_commit
+from nascsim.train.supernet import ChildNet, split_dropout
+
+CHECKPOINT = "checkpoint.pt"
+HEAD_FILE = "head.pt"
+TAIL_FILE = "tail.pt"
+
+
+def accuracy_at_p(model: ChildNet, x: torch.Tensor, y: torch.Tensor, split: int, ps: Sequence[float],
+                  seed: int, batch: int = 1000) -> list[dict]:
+    """Test loss and accuracy at each p (eval-mode BN, dropout at the split active)."""
+    model.eval()
+    torch.manual_seed(seed)
+    rows = []
+    with torch.no_grad():
+        for p in ps:
+            loss = correct = 0.0
+            for s in range(0, len(y), batch):
+                out = model(x[s:s + batch], split=split, p=p)
+                loss += float(F.cross_entropy(out, y[s:s + batch], reduction="sum"))
+                correct += float((out.argmax(1) == y[s:s + batch]).sum())
+            rows.append({"p": float(p), "test_loss": loss / len(y), "test_acc": correct / len(y)})
+    return rows
+
+
+def export_split(model: ChildNet, split: int, out_dir: str | Path, stats: tuple[list[float], list[float]]) -> tuple[Path, Path]:
+    """Save head and tail as separate files: {"spec", "part", "state_dict"} each."""
+    out = Path(out_dir)
+    head, tail = model.split_modules(split)
+    spec = {"space": model.space.name, "arch": list(model.arch), "arch_names": arch_names(model.arch, model.space),
+            "split": int(split), "classes": model.classes, "stats": [list(stats[0]), list(stats[1])]}
+    hp, tp = out / HEAD_FILE, out / TAIL_FILE
+    save_atomic({"spec": spec, "part": "head", "state_dict": head.state_dict()}, hp)
+    save_atomic({"spec": spec, "part": "tail", "state_dict": tail.state_dict()}, tp)
+    return hp, tp
+
+
+def load_part(path: str | Path) -> tuple[nn.Sequential, dict]:
+    """(module in eval mode, spec) of an exported head or tail file; the module is rebuilt from the
+    spec alone and holds only its own part's weights."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no exported head/tail at {path}")
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(blob, dict) or blob.get("part") not in ("head", "tail"):
+        raise ValueError(f"{path} is not an exported head or tail")
+    spec = blob["spec"]
+    net = ChildNet(spec["space"], spec["arch"], spec["classes"], zero_residual=False)
+    head, tail = net.split_modules(spec["split"])
+    part = head if blob["part"] == "head" else tail
+    part.load_state_dict(blob["state_dict"])
+    return part.eval(), spec
+
+
+def retrain(
+    data: str | Path,
+    out_dir: str | Path,
+    arch: str | Sequence,
+    split: int,
+    space: str = "fbnet",
+    recipe: Recipe | None = None,
+    ps: Sequence[float] = DEFAULT_LOSS_SET,
+    cache_dir: str | Path | None = None,
+    device: str = "auto",
+    resume: bool = False,
+    progress: bool = True,
+    train_images: int | None = None,
+    bits: float = 32,
+    latency_repeats: int = 30,
+) -> dict:
+    """Train ``arch`` with dropout ``recipe.split_dropout`` at ``split`` from scratch; test at each
+    p; export head/tail. Returns and writes ``out_dir/retrain.json``."""
+    from nascsim.space import parse_arch
+
+    sp = get_space(space)
+    a = parse_arch(arch, sp)
+    split = check_split(split, sp)
+    recipe = recipe or Recipe(lambda_x=1)
+    out = Path(out_dir)
+    ckpt = out / CHECKPOINT
+    state = None
+    if resume:
+        if not ckpt.exists():
+            raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt}")
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if state.get("kind") != "child" or list(state["arch"]) != a.tolist() or state["split"] != split:
+            raise ValueError(f"{ckpt} is not a re-training checkpoint of this architecture and split")
+        recipe = Recipe.from_dict(state["recipe"])
+    elif ckpt.exists():
+        raise ValueError(f"{ckpt} exists; pass --resume to continue it or choose another output folder")
+    dev = pick_device(device)
+    ds = load_dataset(data, cache_dir)
+    train_idx = np.random.default_rng(np.random.SeedSequence([recipe.seed, 0x5EED])).permutation(len(ds.y_train))
+    if train_images is not None:
+        train_idx = train_idx[: int(train_images)]  # a random subset: files are stored class by class
+    stats = channel_stats(ds.x_train[train_idx])
+    images = to_device(ds.x_train, dev)
+    labels = torch.as_tensor(ds.y_train, device=dev)
+    torch.manual_seed(recipe.seed)
+    model = ChildNet(sp, a, ds.n_classes, zero_residual=recipe.zero_residual).to(dev)
+    extra = {"kind": "child", "space": sp.name, "arch": a.tolist(), "split": split, "classes": ds.n_classes,
+             "dataset": ds.name, "stats": stats, "git_commit": git_commit()}
+    t0 = time.perf_counter()
+    train_epochs(model, images, labels, train_idx, recipe, lambda rng: [(a, split)], ckpt, stats, extra,
+                 state=state, progress=progress)
+    train_s = time.perf_counter() - t0
+    x_test = normalise(to_device(ds.x_test, dev), *stats)
+    y_test = torch.as_tensor(ds.y_test, device=dev)
+    rows = accuracy_at_p(model, x_test, y_test, split, ps, recipe.seed)
+    model_cpu = model.to("cpu")
+    export_split(model_cpu, split, out, stats)
+
+    from nascsim.train.confirm import confirm_split
+
+    confirmed = confirm_split(out / HEAD_FILE, out / TAIL_FILE, ds.x_test, ds.y_test, ps, bits=bits,
+                              seed=recipe.seed, latency_repeats=latency_repeats)
+    for r, c in zip(rows, confirmed["rows"]):
+        r.update({k: c[k] for k in ("channel_acc", "bits")})
+    result = {
+        "space": sp.name, "arch": a.tolist(), "arch_names": arch_names(a, sp), "split": split,
+        "dataset": ds.name, "train_images": int(len(train_idx)), "test_images": int(len(ds.y_test)),
+        "split_dropout_train": recipe.split_dropout, "epochs": recipe.epochs, "recipe": recipe.to_dict(),
+        "train_s": train_s, "rows": rows, "head_ms": confirmed["head_ms"], "tail_ms": confirmed["tail_ms"],
+        "payload_elements": confirmed["payload_elements"], "latency_device": confirmed["latency_device"],
+        "head_file": str(out / HEAD_FILE), "tail_file": str(out / TAIL_FILE), "git_commit": git_commit(),
+    }
+    write_json_atomic(result, out / "retrain.json")
+    return result
+
+
+def write_json_atomic(obj: dict, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(obj, fh, indent=1)
+    os.replace(tmp, target)

@@ -1,0 +1,150 @@
+"""Single-path one-shot supernet and stand-alone child networks, both split into head and tail.
+
+Split point k: k = 0 sends the stem output, k >= 1 the output of layer k; when layer k holds a
+bottleneck op the head computes its first two convs and sends the depthwise output (the payload
+of eq. 8, ``nascsim.flops.payload_elements``). The packet-loss model is dropout with rate p on the
+payload, active in evaluation too (:func:`split_dropout`):
+
+    y = tail(dropout_p(head(x; a, k)); a, k)
+
+:class:`SuperNet` holds every candidate op of every layer with its own weights and runs one path
+per call. :class:`ChildNet` holds one architecture (re-training, export of head and tail).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nascsim.space import Space, check_split, get_space
+from nascsim.train.blocks import (
+    build_block,
+    build_classifier,
+    build_header,
+    build_pool,
+    build_stem,
+    init_weights,
+    zero_init_residual,
+)
+
+
+def split_dropout(z: torch.Tensor, p: float) -> torch.Tensor:
+    """Dropout with rate ``p`` on the payload, in training and in evaluation alike (inverted
+    dropout: kept elements are scaled by 1/(1-p), as the receiver knows which elements arrived)."""
+    if p <= 0.0:
+        return z
+    return F.dropout(z, p=float(p), training=True)
+
+
+def _arch_list(arch: Sequence[int] | np.ndarray | torch.Tensor) -> list[int]:
+    return [int(a) for a in arch]
+
+
+def run_head(stem: nn.Module, blocks: Sequence[nn.Module], x: torch.Tensor, split: int) -> torch.Tensor:
+    """Stem, layers 1..k-1 whole, and the head part of layer k (the payload)."""
+    z = stem(x)
+    for i in range(split):
+        blk = blocks[i]
+        z = blk(z) if i < split - 1 else blk.parts()[0](z)
+    return z
+
+
+def run_tail(blocks: Sequence[nn.Module], header: nn.Module, pool: nn.Module, classifier: nn.Module,
+             z: torch.Tensor, split: int) -> torch.Tensor:
+    """Tail part of layer k (bottleneck ops only), layers k+1..22, header, pooling, FC."""
+    if split >= 1:
+        tail_part = blocks[split - 1].parts()[1]
+        if tail_part is not None:
+            z = tail_part(z)
+    for blk in blocks[split:]:
+        z = blk(z)
+    return classifier(pool(header(z)))
+
+
+class SuperNet(nn.Module):
+    """Every layer holds all ops of ``space``; ``forward(x, arch, split, p)`` runs one path."""
+
+    def __init__(self, space: str | Space, classes: int, zero_residual: bool = True) -> None:
+        super().__init__()
+        self.space = space if isinstance(space, Space) else get_space(space)
+        self.classes = int(classes)
+        self.stem = build_stem()
+        self.layers = nn.ModuleList(
+            nn.ModuleList(build_block(layer, op) for op in self.space.ops) for layer in self.space.layers
+        )
+        self.header = build_header()
+        self.pool = build_pool()
+        self.classifier = build_classifier(self.classes)
+        init_weights(self)
+        if zero_residual:
+            zero_init_residual(self)
+
+    def path(self, arch: Sequence[int]) -> list[nn.Module]:
+        """The 22 blocks of architecture ``arch`` (op indices)."""
+        a = _arch_list(arch)
+        if len(a) != self.space.n_layers:
+            raise ValueError(f"architecture has {len(a)} ops; the {self.space.name} space needs {self.space.n_layers}")
+        return [self.layers[i][o] for i, o in enumerate(a)]
+
+    def forward_head(self, x: torch.Tensor, arch: Sequence[int], split: int) -> torch.Tensor:
+        return run_head(self.stem, self.path(arch), x, check_split(split, self.space))
+
+    def forward_tail(self, z: torch.Tensor, arch: Sequence[int], split: int) -> torch.Tensor:
+        return run_tail(self.path(arch), self.header, self.pool, self.classifier, z, check_split(split, self.space))
+
+    def forward(self, x: torch.Tensor, arch: Sequence[int], split: int, p: float = 0.0) -> torch.Tensor:
+        blocks = self.path(arch)
+        split = check_split(split, self.space)
+        z = split_dropout(run_head(self.stem, blocks, x, split), p)
+        return run_tail(blocks, self.header, self.pool, self.classifier, z, split)
+
+
+class ChildNet(nn.Module):
+    """One architecture of ``space`` (stand-alone re-training); same head/tail interface."""
+
+    def __init__(self, space: str | Space, arch: Sequence[int], classes: int, zero_residual: bool = True) -> None:
+        super().__init__()
+        self.space = space if isinstance(space, Space) else get_space(space)
+        self.arch = _arch_list(arch)
+        if len(self.arch) != self.space.n_layers:
+            raise ValueError(f"architecture has {len(self.arch)} ops; the {self.space.name} space needs {self.space.n_layers}")
+        self.classes = int(classes)
+        self.stem = build_stem()
+        self.blocks = nn.ModuleList(build_block(layer, self.space.ops[o]) for layer, o in zip(self.space.layers, self.arch))
+        self.header = build_header()
+        self.pool = build_pool()
+        self.classifier = build_classifier(self.classes)
+        init_weights(self)
+        if zero_residual:
+            zero_init_residual(self)
+
+    def forward(self, x: torch.Tensor, arch: Sequence[int] | None = None, split: int = 0, p: float = 0.0) -> torch.Tensor:
+        """``arch`` is accepted for interface parity with :class:`SuperNet` and must match."""
+        if arch is not None and _arch_list(arch) != self.arch:
+            raise ValueError("ChildNet called with an architecture other than its own")
+        split = check_split(split, self.space)
+        z = split_dropout(run_head(self.stem, self.blocks, x, split), p)
+        return run_tail(self.blocks, self.header, self.pool, self.classifier, z, split)
+
+    def split_modules(self, split: int) -> tuple[nn.Sequential, nn.Sequential]:
+        """(head, tail) as two stand-alone ``nn.Sequential`` modules sharing this net's weights:
+        ``tail(head(x)) == self(x, split=split, p=0)``."""
+        split = check_split(split, self.space)
+        head: list[nn.Module] = [self.stem]
+        tail: list[nn.Module] = []
+        for i, blk in enumerate(self.blocks):
+            if i < split - 1:
+                head.append(blk)
+            elif i == split - 1:
+                h, t = blk.parts()
+                head.append(h)
+                if t is not None:
+                    tail.append(t)
+            else:
+                tail.append(blk)
+        tail += [self.header, self.pool, self.classifier]
+        return nn.Sequential(*head), nn.Sequential(*tail)
