@@ -57,8 +57,9 @@ def fail(message: str) -> "NoReturn":  # noqa: F821
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: click's own usage errors and the library's ``ValueError`` become one line on
-    stderr and exit code 2."""
+    """Entry point: click's own usage errors, the library's ``ValueError`` and ``OSError`` (bad
+    values, missing or unwritable paths) become one line on stderr and exit code 2; a diverged
+    training run (``FloatingPointError``) one line and exit code 1."""
     try:
         code = cli.main(args=argv, prog_name="nascsim", standalone_mode=False)
     except click.UsageError as exc:
@@ -71,7 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # bad values, missing or unwritable paths
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+    except FloatingPointError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
     sys.exit(code or 0)

@@ -220,7 +220,7 @@ def train_epochs(
                 loss.backward()
                 step_loss += float(loss.detach())
             if not math.isfinite(step_loss):
-                raise RuntimeError(f"training diverged at epoch {epoch + 1}, step {s + 1} (loss {step_loss}); lower --lr")
+                raise FloatingPointError(f"training diverged at epoch {epoch + 1}, step {s + 1} (loss {step_loss}); lower --lr")
             if recipe.grad_clip > 0:
                 nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], recipe.grad_clip)
             opt.step()
