@@ -1,0 +1,20 @@
+"""The accuracy surrogate: expected loss, accuracy and l_SC (eq. 4) of (architecture, split, p),
+gradient-boosted trees fitted from supernet evaluations and predicted by numba kernels.
+
+Example::
+
+    from nascsim.surrogate import default_surrogates
+    s = default_surrogates()["dropout"]
+    s.predict("lsc", archs, splits, ps)        # archs (n, 22) int64, splits (n,) int64, ps (n,)
+
+Modules: :mod:`~nascsim.surrogate.evals` (read/validate evaluation files), ``features`` (the
+feature vector), ``fit`` (boosting + CV + noise model; imports scikit-learn lazily), ``export``
+(trees -> flat arrays), ``predict`` (numba kernels), ``cache`` (per-search prediction cache),
+``model`` (Surrogate, file format, defaults),
+``report`` (held-out quality).
+"""
+
+from nascsim.surrogate.fit import FitOptions, fit_surrogate
+from nascsim.surrogate.model import Surrogate, default_surrogates, load_surrogate, save_surrogate
+
+__all__ = ["FitOptions", "Surrogate", "default_surrogates", "fit_surrogate", "load_surrogate", "save_surrogate"]

@@ -1,0 +1,181 @@
+"""Read and validate supernet evaluation files (one row per (a, k, p) on one minibatch).
+
+Schema (shared with :mod:`nascsim.train`): ``pair``, ``op00``..``op21``, ``split``, ``p``, ``batch``,
+``repeat``, ``loss``, ``acc`` (required), ``supernet``, ``arch``, ``n_images``, ``dataset``,
+``seed``, ``lowvar`` (optional). The parquet schema metadata key ``nascsim_supernet`` holds the
+supernet's training record (dataset, space, classes, split_dropout_train, epochs, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from nascsim.space import N_LAYERS, Space, get_space
+
+OP_COLUMNS = tuple(f"op{i:02d}" for i in range(N_LAYERS))
+REQUIRED = ("pair",) + OP_COLUMNS + ("split", "p", "batch", "repeat", "loss", "acc")
+META_KEY = "nascsim_supernet"
+
+
+@dataclass(frozen=True)
+class Evaluations:
+    """Validated evaluations: ``rows`` (single-minibatch rows, ``lowvar`` rows removed), ``lowvar``
+    (rows evaluated on the whole held-out split; may be empty), the supernet record ``meta`` and
+    the fields a surrogate needs."""
+
+    rows: pl.DataFrame
+    lowvar: pl.DataFrame
+    meta: dict
+    id: str
+    space: Space
+    dataset: str
+    classes: int
+    split_dropout_train: float
+    source: str
+
+    def archs(self, frame: pl.DataFrame) -> np.ndarray:
+        return np.ascontiguousarray(frame.select(OP_COLUMNS).to_numpy(), dtype=np.int64)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The ``nascsim_supernet`` JSON of a parquet file's schema metadata ({} when absent)."""
+    import pyarrow.parquet as pq
+
+    md = pq.read_schema(path).metadata or {}
+    raw = md.get(META_KEY.encode())
+    if raw is None:
+        return {}
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        raise ValueError(f"{path}: schema metadata {META_KEY!r} is not valid JSON") from None
+
+
+def load_evaluations(
+    evals: str | os.PathLike | pl.DataFrame,
+    *,
+    meta: dict | None = None,
+    id: str | None = None,
+    space: str | None = None,
+    dataset: str | None = None,
+    classes: int | None = None,
+    split_dropout_train: float | None = None,
+) -> Evaluations:
+    """Read (a parquet path) or take (a polars frame) evaluations and check them.
+
+    Keyword arguments override the supernet record. ``id`` defaults to the record's ``id``, else
+    the file name without extension. Any problem raises ``ValueError`` naming the bad value.
+    """
+    if isinstance(evals, pl.DataFrame):
+        frame, record, source = evals, dict(meta or {}), "evaluation frame"
+        stem = None
+    else:
+        path = Path(evals)
+        if not path.is_file():
+            raise FileNotFoundError(f"evaluation file {str(path)!r} not found")
+        source = str(path)
+        try:
+            frame = pl.read_parquet(path)
+        except Exception as exc:  # polars raises several error types for unreadable files
+            raise ValueError(f"cannot read evaluation file {source!r}: {exc}") from None
+        record = read_metadata(path)
+        record.update(meta or {})
+        stem = path.name.removesuffix(".parquet")
+
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)}")
+    if frame.height == 0:
+        raise ValueError(f"{source}: no rows")
+    for c in REQUIRED:
+        col = frame[c]
+        if not col.dtype.is_numeric():
+            raise ValueError(f"{source}: column {c!r} has type {col.dtype}, expected a number")
+        n_bad = col.null_count() + (int(col.is_nan().sum()) if col.dtype.is_float() else 0)
+        if n_bad:
+            raise ValueError(f"{source}: column {c!r} has {n_bad} missing/NaN value(s)")
+
+    if "supernet" in frame.columns and frame["supernet"].n_unique() > 1:
+        names = sorted(str(x) for x in frame["supernet"].unique().to_list())
+        raise ValueError(f"{source}: rows of several supernets ({', '.join(names[:4])}); fit one surrogate per supernet")
+
+    sp_name = space if space is not None else record.get("space")
+    if sp_name is None:
+        raise ValueError(f"{source}: search space unknown (no 'space' in the {META_KEY} metadata); pass it explicitly")
+    sp = get_space(str(sp_name))
+
+    for c in OP_COLUMNS:
+        col = frame[c]
+        lo, hi = col.min(), col.max()
+        if lo < 0 or hi >= sp.n_ops or (col.dtype.is_float() and not (col == col.round(0)).all()):
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{source}: column {c!r} holds op index {bad}, out of range 0..{sp.n_ops - 1} for the {sp.name} space")
+    lo, hi = frame["split"].min(), frame["split"].max()
+    if lo < 0 or hi > sp.n_layers:
+        raise ValueError(f"{source}: split {lo if lo < 0 else hi} is out of range 0..{sp.n_layers}")
+    lo, hi = frame["p"].min(), frame["p"].max()
+    if lo < 0 or hi >= 1:
+        raise ValueError(f"{source}: dropout rate p {lo if lo < 0 else hi} is out of range [0, 1)")
+    lo, hi = frame["acc"].min(), frame["acc"].max()
+    if lo < 0 or hi > 1:
+        raise ValueError(f"{source}: accuracy {lo if lo < 0 else hi} is out of range [0, 1]")
+    if frame["loss"].min() < 0 or not np.isfinite(frame["loss"].to_numpy()).all():
+        raise ValueError(f"{source}: loss {frame['loss'].min()} is negative or infinite")
+
+    ds = dataset if dataset is not None else record.get("dataset")
+    if ds is None and "dataset" in frame.columns:
+        ds = frame["dataset"][0]
+    if ds is None:
+        raise ValueError(f"{source}: dataset unknown (no 'dataset' column or metadata); pass it explicitly")
+    n_classes = classes if classes is not None else record.get("classes")
+    if n_classes is None or int(n_classes) < 2:
+        raise ValueError(f"{source}: number of classes {n_classes!r} unknown or invalid; pass it explicitly")
+    sdt = split_dropout_train if split_dropout_train is not None else record.get("split_dropout_train")
+    if sdt is None or not 0 <= float(sdt) < 1:
+        raise ValueError(f"{source}: split_dropout_train {sdt!r} unknown or out of range [0, 1); pass it explicitly")
+    sid = id if id is not None else record.get("id", stem)
+    if not sid:
+        raise ValueError(f"{source}: surrogate id unknown (a frame has no file name); pass it explicitly")
+
+    frame = frame.with_columns(pl.col(list(OP_COLUMNS) + ["split", "pair", "batch", "repeat"]).cast(pl.Int64), pl.col("p", "loss", "acc").cast(pl.Float64))
+    if "lowvar" in frame.columns:
+        lowmask = frame["lowvar"].fill_null(False).cast(pl.Boolean)
+        rows, lowvar = frame.filter(~lowmask), frame.filter(lowmask)
+    else:
+        rows, lowvar = frame, frame.clear()
+    if rows.height == 0:
+        raise ValueError(f"{source}: no single-minibatch rows (all rows are lowvar)")
+    record = dict(record)
+    record.setdefault("space", sp.name)
+    return Evaluations(rows, lowvar, record, str(sid), sp, str(ds), int(n_classes), float(sdt), source)
+
+
+def lsc_table(frame: pl.DataFrame, loss_set: tuple[float, ...]) -> pl.DataFrame:
+    """l_SC observations: per (pair, batch, repeat), the loss averaged over ``loss_set`` (eq. 4).
+
+    Only groups holding every p of ``loss_set`` (to 1e-9) are kept. Columns: pair, batch, repeat,
+    op00..op21, split, lsc.
+    """
+    grid = np.asarray(loss_set, dtype=np.float64)
+    ps = frame["p"].to_numpy()
+    idx = np.abs(ps[:, None] - grid[None, :]).argmin(axis=1)
+    on_grid = np.abs(ps - grid[idx]) <= 1e-9
+    f = frame.with_columns(pl.Series("_pi", idx)).filter(pl.Series(on_grid))
+    keys = ["pair", "batch", "repeat"]
+    g = (
+        f.group_by(keys, maintain_order=True)
+        .agg(
+            [pl.col(c).first() for c in OP_COLUMNS]
+            + [pl.col("split").first(), pl.col("_pi").n_unique().alias("_n"), pl.col("loss").mean().alias("lsc")]
+        )
+        .filter(pl.col("_n") == len(grid))
+        .drop("_n")
+        .sort(keys)
+    )
+    return g

@@ -1,0 +1,171 @@
+"""Numba kernels of the accuracy surrogate: expected loss, accuracy and l_SC (eq. 4) of (a, k, p).
+
+``arrays`` is :attr:`nascsim.surrogate.Surrogate.arrays`, a tuple of flat arrays (index: content):
+
+- 0..5: feature tables of :func:`nascsim.surrogate.features.feature_tables`;
+- 6 node_feature int64 (N,): index into the feature vector; 7 node_threshold float64 (N,);
+  8 node_left, 9 node_right int64 (N,): global node indices; 10 node_value float64 (N,);
+  11 node_flags int64 (N,): 1 = leaf, 2 = categorical split, 4 = missing values go left;
+  12 node_bitset int64 (N,): row of 13 for a categorical split;
+- 13 cat_bitsets uint32 (B, 8): categories sent left, per categorical split;
+- 14 known_bitsets uint32 (K, 8): categories seen in training, per (target, categorical feature);
+- 15 f_idx_map int64 (3, N_FEATURES): row of 14 for (target, feature), -1 if not categorical;
+- 16 tree_root int64 (T,): first node of each tree; 17 target_trees int64 (3, 2): [first, end) trees
+  of each target; 18 baseline float64 (3,): the boosting's initial value per target;
+- 19 noise_p float64 (m,): p grid of the noise model; 20 noise_sd float64 (3, m): sd of one minibatch
+  observation per target at each grid p (linear in between, constant outside);
+- 21 left_mask uint64 (N,): for categorical splits, bit v set when category v (0..63) goes left
+  (the rule below folded into one bit per category, built by ``export.categorical_left_masks``).
+
+A tree is walked exactly as scikit-learn's ``_predict_one_from_raw_data`` walks it (numeric
+``x <= threshold`` goes left; categorical: left if in the split's bitset, right if a known category,
+else the missing-value side), and the prediction is baseline + the leaf values summed in tree
+order, so results equal ``HistGradientBoostingRegressor.predict`` bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from nascsim.surrogate.features import N_FEATURES, features_into
+
+TARGET_LOSS = 0
+TARGET_ACC = 1
+TARGET_LSC = 2
+TARGETS = {"loss": TARGET_LOSS, "acc": TARGET_ACC, "lsc": TARGET_LSC}
+
+
+@njit(cache=True, nogil=True)
+def _in_bitset(bitsets, row, value):
+    if value > 255:
+        return False
+    return ((bitsets[row, value // 32] >> np.uint32(value % 32)) & np.uint32(1)) == np.uint32(1)
+
+
+@njit(cache=True, nogil=True)
+def tree_value(arrays, target, root, x):
+    """Leaf value of the tree starting at node ``root`` for feature vector ``x``."""
+    node_feature = arrays[6]
+    node_threshold = arrays[7]
+    node_left = arrays[8]
+    node_right = arrays[9]
+    node_value = arrays[10]
+    node_flags = arrays[11]
+    node_bitset = arrays[12]
+    cat_bitsets = arrays[13]
+    known_bitsets = arrays[14]
+    f_idx_map = arrays[15]
+    left_mask = arrays[21]
+    node = root
+    while True:
+        flags = node_flags[node]
+        if flags & 1:
+            return node_value[node]
+        f = node_feature[node]
+        v = x[f]
+        go_missing = False
+        if flags & 2 and 0.0 <= v < 64.0:  # categorical: one bit per category (see export)
+            if (left_mask[node] >> np.uint64(int(v))) & np.uint64(1):
+                node = node_left[node]
+            else:
+                node = node_right[node]
+            continue
+        if np.isnan(v):
+            go_missing = True
+        elif flags & 2:
+            if v < 0:
+                go_missing = True
+            else:
+                c = int(v)
+                if _in_bitset(cat_bitsets, node_bitset[node], c):
+                    node = node_left[node]
+                    continue
+                elif _in_bitset(known_bitsets, f_idx_map[target, f], c):
+                    node = node_right[node]
+                    continue
+                else:
+                    go_missing = True
+        else:
+            if v <= node_threshold[node]:
+                node = node_left[node]
+            else:
+                node = node_right[node]
+            continue
+        if go_missing:
+            if flags & 4:
+                node = node_left[node]
+            else:
+                node = node_right[node]
+
+
+@njit(cache=True, nogil=True)
+def predict_features(arrays, target, x):
+    """Prediction of ``target`` from a ready feature vector ``x``."""
+    tree_root = arrays[16]
+    target_trees = arrays[17]
+    s = 0.0
+    s += arrays[18][target]
+    for t in range(target_trees[target, 0], target_trees[target, 1]):
+        s += tree_value(arrays, target, tree_root[t], x)
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _features(arrays, target, arch, split, p, x):
+    if target == TARGET_LSC:
+        p = 0.0
+    features_into(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], arrays[5], arch, split, p, x)
+
+
+@njit(cache=True, nogil=True)
+def predict_one(arrays, target, arch, split, p):
+    """Expected loss (target 0), accuracy (1) or l_SC (2, p ignored) of (arch, split, p)."""
+    x = np.empty(N_FEATURES, dtype=np.float64)
+    _features(arrays, target, arch, split, p, x)
+    return predict_features(arrays, target, x)
+
+
+@njit(cache=True, nogil=True)
+def noise_sd_one(arrays, target, arch, split, p):
+    """Standard deviation of one minibatch observation of ``target`` at (arch, split, p).
+
+    Piecewise linear in p over the grid ``arrays[19]`` (constant outside it); l_SC uses its first
+    entry. ``arch`` and ``split`` are accepted for a stable signature (the fitted models so far do
+    not depend on them).
+    """
+    grid = arrays[19]
+    sd = arrays[20]
+    m = grid.shape[0]
+    if target == TARGET_LSC or m == 1 or p <= grid[0]:
+        return sd[target, 0]
+    if p >= grid[m - 1]:
+        return sd[target, m - 1]
+    j = 1
+    while grid[j] < p:
+        j += 1
+    w = (p - grid[j - 1]) / (grid[j] - grid[j - 1])
+    return (1.0 - w) * sd[target, j - 1] + w * sd[target, j]
+
+
+@njit(cache=True, nogil=True)
+def predict_batch(arrays, target, archs, splits, ps, out):
+    """out[i] = predict_one(arrays, target, archs[i], splits[i], ps[i])."""
+    x = np.empty(N_FEATURES, dtype=np.float64)
+    for i in range(archs.shape[0]):
+        _features(arrays, target, archs[i], splits[i], ps[i], x)
+        out[i] = predict_features(arrays, target, x)
+
+
+@njit(cache=True, nogil=True)
+def predict_features_batch(arrays, target, X, out):
+    """out[i] = prediction of ``target`` from feature row X[i] (X shape (n, N_FEATURES))."""
+    for i in range(X.shape[0]):
+        out[i] = predict_features(arrays, target, X[i])
+
+
+@njit(cache=True, nogil=True)
+def noise_sd_batch(arrays, target, archs, splits, ps, out):
+    """out[i] = noise_sd_one(arrays, target, archs[i], splits[i], ps[i])."""
+    for i in range(archs.shape[0]):
+        out[i] = noise_sd_one(arrays, target, archs[i], splits[i], ps[i])

@@ -1,0 +1,116 @@
+"""``nascsim surrogate fit/report/show`` and the quality report's metrics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from nascsim.cli import main
+from nascsim.surrogate.evals import load_evaluations
+from nascsim.surrogate.report import evaluate, noise_ceiling, rank_metrics, table
+from surrogate_fixtures import quick_options, synthetic_evaluations, write_evaluations
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory):
+    frame, meta = synthetic_evaluations("fbnet", n_pairs=70, seed=4)
+    return write_evaluations(frame, meta, tmp_path_factory.mktemp("ev") / "fbnet-synth-1ep.parquet")
+
+
+@pytest.fixture(autouse=True)
+def quick_fit(monkeypatch):
+    """The CLI builds FitOptions inside its commands; make those test-sized."""
+    import nascsim.surrogate.fit as fit
+
+    monkeypatch.setattr(fit, "FitOptions", lambda **kw: quick_options(**kw))
+
+
+def test_fit_writes_surrogate_plot_and_report_and_prints_the_table(tmp_path, small_file, capsys):
+    code, out, err = run(["surrogate", "fit", str(small_file), "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert names == ["fbnet-synth-1ep.json", "fbnet-synth-1ep.report.json", "fbnet-synth-1ep.report.png"]
+    assert "kendall" not in out and "random" in out and "region_out" in out
+    card = json.loads((tmp_path / "o" / "fbnet-synth-1ep.json").read_text())["card"]
+    assert card["source"] == "fbnet-synth-1ep.parquet" and "quality" in card
+    code, out, err = run(["surrogate", "show", str(tmp_path / "o" / "fbnet-synth-1ep.json")], capsys)
+    assert code == 0 and json.loads(out)["id"] == "fbnet-synth-1ep"
+
+
+def test_report_json_has_the_documented_keys_per_target(tmp_path, small_file, capsys):
+    code, out, err = run(["surrogate", "report", str(small_file), "--json", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    r = json.loads(out)
+    for target in ("loss", "acc", "lsc"):
+        assert {"random", "region_out", "noise_ceiling_tau", "n_train", "n_test"} <= set(r[target])
+        for design in ("random", "region_out"):
+            assert {"kendall_tau", "spearman", "r2", "mae"} <= set(r[target][design])
+    assert (tmp_path / "fbnet-synth-1ep.report.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.drop("split"), "missing column(s) split"),
+        (lambda f: f.with_columns(pl.lit(12).alias("op02")), "op index 12"),
+        (lambda f: f.with_columns(pl.lit(float("nan")).alias("loss")), "'loss' has"),
+    ],
+)
+def test_fit_on_a_bad_file_exits_2_with_one_line_and_writes_nothing(tmp_path, change, message, capsys):
+    frame, meta = synthetic_evaluations("fbnet", n_pairs=20, seed=1)
+    path = write_evaluations(change(frame), meta, tmp_path / "bad.parquet")
+    out_dir = tmp_path / "out"
+    code, out, err = run(["surrogate", "fit", str(path), "--out", str(out_dir)], capsys)
+    assert code == 2
+    assert message in err and err.count("\n") == 1
+    assert not out_dir.exists()
+
+
+def test_fit_with_an_unknown_space_in_the_metadata_exits_2(tmp_path, capsys):
+    frame, meta = synthetic_evaluations("fbnet", n_pairs=20, seed=1)
+    path = write_evaluations(frame, {**meta, "space": "resnet"}, tmp_path / "e.parquet")
+    code, _, err = run(["surrogate", "fit", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "unknown space 'resnet'" in err and not (tmp_path / "o").exists()
+
+
+def test_show_of_a_surrogate_with_another_format_version_exits_2(tmp_path, capsys):
+    (tmp_path / "s.json").write_text(json.dumps({"format": "nascsim-surrogate", "format_version": 0}))
+    code, _, err = run(["surrogate", "show", str(tmp_path / "s.json")], capsys)
+    assert code == 2 and "format version 0" in err
+
+
+def test_rank_metrics_of_a_perfect_and_a_reversed_prediction():
+    obs = np.arange(50.0)
+    perfect = rank_metrics(obs, obs, lower_is_better=True)
+    assert perfect["kendall_tau"] == pytest.approx(1) and perfect["r2"] == pytest.approx(1) and perfect["mae"] == 0
+    assert perfect["top10_tau"] == pytest.approx(1)
+    assert rank_metrics(-obs, obs, lower_is_better=True)["kendall_tau"] == pytest.approx(-1)
+
+
+def test_noise_ceiling_falls_as_minibatch_noise_grows():
+    taus = []
+    for sd in (0.002, 0.05):
+        frame, meta = synthetic_evaluations("fbnet", n_pairs=150, seed=3, noise_sd=sd, repeat_frac=0.5)
+        taus.append(noise_ceiling(load_evaluations(frame, meta=meta, id="x"), (0.0, 0.1, 0.2, 0.3, 0.4, 0.5))["lsc"]["noise_ceiling_tau"])
+    assert taus[0] > 0.8 > 0.5 > taus[1]
+
+
+def test_report_scores_against_lowvar_rows_when_present():
+    frame, meta = synthetic_evaluations("fbnet", n_pairs=120, seed=6, lowvar_pairs=25)
+    ev = load_evaluations(frame, meta=meta, id="x")
+    r = evaluate(ev, quick_options())
+    assert r["_meta"]["random"]["test_pairs"] == 25 and r["lsc"]["n_test"] == 25
+    assert r["loss"]["random"]["against"].startswith("lowvar")
+    # low-noise targets: the known structure is recovered much better than single-batch noise allows
+    assert r["lsc"]["random"]["kendall_tau"] > 0.5
+    assert "lsc" in table(r)

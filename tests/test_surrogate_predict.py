@@ -1,0 +1,183 @@
+"""The exported trees predict exactly what scikit-learn predicts, features match the FLOP tables,
+and the Surrogate object behaves as the search contract says."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from numba import njit
+
+from nascsim.flops import flop_tables
+from nascsim.space import get_space
+from nascsim.surrogate.evals import load_evaluations
+from nascsim.surrogate.export import assemble_arrays, export_trees
+from nascsim.surrogate.features import N_FEATURES, feature_columns, feature_matrix, feature_tables
+from nascsim.surrogate.fit import FitOptions, fit_target, target_data
+from nascsim.surrogate.predict import TARGET_ACC, TARGET_LOSS, TARGET_LSC, noise_sd_one, predict_features_batch, predict_one
+from surrogate_fixtures import make_stand_in_surrogate, quick_options, synthetic_evaluations, true_loss
+
+
+def _random_inputs(space: str, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    sp = get_space(space)
+    return rng.integers(0, sp.n_ops, (n, 22)), rng.integers(0, 23, n), rng.uniform(0, 0.6, n)
+
+
+@pytest.mark.parametrize("space", ["fbnet", "extended"])
+def test_numba_trees_equal_sklearn_predict_on_random_inputs(space):
+    frame, meta = synthetic_evaluations(space, n_pairs=80, seed=3)
+    # layer 1 never holds op 2 in training: random inputs then hit the unknown-category path too
+    frame = frame.filter(frame["op00"] != 2)
+    ev = load_evaluations(frame, meta=meta, id="t")
+    tables = feature_tables(ev.space, ev.classes)
+    columns = feature_columns(("split_op", "flops", "depth"))
+    X, y, pairs = target_data(ev, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), tables)["loss"]
+    est, _ = fit_target(X, y, pairs, columns, FitOptions(grid=((16, 5),), max_iter=30, folds=2))
+    export = export_trees(est, columns)
+    noise = {"p": [0.0], "loss": [0.01], "acc": [0.01], "lsc": 0.01}
+    arrays = assemble_arrays(tables, {"loss": export, "acc": export, "lsc": export}, noise)
+    a, k, p = _random_inputs(space, 3000, seed=7)
+    Xr = feature_matrix(tables, a, k, p)
+    assert (Xr[:, 0] == 2).any()
+    ours = np.empty(len(Xr))
+    predict_features_batch(arrays, TARGET_LOSS, Xr, ours)
+    theirs = est.predict(Xr[:, columns])
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9)
+    assert np.ptp(theirs) > 0
+
+
+def test_features_match_flop_tables_and_depth_counts():
+    sp = get_space("extended")
+    ft = flop_tables(sp, 10)
+    tables = feature_tables(sp, 10)
+    a, k, p = _random_inputs("extended", 50, seed=1)
+    X = feature_matrix(tables, a, k, p)
+    for i in range(50):
+        arch, split = a[i], int(k[i])
+        head = ft.stem + sum(ft.layer[l, arch[l]] for l in range(split - 1))
+        tail = ft.header + ft.pool + ft.fc + sum(ft.layer[l, arch[l]] for l in range(split, 22))
+        if split >= 1:
+            head += ft.split_head[split - 1, arch[split - 1]]
+            tail += ft.split_tail[split - 1, arch[split - 1]]
+        payload = ft.payload[split, arch[split - 1]] if split else ft.payload[0, 0]
+        depth_head = sum(sp.ops[o].kind != "skip" for o in arch[:split])
+        depth_tail = sum(sp.ops[o].kind != "skip" for o in arch[split:])
+        row = dict(zip(range(N_FEATURES), X[i]))
+        assert list(X[i, :22]) == list(arch)
+        assert (row[22], row[23]) == (split, p[i])
+        assert row[24] == (arch[split - 1] if split else sp.n_ops)
+        assert row[25] == pytest.approx(head, rel=1e-12) and row[26] == pytest.approx(tail, rel=1e-12)
+        assert row[27] == pytest.approx(head + tail, rel=1e-12)
+        assert row[28] == payload
+        assert (row[29], row[30], row[31]) == (depth_head, depth_tail, depth_head + depth_tail)
+
+
+def test_predict_one_is_callable_from_other_njit_code_and_matches_batch():
+    s = make_stand_in_surrogate("fbnet")
+
+    @njit
+    def lsc_sum(arrays, archs, splits):
+        total = 0.0
+        for i in range(archs.shape[0]):
+            total += predict_one(arrays, TARGET_LSC, archs[i], splits[i], 0.0)
+            total += 0.0 * noise_sd_one(arrays, TARGET_LSC, archs[i], splits[i], 0.0)
+        return total
+
+    a, k, p = _random_inputs("fbnet", 200, seed=2)
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    k = k.astype(np.int64)
+    assert lsc_sum(s.arrays, a, k) == pytest.approx(s.predict("lsc", a, k, p).sum(), rel=1e-12)
+    assert predict_one(s.arrays, TARGET_ACC, a[0], k[0], p[0]) == s.predict("acc", a[:1], k[:1], p[:1])[0]
+
+
+def test_lsc_prediction_ignores_p_but_loss_prediction_does_not():
+    s = make_stand_in_surrogate("fbnet")
+    a, k, _ = _random_inputs("fbnet", 100, seed=4)
+    k = np.zeros(100, dtype=np.int64)
+    np.testing.assert_array_equal(s.predict("lsc", a, k, np.zeros(100)), s.predict("lsc", a, k, np.full(100, 0.5)))
+    assert (s.predict("loss", a, k, np.full(100, 0.5)) > s.predict("loss", a, k, np.zeros(100))).mean() > 0.9
+
+
+def test_stand_in_surrogate_ranks_by_the_known_structure():
+    from scipy.stats import kendalltau
+
+    s = make_stand_in_surrogate("fbnet")
+    a, k, p = _random_inputs("fbnet", 1000, seed=5)
+    p = np.round(p * 10) / 20
+    assert kendalltau(s.predict("loss", a, k, p), true_loss("fbnet", a, k, p))[0] > 0.4
+    assert kendalltau(s.predict("lsc", a, k, p), true_loss("fbnet", a, k, np.full(1000, 0.25)))[0] > 0.5
+    assert kendalltau(s.predict("acc", a, k, p), -true_loss("fbnet", a, k, p))[0] > 0.3
+
+
+def test_noise_sd_is_positive_and_near_the_synthetic_noise():
+    s = make_stand_in_surrogate("fbnet")
+    a, k, p = _random_inputs("fbnet", 20, seed=6)
+    sd = s.noise_sd("loss", a, k, p)
+    # synthetic loss noise: N(0, 0.01) per row plus a batch shift N(0, 0.005)
+    assert np.all(sd > 0.006) and np.all(sd < 0.02)
+    assert np.all(s.noise_sd("lsc", a, k, p) > 0)
+
+
+def test_surrogate_pickles_to_the_same_predictions():
+    s = make_stand_in_surrogate("extended")
+    s2 = pickle.loads(pickle.dumps(s))
+    a, k, p = _random_inputs("extended", 50, seed=8)
+    np.testing.assert_array_equal(s.predict("loss", a, k, p), s2.predict("loss", a, k, p))
+    assert (s2.id, s2.space, s2.loss_set) == (s.id, "extended", s.loss_set)
+
+
+def test_predict_rejects_op_indices_outside_the_space():
+    s = make_stand_in_surrogate("fbnet")
+    a = np.zeros((1, 22), dtype=np.int64)
+    a[0, 3] = 9
+    with pytest.raises(ValueError, match="op index 9"):
+        s.predict("loss", a, [0], [0.0])
+    with pytest.raises(ValueError, match="unknown target 'los'"):
+        s.predict("los", np.zeros((1, 22), dtype=np.int64), [0], [0.0])
+    with pytest.raises(ValueError, match="split 23"):
+        s.predict("lsc", np.zeros((1, 22), dtype=np.int64), [23], [0.0])
+
+
+def test_same_seed_gives_the_same_surrogate():
+    from nascsim.surrogate import fit_surrogate
+
+    frame, meta = synthetic_evaluations("fbnet", n_pairs=60, seed=9)
+    d1 = fit_surrogate(frame, meta=meta, id="x", options=quick_options()).doc
+    d2 = fit_surrogate(frame, meta=meta, id="x", options=quick_options()).doc
+    assert d1["targets"] == d2["targets"] and d1["noise"] == d2["noise"]
+
+
+def test_prediction_cache_returns_the_uncached_values_and_counts_hits():
+    from nascsim.surrogate.cache import new_cache, predict_cached_batch
+
+    s = make_stand_in_surrogate("fbnet")
+    a, k, p = _random_inputs("fbnet", 40, seed=12)
+    a = np.ascontiguousarray(np.concatenate([a, a, a]), dtype=np.int64)
+    k = np.concatenate([k, k, k]).astype(np.int64)
+    p = np.concatenate([p, p, p + 0.1])
+    keys, ps, values, state = new_cache(1 << 16)
+    out = np.empty(120)
+    predict_cached_batch(s.arrays, TARGET_LOSS, a, k, p, keys, ps, values, state, out)
+    np.testing.assert_array_equal(out, s.predict("loss", a, k, p))
+    assert (state[0], state[1], state[2]) == (80, 40, 80)
+    # l_SC ignores p: the third copy hits too
+    keys, ps, values, state = new_cache(1 << 16)
+    predict_cached_batch(s.arrays, TARGET_LSC, a, k, p, keys, ps, values, state, out)
+    np.testing.assert_array_equal(out, s.predict("lsc", a, k, p))
+    assert (state[1], state[2]) == (80, 40)
+
+
+def test_a_small_prediction_cache_overwrites_slots_but_stays_correct():
+    from nascsim.surrogate.cache import new_cache, predict_cached_batch
+
+    s = make_stand_in_surrogate("fbnet")
+    a, k, p = _random_inputs("fbnet", 100, seed=13)
+    a = np.ascontiguousarray(np.concatenate([a, a[-1:]]), dtype=np.int64)
+    k, p = np.concatenate([k, k[-1:]]).astype(np.int64), np.concatenate([p, p[-1:]])
+    keys, ps, values, state = new_cache(16)
+    out = np.empty(101)
+    predict_cached_batch(s.arrays, TARGET_ACC, a, k, p, keys, ps, values, state, out)
+    assert state[0] <= 16 and state[1] == 1  # the last row repeats the one before and hits
+    np.testing.assert_array_equal(out, s.predict("acc", a, k, p))
