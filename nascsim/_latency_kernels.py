@@ -6,7 +6,6 @@ consts). One evaluation costs O(layers).
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 

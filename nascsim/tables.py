@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,17 +167,11 @@ def build_tables(lut_path: str | os.PathLike, out_dir: str | os.PathLike) -> Pat
 
 
 def atomic_write_parquet(frame, target: Path) -> None:
-    """Write a polars frame to ``target`` via a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+    """Write a polars frame to ``target`` atomically (:mod:`nascsim.atomic`)."""
+    from nascsim.atomic import atomic_path
+
+    with atomic_path(target) as tmp:
         frame.write_parquet(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass(frozen=True)

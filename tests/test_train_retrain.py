@@ -3,7 +3,6 @@ plus the command line's errors."""
 
 import json
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

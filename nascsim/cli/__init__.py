@@ -3,6 +3,8 @@ invoked, so ``nascsim --help`` stays fast (no numba, torch or scikit-learn at im
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import importlib
 import sys
 
@@ -50,7 +52,7 @@ def cli() -> None:
     baselines over HW-NAS-Bench tables and a fitted accuracy surrogate."""
 
 
-def fail(message: str) -> "NoReturn":  # noqa: F821
+def fail(message: str) -> NoReturn:
     """One-line error on stderr, exit code 2."""
     click.echo(f"Error: {message}", err=True)
     sys.exit(2)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nascsim.sweep.store import atomic_write_bytes
+from nascsim.atomic import atomic_write_bytes
 from nascsim.sweep.summary import summarize, with_variant
 
 FORMATS = ("png", "pdf")

@@ -21,7 +21,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 import tomllib
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from nascsim import __version__
 from nascsim.config import SearchConfig
+from nascsim.atomic import atomic_write_bytes
 from nascsim.sweep.grid import FIELD_KINDS, FIELD_NAMES, Grid
 
 SWEEP_FILE = "sweep.toml"
@@ -108,21 +108,6 @@ def read_spec(path: str | os.PathLike) -> SweepSpec:
     except KeyError as exc:
         raise ValueError(f"{str(p)!r} is not a sweep file: missing {exc}") from None
     return SweepSpec(grid, surrogate, surrogate_id, tuple(doc.get("command", ())))
-
-
-def atomic_write_bytes(data: bytes, target: Path) -> None:
-    """Write ``data`` to ``target`` via a temporary file in the same folder, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _differences(a: SweepSpec, b: SweepSpec) -> str:

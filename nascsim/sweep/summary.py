@@ -197,7 +197,7 @@ def format_comparison(comparison) -> str:
 def write_summaries(frame, out_dir: str | os.PathLike) -> tuple[str, list[Path]]:
     """Write ``summary.csv``, ``comparison.csv`` and ``summary.txt`` (atomically) into ``out_dir``;
     returns the text (both tables) and the paths."""
-    from nascsim.sweep.store import atomic_write_bytes
+    from nascsim.atomic import atomic_write_bytes
 
     out = Path(out_dir)
     s, c = summarize(frame), compare(frame)

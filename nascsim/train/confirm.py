@@ -13,9 +13,7 @@ trained with (the receiver knows which elements arrived).
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -171,14 +169,8 @@ def confirm_results(results: str | Path, data: str | Path, out: str | Path, spac
             })
     import polars as pl
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    from nascsim.atomic import atomic_path
+
+    with atomic_path(out) as tmp:
         pl.DataFrame(rows, infer_schema_length=None).write_parquet(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return rows

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,19 +256,14 @@ def cache_file(path: str | Path, cache_dir: str | Path | None = None) -> Path:
 
 
 def _save_npz(target: Path, ds: Dataset, fingerprint: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+    from nascsim.atomic import atomic_path
+
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
             np.savez(
                 fh, x_train=ds.x_train, y_train=ds.y_train, x_test=ds.x_test, y_test=ds.y_test,
                 classes=np.array(ds.classes), meta=np.array([ds.name, ds.source, fingerprint]),
             )
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _load_npz(target: Path, fingerprint: str) -> Dataset | None:

@@ -30,8 +30,6 @@ metadata key ``nascsim_supernet`` holds the supernet's training record and this 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -116,16 +114,10 @@ def _write_parquet(columns: dict, metadata: dict, target: Path) -> None:
     import pyarrow.parquet as pq
 
     table = pa.table(columns).replace_schema_metadata({METADATA_KEY: json.dumps(metadata)})
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    from nascsim.atomic import atomic_path
+
+    with atomic_path(target) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def evaluate_supernet(

@@ -14,8 +14,6 @@ and the log, so a run resumed from epoch e's checkpoint equals an uninterrupted 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -98,18 +96,11 @@ def epoch_seed(seed: int, epoch: int, stream: int) -> int:
 
 
 def save_atomic(obj: dict, target: str | Path) -> None:
-    """torch.save to a temp file in the same folder, then os.replace."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    os.close(fd)
-    try:
+    """torch.save, atomically (:mod:`nascsim.atomic`)."""
+    from nascsim.atomic import atomic_path
+
+    with atomic_path(target) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def pick_device(name: str = "auto") -> torch.device:

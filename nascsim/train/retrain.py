@@ -12,8 +12,6 @@ head (stem .. payload) and tail (rest .. classifier) are saved as ``head.pt`` an
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
@@ -28,7 +26,7 @@ from nascsim.space import arch_names, check_split, get_space
 from nascsim.train.data import channel_stats, load_dataset, normalise, to_device
 from nascsim.train.loop import Recipe, pick_device, save_atomic, train_epochs
 from nascsim.train.pretrain import git_commit
-from nascsim.train.supernet import ChildNet, split_dropout
+from nascsim.train.supernet import ChildNet
 
 CHECKPOINT = "checkpoint.pt"
 HEAD_FILE = "head.pt"
@@ -158,8 +156,6 @@ def retrain(
 
 
 def write_json_atomic(obj: dict, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=1)
-    os.replace(tmp, target)
+    from nascsim.atomic import atomic_write_bytes
+
+    atomic_write_bytes(json.dumps(obj, indent=1).encode(), target)
