@@ -9,7 +9,7 @@ Example::
 
 Modules: :mod:`~nascsim.surrogate.evals` (read/validate evaluation files), ``features`` (the
 feature vector), ``fit`` (boosting + CV + noise model; imports scikit-learn lazily), ``export``
-(trees -> flat arrays), ``predict`` (numba kernels), ``cache`` (per-search prediction cache),
+(trees -> flat arrays), ``predict`` (numba kernels),
 ``model`` (Surrogate, file format, defaults),
 ``report`` (held-out quality).
 """
