@@ -17,6 +17,7 @@ import numpy as np
 from nascsim import __version__
 from nascsim.config import SearchConfig
 from nascsim.latency import LatencyModel, breakdown, build_latency_model
+from nascsim.objective import LAT_SPLIT, LOSS_SC, Objective
 from nascsim.space import Space, arch_names, check_split, get_space
 
 PAPER_EPOCHS = 90
@@ -28,6 +29,23 @@ DEFAULT_STEPS = PAPER_EPOCHS * STEPS_PER_EPOCH  # 35,190
 
 def steps_of(config: SearchConfig) -> int:
     return DEFAULT_STEPS if config.steps is None else int(config.steps)
+
+
+def objective_of(config: SearchConfig, loss_mode: int = LOSS_SC, latency_mode: int = LAT_SPLIT) -> Objective:
+    """Eq. 4 with the config's threshold, weights and loss set (NASC's variant by default)."""
+    return Objective(config.threshold_ms, config.eps_loss, config.eps_lat, tuple(config.loss_set), loss_mode, latency_mode)
+
+
+def split_variables(config: SearchConfig) -> dict:
+    """Engine arguments for the split: searched, or fixed by ``--no-split-search``."""
+    return {"search_split": config.split_search, "fixed_split": -1 if config.split_search else int(config.fixed_split)}
+
+
+def decode(choice: np.ndarray, config: SearchConfig, space: Space) -> tuple[np.ndarray, int]:
+    """(arch, split) from the engine's choice vector (ops, then the split when it was searched)."""
+    arch = choice[: space.n_layers]
+    split = int(choice[space.n_layers]) if config.split_search else int(config.fixed_split)
+    return arch, split
 
 
 def validate(config: SearchConfig) -> Space:

@@ -15,9 +15,9 @@ import numpy as np
 
 from nascsim.config import SearchConfig
 from nascsim.engine import make_rng, run_asng_search
-from nascsim.methods.common import Choice, latency_model_for, steps_of, validate
+from nascsim.methods.common import Choice, latency_model_for, objective_of, steps_of, validate
 from nascsim.methods.nasc import _theta_summary
-from nascsim.objective import LAT_DEVICE, LAT_SPLIT, LOSS_P0, LOSS_SC, Objective, expected_objective
+from nascsim.objective import LAT_DEVICE, LOSS_P0, Objective, expected_objective
 
 
 def best_split(objective: Objective, surrogate, latency_model, arch: np.ndarray, n_splits: int) -> int:
@@ -32,18 +32,16 @@ def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> Choice:
     search_sur = surrogates["no_dropout"]
     final_sur = surrogates["dropout"] if config.method == "hwnas-dropout" else surrogates["no_dropout"]
     lat = latency_model_for(config, search_sur)
-    search_objective = Objective(config.threshold_ms, config.eps_loss, config.eps_lat, tuple(config.loss_set), LOSS_P0, LAT_DEVICE)
     steps = steps_of(config)
     res = run_asng_search(
-        search_objective, search_sur, lat, make_rng(config.seed),
+        objective_of(config, LOSS_P0, LAT_DEVICE), search_sur, lat, make_rng(config.seed),
         steps=steps, lam=config.lam, alpha=config.alpha, delta0=config.delta0, Delta_max=config.Delta_max,
         search_split=False, fixed_split=space.n_layers,
         n_ops=space.n_ops, n_layers=space.n_layers, trace=trace,
     )
     arch = res.choice[: space.n_layers]
-    split_objective = Objective(config.threshold_ms, config.eps_loss, config.eps_lat, tuple(config.loss_set), LOSS_SC, LAT_SPLIT)
     if config.split_search:
-        split = best_split(split_objective, final_sur, lat, arch, space.n_splits)
+        split = best_split(objective_of(config), final_sur, lat, arch, space.n_splits)
     else:
         split = int(config.fixed_split)
     extra = _theta_summary(res, space.n_layers, split)

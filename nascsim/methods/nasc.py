@@ -8,25 +8,20 @@ from __future__ import annotations
 
 from nascsim.config import SearchConfig
 from nascsim.engine import make_rng, run_asng_search
-from nascsim.methods.common import Choice, latency_model_for, steps_of, validate
-from nascsim.objective import LAT_SPLIT, LOSS_SC, Objective
+from nascsim.methods.common import Choice, decode, latency_model_for, objective_of, split_variables, steps_of, validate
 
 
 def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> Choice:
     space = validate(config)
     sur = surrogates["dropout"]
     lat = latency_model_for(config, sur)
-    objective = Objective(config.threshold_ms, config.eps_loss, config.eps_lat, tuple(config.loss_set), LOSS_SC, LAT_SPLIT)
     steps = steps_of(config)
     res = run_asng_search(
-        objective, sur, lat, make_rng(config.seed),
+        objective_of(config), sur, lat, make_rng(config.seed),
         steps=steps, lam=config.lam, alpha=config.alpha, delta0=config.delta0, Delta_max=config.Delta_max,
-        search_split=config.split_search,
-        fixed_split=-1 if config.split_search else int(config.fixed_split),
-        n_ops=space.n_ops, n_layers=space.n_layers, trace=trace,
+        n_ops=space.n_ops, n_layers=space.n_layers, trace=trace, **split_variables(config),
     )
-    arch = res.choice[: space.n_layers]
-    split = int(res.choice[space.n_layers]) if config.split_search else int(config.fixed_split)
+    arch, split = decode(res.choice, config, space)
     return Choice(arch, split, sur, sur, lat, steps, _theta_summary(res, space.n_layers, split), res.trace)
 
 
