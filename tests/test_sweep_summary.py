@@ -93,6 +93,13 @@ def test_summary_files_are_written(runs, tmp_path):
     assert "hwnas-dropout" in text and "Wilcoxon" in text
 
 
+def test_summary_text_names_the_surrogate_and_its_dataset(runs, tmp_path):
+    text, _ = write_summaries(runs, tmp_path)
+    first = text.splitlines()[0]
+    assert first.startswith("accuracy surrogate:") and "(cifar10)" in first
+    assert (tmp_path / "summary.txt").read_text().splitlines()[0] == first
+
+
 def test_other_axes_become_variants_of_each_method(runs):
     extra = runs.with_columns(pl.lit(2.0).alias("eps_lat"))
     both = pl.concat([runs, extra])

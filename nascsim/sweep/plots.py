@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from nascsim.atomic import atomic_write_bytes
+from nascsim.sweep.summary import provenance
 from nascsim.sweep.summary import summarize, with_variant
 
 FORMATS = ("png", "pdf")
@@ -33,12 +34,6 @@ def _labelled(frame):
     return f.with_columns(
         pl.when(pl.col("variant") == "").then(pl.col("method"))
         .otherwise(pl.col("method") + " " + pl.col("variant")).alias("label"))
-
-
-def provenance(frame) -> str:
-    """"surrogate <id> (<dataset>)" for every surrogate the runs' accuracies came from."""
-    pairs = frame.select(["surrogate", "dataset"]).unique().sort("surrogate").iter_rows()
-    return "accuracy surrogate: " + ", ".join(f"{s} ({d})" for s, d in pairs)
 
 
 def _figure(n_panels: int, width: float = 4.2, height: float = 3.4):

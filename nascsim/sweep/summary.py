@@ -194,6 +194,12 @@ def format_comparison(comparison) -> str:
     return "\n".join(lines)
 
 
+def provenance(frame) -> str:
+    """"surrogate <id> (<dataset>)" for every surrogate the runs' accuracies came from."""
+    pairs = frame.select(["surrogate", "dataset"]).unique().sort("surrogate").iter_rows()
+    return "accuracy surrogate: " + ", ".join(f"{s} ({d})" for s, d in pairs)
+
+
 def write_summaries(frame, out_dir: str | os.PathLike) -> tuple[str, list[Path]]:
     """Write ``summary.csv``, ``comparison.csv`` and ``summary.txt`` (atomically) into ``out_dir``;
     returns the text (both tables) and the paths."""
@@ -201,8 +207,8 @@ def write_summaries(frame, out_dir: str | os.PathLike) -> tuple[str, list[Path]]
 
     out = Path(out_dir)
     s, c = summarize(frame), compare(frame)
-    text = "Per method, threshold and loss rate (accuracy over feasible runs, %; latency ms)\n" + \
-        format_summary(s)
+    text = provenance(frame) + "\n\n" + \
+        "Per method, threshold and loss rate (accuracy over feasible runs, %; latency ms)\n" + format_summary(s)
     if len(c):
         text += "\n\nNASC vs baselines, paired per seed (T red%: median of 100(1 - T_nasc/T_base); " \
                 "dacc: nasc - baseline over pairs both feasible, %; p: exact Wilcoxon signed-rank)\n" + \
