@@ -142,3 +142,41 @@ def test_one_search_judged_at_several_loss_rates_equals_separate_searches(fbnet)
     for rec in many:
         alone = run_search(cfg.with_(loss=rec["loss"]), fbnet)
         assert (rec["arch"], rec["split"], rec["accuracy"]) == (alone["arch"], alone["split"], alone["accuracy"])
+
+
+def _cached_losses(sur, objective, archs, splits, slots):
+    from nascsim._engine_kernels import cached_loss
+    from nascsim.engine import _cache
+
+    keys, vals = _cache(slots, 23)
+    stats = np.zeros(2, dtype=np.int64)
+    obj = objective.vector(sur.loss_set, 22)
+    loss_set = np.asarray(objective.loss_set)
+    out = np.array([cached_loss(a, int(k), obj, sur.arrays, loss_set, keys, vals, stats) for a, k in zip(archs, splits)])
+    return out, stats
+
+
+def test_engine_cache_returns_the_uncached_values_and_counts_hits(fbnet):
+    sur = fbnet["dropout"]
+    rng = np.random.default_rng(12)
+    a, k = rng.integers(0, 9, (40, 22)), rng.integers(0, 23, 40)
+    a3, k3 = np.concatenate([a, a, a]), np.concatenate([k, k, k])
+    out, stats = _cached_losses(sur, Objective(30.0), a3, k3, 1 << 14)
+    np.testing.assert_array_equal(out[:, 0], sur.predict("lsc", a3, k3, np.zeros(120)))
+    assert (stats[0], stats[1]) == (80, 40)
+    # another loss set: the mean of the per-p loss predictions, cached just the same
+    other = Objective(30.0, loss_set=(0.0, 0.5))
+    out, stats = _cached_losses(sur, other, a3, k3, 1 << 14)
+    expected = (sur.predict("loss", a3, k3, np.zeros(120)) + sur.predict("loss", a3, k3, np.full(120, 0.5))) / 2
+    np.testing.assert_allclose(out[:, 0], expected, rtol=1e-15)
+    assert (stats[0], stats[1]) == (80, 40)
+
+
+def test_a_small_engine_cache_overwrites_slots_but_stays_correct(fbnet):
+    sur = fbnet["dropout"]
+    rng = np.random.default_rng(13)
+    a, k = rng.integers(0, 9, (100, 22)), rng.integers(0, 23, 100)
+    a, k = np.concatenate([a, a[-1:]]), np.concatenate([k, k[-1:]])
+    out, stats = _cached_losses(sur, Objective(30.0), a, k, 16)
+    assert stats[0] == 1  # the last row repeats the one before and hits
+    np.testing.assert_array_equal(out[:, 0], sur.predict("lsc", a, k, np.zeros(101)))

@@ -147,37 +147,3 @@ def test_same_seed_gives_the_same_surrogate():
     d1 = fit_surrogate(frame, meta=meta, id="x", options=quick_options()).doc
     d2 = fit_surrogate(frame, meta=meta, id="x", options=quick_options()).doc
     assert d1["targets"] == d2["targets"] and d1["noise"] == d2["noise"]
-
-
-def test_prediction_cache_returns_the_uncached_values_and_counts_hits():
-    from nascsim.surrogate.cache import new_cache, predict_cached_batch
-
-    s = make_stand_in_surrogate("fbnet")
-    a, k, p = _random_inputs("fbnet", 40, seed=12)
-    a = np.ascontiguousarray(np.concatenate([a, a, a]), dtype=np.int64)
-    k = np.concatenate([k, k, k]).astype(np.int64)
-    p = np.concatenate([p, p, p + 0.1])
-    keys, ps, values, state = new_cache(1 << 16)
-    out = np.empty(120)
-    predict_cached_batch(s.arrays, TARGET_LOSS, a, k, p, keys, ps, values, state, out)
-    np.testing.assert_array_equal(out, s.predict("loss", a, k, p))
-    assert (state[0], state[1], state[2]) == (80, 40, 80)
-    # l_SC ignores p: the third copy hits too
-    keys, ps, values, state = new_cache(1 << 16)
-    predict_cached_batch(s.arrays, TARGET_LSC, a, k, p, keys, ps, values, state, out)
-    np.testing.assert_array_equal(out, s.predict("lsc", a, k, p))
-    assert (state[1], state[2]) == (80, 40)
-
-
-def test_a_small_prediction_cache_overwrites_slots_but_stays_correct():
-    from nascsim.surrogate.cache import new_cache, predict_cached_batch
-
-    s = make_stand_in_surrogate("fbnet")
-    a, k, p = _random_inputs("fbnet", 100, seed=13)
-    a = np.ascontiguousarray(np.concatenate([a, a[-1:]]), dtype=np.int64)
-    k, p = np.concatenate([k, k[-1:]]).astype(np.int64), np.concatenate([p, p[-1:]])
-    keys, ps, values, state = new_cache(16)
-    out = np.empty(101)
-    predict_cached_batch(s.arrays, TARGET_ACC, a, k, p, keys, ps, values, state, out)
-    assert state[0] <= 16 and state[1] == 1  # the last row repeats the one before and hits
-    np.testing.assert_array_equal(out, s.predict("acc", a, k, p))
