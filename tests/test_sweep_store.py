@@ -10,7 +10,7 @@ from nascsim.sweep.run import pending_configs
 from nascsim.sweep.store import ResultStore, SweepSpec, check_out_dir, make_row, read_spec, spec_to_toml
 
 
-def fake_row(config: SearchConfig) -> dict:
+def constructed_row(config: SearchConfig) -> dict:
     T = 20.0 + config.seed
     record = {"arch": ["skip"] * 22, "split": 3, "T_head_ms": T / 2, "T_comm_ms": T / 4, "T_tail_ms": T / 4,
               "T_ms": T, "feasible": T <= config.threshold_ms, "accuracy": 0.5, "surrogate": "s", "dataset": "d"}
@@ -26,8 +26,8 @@ def test_committed_chunks_hold_the_rows_and_no_temporary_file_remains(tmp_path):
     s = spec()
     store = ResultStore.create(tmp_path / "out", s)
     cells = list(s.grid.cells())
-    store.commit([fake_row(c) for c in cells[:5]])
-    store.commit([fake_row(c) for c in cells[5:]])
+    store.commit([constructed_row(c) for c in cells[:5]])
+    store.commit([constructed_row(c) for c in cells[5:]])
     assert len(store.chunks()) == 2
     frame = store.read()
     assert len(frame) == len(cells)
@@ -44,7 +44,7 @@ def test_a_failed_commit_leaves_no_chunk_and_no_temporary_file(tmp_path, monkeyp
 
     monkeypatch.setattr(store_mod.os, "replace", broken_replace)
     with pytest.raises(OSError):
-        store.commit([fake_row(c) for c in s.grid.cells()])
+        store.commit([constructed_row(c) for c in s.grid.cells()])
     assert list(store.runs.iterdir()) == []
 
 
@@ -52,7 +52,7 @@ def test_resume_skips_the_runs_already_stored(tmp_path):
     s = spec()
     store = ResultStore.create(tmp_path / "out", s)
     cells = list(s.grid.cells())
-    store.commit([fake_row(c) for c in cells[:4]])
+    store.commit([constructed_row(c) for c in cells[:4]])
     again = ResultStore.create(tmp_path / "out", s)
     assert pending_configs(cells, again.done_hashes()) == cells[4:]
 
@@ -60,7 +60,7 @@ def test_resume_skips_the_runs_already_stored(tmp_path):
 def test_rows_stored_twice_are_read_once(tmp_path):
     s = spec()
     store = ResultStore.create(tmp_path / "out", s)
-    rows = [fake_row(c) for c in s.grid.cells()]
+    rows = [constructed_row(c) for c in s.grid.cells()]
     store.commit(rows[:3])
     store.commit(rows[:3])
     assert len(store.read()) == 3
@@ -112,8 +112,8 @@ def test_config_columns_keep_their_types_across_chunks(tmp_path):
     s = spec(steps="none,40")
     store = ResultStore.create(tmp_path / "out", s)
     cells = list(s.grid.cells())
-    store.commit([fake_row(c) for c in cells if c.steps is None])
-    store.commit([fake_row(c) for c in cells if c.steps == 40])
+    store.commit([constructed_row(c) for c in cells if c.steps is None])
+    store.commit([constructed_row(c) for c in cells if c.steps == 40])
     frame = store.read()
     assert frame.schema["steps"] == pl.Int64 and frame.schema["loss_set"] == pl.List(pl.Float64)
     assert sorted(frame["steps"].to_list(), key=lambda v: -1 if v is None else v)[0] is None
