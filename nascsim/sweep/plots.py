@@ -15,13 +15,13 @@ from __future__ import annotations
 import io
 import math
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from nascsim.atomic import atomic_write_bytes
-from nascsim.sweep.summary import provenance
-from nascsim.sweep.summary import summarize, with_variant
+from nascsim.sweep.summary import provenance, summarize, with_variant
 
 FORMATS = ("png", "pdf")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -170,7 +170,7 @@ def write_plots(frame, out_dir: str | os.PathLike, cells: list[tuple[float, floa
     for th, loss in cells:
         if (th, loss) not in present:
             raise ValueError(f"no runs at threshold {th:g} ms and loss {loss:g} to plot")
-    source = provenance(frame)
+    source = "\n".join(textwrap.wrap(provenance(frame), 80, break_on_hyphens=False))  # fits the narrowest figure
     summary = summarize(frame)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
