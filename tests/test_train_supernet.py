@@ -74,6 +74,8 @@ def test_wrong_architecture_length_is_an_error():
         net(torch.zeros(1, 3, 32, 32), [0] * 21, 0)
     with pytest.raises(ValueError, match="split 23"):
         net(torch.zeros(1, 3, 32, 32), [0] * 22, 23)
+    with pytest.raises(ValueError, match="op index 9 at layer 22 is out of range"):
+        net(torch.zeros(1, 3, 32, 32), [0] * 21 + [9], 0)
 
 
 @pytest.mark.parametrize("split", [0, 4, 22])

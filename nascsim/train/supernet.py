@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nascsim.space import Space, check_split, get_space
+from nascsim.space import Space, check_split, get_space, parse_arch
 from nascsim.train.blocks import (
     build_block,
     build_classifier,
@@ -40,8 +40,23 @@ def split_dropout(z: torch.Tensor, p: float) -> torch.Tensor:
     return F.dropout(z, p=float(p), training=True)
 
 
-def _arch_list(arch: Sequence[int] | np.ndarray | torch.Tensor) -> list[int]:
-    return [int(a) for a in arch]
+def _arch_list(arch: Sequence[int] | np.ndarray | torch.Tensor, space: Space) -> list[int]:
+    """Op indices of ``arch`` (ints, an array or a tensor), validated by :func:`parse_arch`."""
+    return [int(a) for a in parse_arch([int(a) for a in arch], space)]
+
+
+def _assemble(net: nn.Module, classes: int, body_name: str, body: nn.Module, zero_residual: bool) -> None:
+    """Stem, the searchable body, header, pooling and classifier, registered in network order
+    (which fixes the order ``init_weights`` draws its random numbers in), then initialised."""
+    net.classes = int(classes)
+    net.stem = build_stem()
+    setattr(net, body_name, body)
+    net.header = build_header()
+    net.pool = build_pool()
+    net.classifier = build_classifier(net.classes)
+    init_weights(net)
+    if zero_residual:
+        zero_init_residual(net)
 
 
 def run_head(stem: nn.Module, blocks: Sequence[nn.Module], x: torch.Tensor, split: int) -> torch.Tensor:
@@ -71,24 +86,14 @@ class SuperNet(nn.Module):
     def __init__(self, space: str | Space, classes: int, zero_residual: bool = True) -> None:
         super().__init__()
         self.space = space if isinstance(space, Space) else get_space(space)
-        self.classes = int(classes)
-        self.stem = build_stem()
-        self.layers = nn.ModuleList(
+        layers = nn.ModuleList(
             nn.ModuleList(build_block(layer, op) for op in self.space.ops) for layer in self.space.layers
         )
-        self.header = build_header()
-        self.pool = build_pool()
-        self.classifier = build_classifier(self.classes)
-        init_weights(self)
-        if zero_residual:
-            zero_init_residual(self)
+        _assemble(self, classes, "layers", layers, zero_residual)
 
     def path(self, arch: Sequence[int]) -> list[nn.Module]:
         """The 22 blocks of architecture ``arch`` (op indices)."""
-        a = _arch_list(arch)
-        if len(a) != self.space.n_layers:
-            raise ValueError(f"architecture has {len(a)} ops; the {self.space.name} space needs {self.space.n_layers}")
-        return [self.layers[i][o] for i, o in enumerate(a)]
+        return [self.layers[i][o] for i, o in enumerate(_arch_list(arch, self.space))]
 
     def forward_head(self, x: torch.Tensor, arch: Sequence[int], split: int) -> torch.Tensor:
         return run_head(self.stem, self.path(arch), x, check_split(split, self.space))
@@ -109,22 +114,13 @@ class ChildNet(nn.Module):
     def __init__(self, space: str | Space, arch: Sequence[int], classes: int, zero_residual: bool = True) -> None:
         super().__init__()
         self.space = space if isinstance(space, Space) else get_space(space)
-        self.arch = _arch_list(arch)
-        if len(self.arch) != self.space.n_layers:
-            raise ValueError(f"architecture has {len(self.arch)} ops; the {self.space.name} space needs {self.space.n_layers}")
-        self.classes = int(classes)
-        self.stem = build_stem()
-        self.blocks = nn.ModuleList(build_block(layer, self.space.ops[o]) for layer, o in zip(self.space.layers, self.arch))
-        self.header = build_header()
-        self.pool = build_pool()
-        self.classifier = build_classifier(self.classes)
-        init_weights(self)
-        if zero_residual:
-            zero_init_residual(self)
+        self.arch = _arch_list(arch, self.space)
+        blocks = nn.ModuleList(build_block(layer, self.space.ops[o]) for layer, o in zip(self.space.layers, self.arch))
+        _assemble(self, classes, "blocks", blocks, zero_residual)
 
     def forward(self, x: torch.Tensor, arch: Sequence[int] | None = None, split: int = 0, p: float = 0.0) -> torch.Tensor:
         """``arch`` is accepted for interface parity with :class:`SuperNet` and must match."""
-        if arch is not None and _arch_list(arch) != self.arch:
+        if arch is not None and _arch_list(arch, self.space) != self.arch:
             raise ValueError("ChildNet called with an architecture other than its own")
         split = check_split(split, self.space)
         z = split_dropout(run_head(self.stem, self.blocks, x, split), p)
