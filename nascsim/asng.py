@@ -126,7 +126,6 @@ class ASNG:
         u = ranking_utility(losses)  # step 2
         if np.all(u == 0.0):
             return
-        lam = c.shape[0]
         G = np.mean(u[:, None, None] * (self.one_hot(c) - self.theta[None]), axis=0)  # step 3
         for d, K in enumerate(self.C):
             G[d, K:] = 0.0
@@ -142,7 +141,6 @@ class ASNG:
         self.gamma = (1.0 - beta) ** 2 * self.gamma + beta * (2.0 - beta)
         self.Delta = min(self.Delta * np.exp(beta * (self.gamma - (self.s @ self.s) / self.alpha)), self.Delta_max)  # step 8
         self.project()  # step 9
-        del lam
 
     def project(self) -> None:
         """Step 9: keep every θ[d, k] in [θ_min, 1] and each row summing to one."""

@@ -57,6 +57,14 @@ def _cache(slots: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full((slots, width), -1, dtype=np.int16), np.zeros((slots, 2))
 
 
+def _observation_arrays(objective: Objective, surrogate, n_layers: int, cache_slots: int) -> tuple:
+    """What every observation of eq. 4 needs: (objective vector, loss set, cache keys, cache
+    values, hit/miss counters)."""
+    keys, vals = _cache(cache_slots, n_layers + 1)
+    return (objective.vector(surrogate.loss_set, n_layers), np.asarray(objective.loss_set, dtype=np.float64),
+            keys, vals, np.zeros(2, dtype=np.int64))
+
+
 def run_asng_search(
     objective: Objective,
     surrogate,
@@ -86,14 +94,11 @@ def run_asng_search(
     C = categories(n_ops, n_layers, search_split)
     theta, s, scalars = init_state(C)
     params = np.array([alpha, delta0, Delta_max], dtype=np.float64)
-    keys, vals = _cache(cache_slots, n_layers + 1)
-    stats = np.zeros(2, dtype=np.int64)
+    obj, loss_set, keys, vals, stats = _observation_arrays(objective, surrogate, n_layers, cache_slots)
     rows = steps if trace else 0
     trace_f = np.full((rows, lam), np.nan)
     trace_scalars = np.full((rows, 3), np.nan)
     trace_split = np.full((rows, n_layers + 1), np.nan)
-    obj = objective.vector(surrogate.loss_set, n_layers)
-    loss_set = np.asarray(objective.loss_set, dtype=np.float64)
     t0 = time.perf_counter()
     n_updates = K.run_asng(
         theta, C, s, scalars, params, rng, steps, lam, n_layers, fixed_split,
@@ -135,11 +140,8 @@ def run_random_search(
     if budget < 1:
         raise ValueError(f"budget must be at least 1, got {budget}")
     C = categories(n_ops, n_layers, search_split)
-    keys, vals = _cache(cache_slots, n_layers + 1)
-    stats = np.zeros(2, dtype=np.int64)
+    obj, loss_set, keys, vals, stats = _observation_arrays(objective, surrogate, n_layers, cache_slots)
     best = np.zeros(len(C), dtype=np.int64)
-    obj = objective.vector(surrogate.loss_set, n_layers)
-    loss_set = np.asarray(objective.loss_set, dtype=np.float64)
     t0 = time.perf_counter()
     K.run_random(C, rng, budget, n_layers, fixed_split, obj, latency_model.arrays, surrogate.arrays,
                  loss_set, keys, vals, stats, best)
