@@ -23,11 +23,9 @@ def run_search_losses(config: SearchConfig, losses, surrogates: dict | None = No
     losses = [float(x) for x in losses]
     if not losses:
         raise ValueError("no evaluation loss rate given")
-    for loss in losses:
-        validate(config.with_(loss=loss))
+    space = [validate(config.with_(loss=loss)) for loss in losses][0]
     surrogates = resolve_surrogates(config, surrogates)
-    choice = _runner(config.method)(config, surrogates, trace=trace)
-    space = validate(config.with_(loss=losses[0]))
+    choice = _runner(config.method)(config, surrogates, space, trace=trace)
     records = make_records(config, space, choice, losses, t0)
     if trace:
         records[0]["_trace"] = choice.trace

@@ -15,9 +15,10 @@ import numpy as np
 
 from nascsim.config import SearchConfig
 from nascsim.engine import make_rng, run_asng_search
-from nascsim.methods.common import Choice, latency_model_for, objective_of, steps_of, validate
+from nascsim.methods.common import Choice, latency_model_for, objective_of, steps_of
 from nascsim.methods.nasc import _theta_summary
 from nascsim.objective import LAT_DEVICE, LOSS_P0, Objective, expected_objective
+from nascsim.space import Space
 
 
 def best_split(objective: Objective, surrogate, latency_model, arch: np.ndarray, n_splits: int) -> int:
@@ -27,8 +28,8 @@ def best_split(objective: Objective, surrogate, latency_model, arch: np.ndarray,
     return int(np.argmin(f))
 
 
-def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> Choice:
-    space = validate(config)
+def run(config: SearchConfig, surrogates: dict, space: Space, trace: bool = False) -> Choice:
+    """``config`` already validated (see :func:`nascsim.methods.run_search_losses`)."""
     search_sur = surrogates["no_dropout"]
     final_sur = surrogates["dropout"] if config.method == "hwnas-dropout" else surrogates["no_dropout"]
     lat = latency_model_for(config, search_sur)

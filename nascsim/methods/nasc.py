@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from nascsim.config import SearchConfig
 from nascsim.engine import make_rng, run_asng_search
-from nascsim.methods.common import Choice, decode, latency_model_for, objective_of, split_variables, steps_of, validate
+from nascsim.methods.common import Choice, decode, latency_model_for, objective_of, split_variables, steps_of
+from nascsim.space import Space
 
 
-def run(config: SearchConfig, surrogates: dict, trace: bool = False) -> Choice:
-    space = validate(config)
+def run(config: SearchConfig, surrogates: dict, space: Space, trace: bool = False) -> Choice:
+    """``config`` already validated (see :func:`nascsim.methods.run_search_losses`)."""
     sur = surrogates["dropout"]
     lat = latency_model_for(config, sur)
     steps = steps_of(config)
