@@ -196,19 +196,34 @@ class MeasuredTables:
         return {"stem": f["stem"], "header": f["header"], "pool": f["pool"], "fc": f[key]}
 
 
-def tables_from_frame(frame) -> MeasuredTables:
+def tables_from_columns(cols: dict[str, np.ndarray]) -> MeasuredTables:
+    """:class:`MeasuredTables` from the long table's columns (``block``, ``layer``, ``op``,
+    ``classes`` and one column per metric, as numpy arrays)."""
+    block = np.asarray(cols["block"]).astype(str)
+    layer_rows = np.flatnonzero(block == "layer")
+    order = layer_rows[np.lexsort((np.asarray(cols["op"])[layer_rows], np.asarray(cols["layer"])[layer_rows]))]
+    classes = np.asarray(cols["classes"], dtype=np.float64)  # null (NaN) outside the fc rows
     layer: dict[str, np.ndarray] = {}
     fixed: dict[str, dict[str, float]] = {}
-    rows = frame.filter(frame["block"] == "layer").sort(["layer", "op"])
     for m in METRICS:
-        layer[m] = rows[m].to_numpy().reshape(len(LAYERS), len(FBNET_OPS)).astype(np.float64)
+        values = np.asarray(cols[m], dtype=np.float64)
+        layer[m] = values[order].reshape(len(LAYERS), len(FBNET_OPS))
         f: dict[str, float] = {}
-        for block in ("stem", "header", "pool"):
-            f[block] = float(frame.filter(frame["block"] == block)[m][0])
+        for name in ("stem", "header", "pool"):
+            f[name] = float(values[np.flatnonzero(block == name)[0]])
         for c in TABLE_CLASSES:
-            f[f"fc{c}"] = float(frame.filter((frame["block"] == "fc") & (frame["classes"] == c))[m][0])
+            f[f"fc{c}"] = float(values[np.flatnonzero((block == "fc") & (classes == c))[0]])
         fixed[m] = f
     return MeasuredTables(layer, fixed)
+
+
+def read_table_columns(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The columns of a table parquet as numpy arrays, read with pyarrow (no polars: the torch
+    stage runs where polars is not installed)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
 
 
 _CACHE: dict[str, MeasuredTables] = {}
@@ -216,18 +231,16 @@ _CACHE: dict[str, MeasuredTables] = {}
 
 def load_tables(path: str | os.PathLike | None = None) -> MeasuredTables:
     """The shipped tables (``tables/hwnasbench_fbnet_cifar.parquet``), or those at ``path``."""
-    import polars as pl
-
     from nascsim._data import shipped_path
 
     p = Path(path) if path is not None else shipped_path("tables") / TABLE_FILE
     key = str(p.resolve())
     if key not in _CACHE:
         try:
-            frame = pl.read_parquet(p)
+            cols = read_table_columns(p)
         except Exception as exc:
             raise TableError(f"cannot read table file {str(p)!r}: {exc.__class__.__name__}") from None
-        _CACHE[key] = tables_from_frame(frame)
+        _CACHE[key] = tables_from_columns(cols)
     return _CACHE[key]
 
 
