@@ -22,15 +22,18 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[str]:
-    """Yield a temporary path next to ``target``; on a clean exit it replaces ``target``.
+def atomic_path(target: str | os.PathLike, tmp_dir: str | os.PathLike | None = None) -> Iterator[str]:
+    """Yield a temporary path next to ``target`` (or in ``tmp_dir``, a folder on the same file
+    system); on a clean exit it replaces ``target``.
 
     >>> with atomic_path("out.parquet") as tmp:   # doctest: +SKIP
     ...     frame.write_parquet(tmp)
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    where = target.parent if tmp_dir is None else Path(tmp_dir)
+    where.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=where)
     os.close(fd)
     try:
         yield tmp
@@ -44,8 +47,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[str]:
         raise
 
 
-def atomic_write_bytes(data: bytes, target: str | os.PathLike) -> None:
-    """Write ``data`` to ``target`` atomically."""
-    with atomic_path(target) as tmp:
+def atomic_write_bytes(data: bytes, target: str | os.PathLike, tmp_dir: str | os.PathLike | None = None) -> None:
+    """Write ``data`` to ``target`` atomically (the temporary file in ``tmp_dir`` when given)."""
+    with atomic_path(target, tmp_dir) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)

@@ -14,6 +14,23 @@ METHODS = ("nasc", "hwnas", "hwnas-dropout", "random")
 DEFAULT_LOSS_SET = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
+def _normalised(type_name: str, value):
+    if isinstance(value, bool) or value is None:
+        return value
+    if type_name == "float" and hasattr(value, "__index__"):
+        try:
+            return float(value)
+        except OverflowError:  # too large for a float: left for the validation to name
+            return value
+    if type_name == "float" and isinstance(value, float) and type(value) is not float:
+        return float(value)  # numpy float64 -> float
+    if type_name in ("int", "int | None") and hasattr(value, "__index__") and type(value) is not int:
+        return int(value)
+    if type_name == "tuple[float, ...]" and isinstance(value, (list, tuple)):
+        return tuple(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value)
+    return value
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """One search: method, latency threshold T_th, evaluation loss rate, seed and the options.
@@ -42,6 +59,17 @@ class SearchConfig:
     loss_set: tuple[float, ...] = field(default=DEFAULT_LOSS_SET)
     split_search: bool = True
     fixed_split: int | None = None
+
+    def __post_init__(self) -> None:
+        """Normalise number types only (no range checks: see :mod:`nascsim.validate`), so that a
+        config built from Python or numpy numbers hashes as the same config read from text:
+        an integral number in a float field becomes a float, a numpy integer in an int field an
+        int, a loss set given as a list a tuple of floats."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            new = _normalised(f.type, value)
+            if new is not value:
+                object.__setattr__(self, f.name, new)
 
     def to_dict(self) -> dict:
         d = asdict(self)

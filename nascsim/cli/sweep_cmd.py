@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from nascsim.sweep.grid import MAX_RUNS
+
 # Measured, not guessed: one search serves the 6 loss rates of a cell, and a search takes ~0.2 s of
 # CPU (paper schedule, shipped surrogate), so the default sweep (7 thresholds x 3 methods x
 # DEFAULT_SEEDS searches, 6 loss rates each) ends in about a minute on 2 workers (20 seeds: 46 s).
@@ -24,7 +26,7 @@ GRID_OPTIONS = {
     "lam": "lam", "alpha": "alpha", "delta0": "delta0", "delta_max": "Delta_max", "eps_loss": "eps_loss",
     "eps_lat": "eps_lat", "loss_set": "loss_set", "fixed_split": "fixed_split",
 }
-RUN_OPTIONS = ("out", "jobs", "executor", "address", "config_file", "quiet", "scatter", "no_report")
+RUN_OPTIONS = ("out", "jobs", "executor", "address", "config_file", "quiet", "scatter", "no_report", "force")
 
 
 def _fail(exc: Exception) -> NoReturn:
@@ -60,11 +62,12 @@ def _values_help(what: str) -> str:
 @click.option("--fixed-split", "fixed_split", default=None, help="Split point(s) for --no-split-search.")
 @click.option("--axis", "axes", multiple=True, metavar="NAME=VALUES", help="Any search option as an axis, e.g. --axis eps_lat=0.5,1,2 (repeatable).")
 @click.option("--surrogate", default=None, type=click.Path(dir_okay=False), help="Surrogate file for every method (default: the shipped pair).")
-@click.option("--out", default=None, type=click.Path(file_okay=False), help="Result folder. [default: nascsim-results/<timestamp>]")
-@click.option("--jobs", default=None, type=click.IntRange(min=1), help="Local worker processes. [default: all cores]")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Result folder; an existing one is resumed or extended. [default: nascsim-results/<hash of the grid and surrogates>, or the folder of --config's sweep.toml]")
+@click.option("--jobs", default=None, type=click.IntRange(min=1, max=1024), help="Local worker processes. [default: all cores]")
 @click.option("--executor", default="local", show_default=True, type=click.Choice(["local", "dask"]))
 @click.option("--address", default=None, help="dask scheduler, tcp://HOST:PORT (with --executor dask).")
-@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False), help="Replay the sweep recorded in a sweep.toml.")
+@click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False), help="Replay the sweep recorded in a sweep.toml (resumes in its folder).")
+@click.option("--force", is_flag=True, help=f"Run a grid of more than {MAX_RUNS:,} runs.")
 @click.option("--scatter", multiple=True, metavar="T_TH,LOSS", help="Cell of an accuracy-vs-latency scatter plot (repeatable).")
 @click.option("--no-report", "no_report", is_flag=True, help="Store the runs only; no summary or plots.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no tables; print the result folder only.")
@@ -72,38 +75,23 @@ def _values_help(what: str) -> str:
 def sweep(ctx, **opts):
     """Search every method at every latency threshold, loss rate and seed, into a result store.
 
-    Re-running the same command resumes: finished runs are skipped.
+    Re-running the same command resumes: finished runs are skipped. A folder takes more runs on
+    the same surrogates (more seeds, thresholds, methods, axis values): they are added.
     """
-    from nascsim.sweep.run import execute, load_surrogate_sets, pending_configs, surrogate_id
-    from nascsim.sweep.store import ResultStore, SweepSpec, check_out_dir, read_spec
+    from nascsim.sweep.run import check_address, execute, pending_configs
+    from nascsim.sweep.store import ResultStore
 
     try:
-        cells_plot = _parse_cells(opts["scatter"])
-        if opts["executor"] == "dask" and not opts["address"]:
-            raise ValueError("--executor dask needs --address tcp://HOST:PORT")
-        if opts["address"] and opts["executor"] != "dask":
-            raise ValueError("--address is for --executor dask")
-        if opts["config_file"] is not None:
-            given = [n for n in ctx.params if n not in RUN_OPTIONS and _given(ctx, n)]
-            if given:
-                raise ValueError(f"--config replays a recorded sweep; drop --{given[0].replace('_', '-')}")
-            recorded = read_spec(opts["config_file"])
-            grid, surrogate_path = recorded.grid, None if recorded.surrogate == "default" else recorded.surrogate
-        else:
-            grid = grid_from_options(ctx, opts)
-            surrogate_path = opts["surrogate"]
-        cells = list(grid.cells())
-        _validate_cells(grid)
-        sets = load_surrogate_sets(grid.as_dict["space"], surrogate_path)
-        spec = SweepSpec(grid, "default" if surrogate_path is None else str(Path(surrogate_path).resolve()),
-                         surrogate_id(sets), tuple(_command(ctx)))
-        out = Path(opts["out"]) if opts["out"] else Path("nascsim-results") / time.strftime("%Y%m%d-%H%M%S")
-        check_out_dir(out, spec)
+        spec, sets, cells_plot, out = _plan(ctx, opts)
+        if opts["executor"] == "dask":
+            check_address(opts["address"])
+        store = ResultStore.create(out, spec)  # checks the folder; writes nothing
+        store.lock()  # an existing folder: refuse a second writer before reading what is stored
+        cells = list(spec.cells())
+        todo = pending_configs(cells, store.done_hashes())
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
 
-    store = ResultStore.create(out, spec)
-    todo = pending_configs(cells, store.done_hashes())
     quiet = opts["quiet"]
     if not quiet:
         click.echo(f"sweep: {len(cells)} runs ({len(cells) - len(todo)} already stored) into {out}", err=True)
@@ -112,8 +100,8 @@ def sweep(ctx, **opts):
     bar = tqdm(total=len(cells), initial=len(cells) - len(todo), unit="run", disable=quiet, file=sys.stderr,
                dynamic_ncols=True, smoothing=0.05)
     try:
-        execute(todo, store, sets, jobs=opts["jobs"], executor=opts["executor"], address=opts["address"],
-                on_commit=bar.update)
+        execute(todo, store, sets, jobs=opts["jobs"], executor=opts["executor"],
+                address=opts["address"], on_commit=bar.update)
     except KeyboardInterrupt:
         bar.close()
         click.echo(f"interrupted; finished runs are stored in {out}; run the same command again to resume", err=True)
@@ -121,11 +109,60 @@ def sweep(ctx, **opts):
     except ValueError as exc:
         bar.close()
         _fail(exc)
+    finally:
+        store.close()
     bar.close()
     if not opts["no_report"]:
         _report(out, cells_plot, quiet)
     if quiet:
         click.echo(str(out))
+
+
+def _plan(ctx, opts: dict):
+    """Everything a sweep needs, checked, with nothing written: its spec (grid, surrogates,
+    command), the surrogates by space, the scatter cells, and the output folder."""
+    from nascsim.sweep.grid import check_size
+    from nascsim.sweep.run import load_surrogate_sets, surrogate_id
+    from nascsim.sweep.store import SweepSpec, read_spec
+
+    cells_plot = _parse_cells(opts["scatter"])
+    if opts["executor"] == "dask" and not opts["address"]:
+        raise ValueError("--executor dask needs --address tcp://HOST:PORT")
+    if opts["address"] and opts["executor"] != "dask":
+        raise ValueError("--address is for --executor dask")
+    out = Path(opts["out"]) if opts["out"] else None
+    if opts["config_file"] is not None:
+        given = [n for n in ctx.params if n not in RUN_OPTIONS and _given(ctx, n)]
+        if given:
+            raise ValueError(f"--config replays a recorded sweep; drop --{given[0].replace('_', '-')}")
+        config_file = Path(opts["config_file"])
+        recorded = read_spec(config_file)
+        check_size(recorded.n_runs, " + ".join(g.sizes() for g in recorded.grids()), opts["force"])
+        surrogate_path = None if recorded.surrogate == "default" else recorded.surrogate
+        for g in recorded.grids():
+            _validate_cells(g)
+        sets = load_surrogate_sets(_spaces(recorded.grids()), surrogate_path)
+        sid = surrogate_id(sets)
+        if sid != recorded.surrogate_id:
+            raise ValueError(f"the surrogate of {str(config_file)!r} ({recorded.surrogate}) has changed since the "
+                             f"sweep was recorded (id {sid}, recorded {recorded.surrogate_id})")
+        spec = recorded
+        if out is None and config_file.name == "sweep.toml":
+            out = config_file.parent  # resume where it was recorded
+    else:
+        grid = grid_from_options(ctx, opts)
+        _validate_cells(grid)
+        surrogate_path = opts["surrogate"]
+        sets = load_surrogate_sets(grid.as_dict["space"], surrogate_path)
+        spec = SweepSpec(grid, "default" if surrogate_path is None else str(Path(surrogate_path).resolve()),
+                         surrogate_id(sets), tuple(_command(ctx)))
+    if out is None:
+        out = Path("nascsim-results") / spec.fingerprint()
+    return spec, sets, cells_plot, out
+
+
+def _spaces(grids) -> list[str]:
+    return list(dict.fromkeys(sp for g in grids for sp in g.as_dict["space"]))
 
 
 @click.command()
@@ -187,7 +224,7 @@ def _command(ctx) -> list[str]:
 def grid_from_options(ctx, opts: dict):
     """The :class:`~nascsim.sweep.grid.Grid` of a ``sweep`` command line (``ValueError`` on bad
     input, naming the value)."""
-    from nascsim.sweep.grid import FIELD_NAMES, Grid
+    from nascsim.sweep.grid import FIELD_NAMES, Grid, check_size
 
     given: dict[str, object] = {}
     for opt, field in GRID_OPTIONS.items():
@@ -195,7 +232,8 @@ def grid_from_options(ctx, opts: dict):
             given[field] = opts[opt]
     if opts["seeds"] < 1:
         raise ValueError(f"--seeds must be at least 1, got {opts['seeds']}")
-    given["seed"] = range(opts["seeds"])
+    seeds = opts["seeds"]
+    given["seed"] = range(1)
     if opts["no_split_search"]:
         given["split_search"] = "false"
     aliases = {n.lower().replace("-", "_"): n for n in FIELD_NAMES}
@@ -216,7 +254,14 @@ def grid_from_options(ctx, opts: dict):
         if explicit:
             raise ValueError(f"{field} is given twice: --{explicit[0].replace('_', '-')} and --axis {item}")
         given[field] = values
-    return Grid.build(**given)
+    if "seed" in given and isinstance(given["seed"], range):  # --seeds N: size the grid before N seeds exist
+        one = Grid.build(**given)
+        check_size(one.n_runs * seeds, f"{one.sizes()} x {seeds} seed" if one.n_runs > 1 else f"{seeds} seed",
+                   opts["force"])
+        given["seed"] = range(seeds)
+    grid = Grid.build(**given)
+    check_size(grid.n_runs, grid.sizes(), opts["force"])
+    return grid
 
 
 def _validate_cells(grid) -> None:
@@ -231,12 +276,18 @@ def _validate_cells(grid) -> None:
 
 
 def _parse_cells(items) -> list[tuple[float, float]]:
+    """``--scatter T_TH,LOSS`` cells, each value through its field's rule."""
+    from nascsim.validate import check_field
+
     out = []
     for item in items:
         parts = item.split(",")
         try:
             th, loss = (float(p) for p in parts)
-        except ValueError:
-            raise ValueError(f"--scatter {item!r}: expected T_TH,LOSS, e.g. 30,0.2") from None
+            check_field("threshold_ms", th)
+            check_field("loss", loss)
+        except ValueError as exc:
+            why = "" if "could not convert" in str(exc) or "unpack" in str(exc) else f" ({exc})"
+            raise ValueError(f"--scatter {item!r}: expected T_TH,LOSS, e.g. 30,0.2{why}") from None
         out.append((th, loss))
     return out

@@ -49,28 +49,16 @@ def decode(choice: np.ndarray, config: SearchConfig, space: Space) -> tuple[np.n
 
 
 def validate(config: SearchConfig) -> Space:
-    """Check a config's values; raise ValueError naming the first bad one."""
-    from nascsim.config import METHODS
+    """Check a config's values (every field's rule in :mod:`nascsim.validate`, then the split
+    against its space); raise ValueError naming the first bad one. Returns the space."""
+    from nascsim.validate import check_config
 
-    if config.method not in METHODS:
-        raise ValueError(f"unknown method {config.method!r}; expected one of {', '.join(METHODS)}")
+    check_config(config)
     space = get_space(config.space)
-    if not config.threshold_ms > 0:
-        raise ValueError(f"threshold must be positive (ms), got {config.threshold_ms}")
-    if not 0.0 <= config.loss < 1.0:
-        raise ValueError(f"loss rate must be in [0, 1), got {config.loss}")
-    if not config.loss_set or any(not 0.0 <= p < 1.0 for p in config.loss_set):
-        raise ValueError(f"loss set must hold rates in [0, 1), got {list(config.loss_set)}")
-    if config.steps is not None and config.steps < 1:
-        raise ValueError(f"steps must be at least 1, got {config.steps}")
-    if config.lam < 2:
-        raise ValueError(f"lam must be at least 2, got {config.lam}")
-    if config.eps_loss < 0 or config.eps_lat < 0:
-        raise ValueError(f"eps_loss and eps_lat must be non-negative, got {config.eps_loss}, {config.eps_lat}")
     if not config.split_search:
-        if config.fixed_split is None:
-            raise ValueError("--no-split-search needs a fixed split (--fixed-split K)")
         check_split(config.fixed_split, space)
+    # -- engine branch: checks of the noise and minibatch fields go here --
+    # -- end of the engine branch's checks --
     return space
 
 

@@ -22,6 +22,7 @@ same random stream: comparisons between methods are paired.
 
 from __future__ import annotations
 
+import decimal
 import itertools
 import math
 import typing
@@ -29,13 +30,18 @@ from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Iterator
 
-from nascsim.config import METHODS, SearchConfig
+from nascsim.config import SearchConfig
+from nascsim.validate import check_field
 
-MAX_RANGE_VALUES = 100_000
-SPACES = ("fbnet", "extended")
-DEVICES = ("edgegpu", "raspi4", "pixel3", "eyeriss", "fpga")
-SOURCES = ("measured", "flops")
-N_SPLITS = 23  # split points 0..22
+MAX_RANGE_VALUES = 100_000  # values of one field (a range, a list, or --seeds)
+MAX_RUNS = 100_000  # runs of a sweep without --force (the default sweep has 3,150)
+MAX_RUNS_FORCED = 2_000_000  # runs one sweep can hold in memory at all, --force or not
+MAX_EXPONENT = 300  # numbers in grid text lie within 1e-300 .. 1e300 in magnitude (or are 0)
+MAX_DIGITS = 40  # significant digits of one number in grid text
+# exact decimal arithmetic for ranges: wide enough for any two numbers admitted above
+_EXACT = decimal.Context(prec=2 * MAX_EXPONENT + 2 * MAX_DIGITS + 10, Emax=10 * MAX_EXPONENT,
+                         Emin=-10 * MAX_EXPONENT, traps=[decimal.Overflow, decimal.InvalidOperation,
+                                                         decimal.DivisionByZero, decimal.Inexact])
 
 # Cell order: seed outermost (a sweep stopped early covers the whole grid at fewer seeds), then
 # the remaining fields in SearchConfig order, then threshold, loss, and method innermost (pairs).
@@ -61,13 +67,26 @@ FIELD_KINDS: dict[str, str] = _kinds()
 
 
 def _decimal(text: str, whole: str) -> Decimal:
+    """A finite number of at most :data:`MAX_DIGITS` digits within 1e-300 .. 1e300 (or 0)."""
+    t = text.strip()
+    if len(t) > 2 * MAX_DIGITS:
+        raise ValueError(f"number {t[:20]}... in {_clip(whole)!r} is longer than {2 * MAX_DIGITS} characters")
     try:
-        d = Decimal(text.strip())
+        d = Decimal(t)
     except InvalidOperation:
-        raise ValueError(f"not a number: {text.strip()!r} in {whole!r}") from None
+        raise ValueError(f"not a number: {t!r} in {_clip(whole)!r}") from None
     if not d.is_finite():
-        raise ValueError(f"not a finite number: {text.strip()!r} in {whole!r}")
+        raise ValueError(f"not a finite number: {t!r} in {_clip(whole)!r}")
+    if d != 0 and not -MAX_EXPONENT <= d.adjusted() <= MAX_EXPONENT:
+        raise ValueError(f"number {t!r} in {_clip(whole)!r} is out of range (magnitude 1e-{MAX_EXPONENT} to 1e{MAX_EXPONENT})")
+    if len(d.as_tuple().digits) > MAX_DIGITS:
+        raise ValueError(f"number {t!r} in {_clip(whole)!r} has more than {MAX_DIGITS} significant digits")
     return d
+
+
+def _clip(text: str) -> str:
+    text = str(text)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def parse_range(text: str) -> list[Decimal]:
@@ -76,19 +95,23 @@ def parse_range(text: str) -> list[Decimal]:
     it is malformed, the step is not positive or ``stop < start``."""
     parts = text.split(":")
     if len(parts) != 3:
-        raise ValueError(f"malformed range {text!r}: expected start:stop:step")
+        raise ValueError(f"malformed range {_clip(text)!r}: expected start:stop:step")
     start, stop, step = (_decimal(p, text) for p in parts)
     if step <= 0:
-        raise ValueError(f"range {text!r} needs a positive step, got {parts[2].strip()}")
+        raise ValueError(f"range {_clip(text)!r} needs a positive step, got {parts[2].strip()}")
     if stop < start:
-        raise ValueError(f"range {text!r} is empty: stop {parts[1].strip()} is below start {parts[0].strip()}")
-    try:
+        raise ValueError(f"range {_clip(text)!r} is empty: stop {parts[1].strip()} is below start {parts[0].strip()}")
+    # exact: the context holds every digit of start, stop, step and their sums (Inexact traps)
+    with decimal.localcontext(_EXACT):
         n = int((stop - start) // step) + 1
-    except InvalidOperation:
-        raise ValueError(f"range {text!r} has too many values") from None
-    if n > MAX_RANGE_VALUES:
-        raise ValueError(f"range {text!r} has {n} values, more than {MAX_RANGE_VALUES}")
-    return [start + i * step for i in range(n)]
+        if n > MAX_RANGE_VALUES:
+            raise ValueError(f"range {_clip(text)!r} has {count_text(n)} values, more than {MAX_RANGE_VALUES:,}")
+        return [start + i * step for i in range(n)]
+
+
+def count_text(n: int) -> str:
+    """``12,600`` or, past 1e15, ``about 10^30``."""
+    return f"{n:,}" if n < 10**15 else f"about 10^{len(str(n)) - 1}"
 
 
 def parse_numbers(text: str) -> list[Decimal]:
@@ -129,7 +152,7 @@ def _scalar(kind: str, item: Any, name: str) -> Any:
     base = kind.rstrip("?")
     if base == "str":
         if not isinstance(item, str) or item.strip() == "":
-            raise ValueError(f"{name}: expected a name, got {item!r}")
+            raise ValueError(f"{name}: expected a name, got {_clip(repr(item))}")
         return item.strip()
     if base == "bool":
         if isinstance(item, bool):
@@ -139,9 +162,9 @@ def _scalar(kind: str, item: Any, name: str) -> Any:
             return True
         if t in _FALSE:
             return False
-        raise ValueError(f"{name}: expected true or false, got {item!r}")
-    if isinstance(item, bool):
-        raise ValueError(f"{name}: expected a number, got {item!r}")
+        raise ValueError(f"{name}: expected true or false, got {_clip(repr(item))}")
+    if isinstance(item, bool) or not isinstance(item, (int, float, str, Decimal)):
+        raise ValueError(f"{name}: expected a number, got {_clip(repr(item))}")
     if base == "int":
         if isinstance(item, int):
             return item
@@ -150,35 +173,63 @@ def _scalar(kind: str, item: Any, name: str) -> Any:
     if isinstance(item, float):
         return item
     if isinstance(item, int):
-        return float(item)
+        try:
+            return float(item)
+        except OverflowError:
+            raise ValueError(f"{name}: {count_text(item)} is out of the floating-point range") from None
     text = str(item).strip()
     if text.lower() in ("inf", "+inf", "infinity"):
         return float("inf")
-    value = float(_decimal(text, name))
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: {text} is out of the floating-point range")
-    return value
+    return float(_decimal(text, name))
+
+
+class _Capped(list):
+    """A list that refuses to grow past :data:`MAX_RANGE_VALUES` (one field's values)."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.name = name
+
+    def _check(self, more: int) -> None:
+        if len(self) + more > MAX_RANGE_VALUES:
+            raise ValueError(f"{self.name}: more than {MAX_RANGE_VALUES:,} values")
+
+    def append(self, v) -> None:
+        self._check(1)
+        super().append(v)
+
+    def extend(self, vs) -> None:
+        vs = list(vs) if not isinstance(vs, (list, tuple, range)) else vs
+        self._check(len(vs))
+        super().extend(vs)
 
 
 def parse_values(name: str, text: Any) -> tuple:
     """The values of field ``name`` given as text (single value, comma list, ranges), or as a list
     of already typed values. Returns a tuple of typed values in the order given, without
-    duplicates; ``ValueError`` naming the field and the bad value otherwise."""
+    duplicates; ``ValueError`` naming the field and the bad value otherwise (also when the field
+    would get more than :data:`MAX_RANGE_VALUES` values)."""
     if name not in FIELD_KINDS:
         raise ValueError(f"unknown search option {name!r}; options: {', '.join(FIELD_NAMES)}")
     kind = FIELD_KINDS[name]
     if kind == "floats":
         return tuple(_unique(_loss_sets(text, name)))
+    values = _Capped(name)
+    if text is None or isinstance(text, (bool, int, float, Decimal)):
+        text = [text]  # one typed value
     if isinstance(text, (list, tuple, range)):
-        return tuple(_unique(_scalar(kind, v, name) for v in text))
-    text = str(text)
+        if len(text) > MAX_RANGE_VALUES:
+            raise ValueError(f"{name}: {len(text):,} values, more than {MAX_RANGE_VALUES:,}")
+        values.extend(_scalar(kind, v, name) for v in text)
+        return tuple(_unique(values))
+    if not isinstance(text, str):
+        raise ValueError(f"{name}: expected text or a list of values, got {_clip(repr(text))}")
     if kind.rstrip("?") in ("int", "float"):
-        values = []
         for item in (t.strip() for t in text.split(",")):
             if kind.endswith("?") and item.lower() == "none":
                 values.append(None)
             elif item == "":
-                raise ValueError(f"{name}: empty item in list {text!r}")
+                raise ValueError(f"{name}: empty item in list {_clip(text)!r}")
             elif ":" in item:
                 values.extend(_scalar(kind, d, name) for d in parse_range(item))
             elif item.lower() in ("inf", "+inf", "infinity"):
@@ -186,59 +237,52 @@ def parse_values(name: str, text: Any) -> tuple:
             else:
                 values.append(_scalar(kind, _decimal(item, f"{name}={text}"), name))
         return tuple(_unique(values))
-    return tuple(_unique(_scalar(kind, t, name) for t in text.split(",")))
+    values.extend(_scalar(kind, t, name) for t in text.split(","))
+    return tuple(_unique(values))
 
 
 def _loss_sets(text: Any, name: str) -> list[tuple[float, ...]]:
     """``0/0.1/0.2,0/0.5`` -> two sets; an item ``0:0.5:0.1`` is one set (a range)."""
     if isinstance(text, (list, tuple)):
+        if len(text) > MAX_RANGE_VALUES:
+            raise ValueError(f"{name}: {len(text):,} values, more than {MAX_RANGE_VALUES:,}")
         if text and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in text):
-            return [tuple(float(v) for v in text)]  # one set given as numbers
-        return [s for item in text for s in _loss_sets(item, name)]
-    out = []
-    for item in (t.strip() for t in str(text).split(",")):
+            return [tuple(_scalar("float", v, name) for v in text)]  # one set given as numbers
+        out = _Capped(name)
+        for item in text:
+            out.extend(_loss_sets(item, name))
+        return list(out)
+    if not isinstance(text, str):
+        raise ValueError(f"{name}: expected rates such as 0/0.1/0.2, got {_clip(repr(text))}")
+    out = _Capped(name)
+    for item in (t.strip() for t in text.split(",")):
         if item == "":
-            raise ValueError(f"{name}: empty item in {text!r}")
+            raise ValueError(f"{name}: empty item in {_clip(text)!r}")
         if ":" in item:
             rates = parse_range(item)
         else:
             rates = [_decimal(r, f"{name}={text}") for r in item.split("/")]
         out.append(tuple(float(r) for r in _unique(rates)))
-    return out
+    return list(out)
 
 
 def check_value(name: str, value: Any) -> None:
-    """``ValueError`` naming ``value`` when it is outside the domain of field ``name``."""
-    if name == "method" and value not in METHODS:
-        raise ValueError(f"unknown method {value!r}; expected one of {', '.join(METHODS)}")
-    if name in ("head", "tail") and value not in DEVICES:
-        raise ValueError(f"unknown {name} device {value!r}; expected one of {', '.join(DEVICES)}")
-    if name == "space" and value not in SPACES:
-        raise ValueError(f"unknown space {value!r}; expected one of {', '.join(SPACES)}")
-    if name == "source" and value is not None and value not in SOURCES:
-        raise ValueError(f"unknown latency source {value!r}; expected one of {', '.join(SOURCES)}")
-    if name == "threshold_ms" and not (math.isfinite(value) and value > 0):
-        raise ValueError(f"latency threshold must be a positive number of ms, got {value:g}")
-    if name == "loss" and not 0 <= value < 1:
-        raise ValueError(f"loss rate must lie in [0, 1), got {value:g}")
-    if name == "loss_set":
-        if len(value) == 0:
-            raise ValueError("loss_set is empty")
-        for p in value:
-            if not 0 <= p < 1:
-                raise ValueError(f"loss_set rate must lie in [0, 1), got {p:g}")
-    if name == "seed" and value < 0:
-        raise ValueError(f"seed must be >= 0, got {value}")
-    if name in ("bits", "bandwidth", "alpha", "delta0", "Delta_max") and not value > 0:
-        raise ValueError(f"{name} must be positive, got {value:g}")
-    if name in ("eps_loss", "eps_lat") and not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value:g}")
-    if name == "steps" and value is not None and value < 1:
-        raise ValueError(f"steps must be >= 1, got {value}")
-    if name == "lam" and value < 2:
-        raise ValueError(f"lam must be at least 2, got {value}")
-    if name == "fixed_split" and value is not None and not 0 <= value < N_SPLITS:
-        raise ValueError(f"fixed split {value} is out of range 0..{N_SPLITS - 1}")
+    """``ValueError`` naming ``value`` when it is outside the domain of field ``name`` (the
+    rule of :mod:`nascsim.validate`, shared with the search and the API)."""
+    check_field(name, value)
+
+
+def check_size(n_runs: int, sizes: str = "", force: bool = False) -> None:
+    """Refuse a sweep of more than :data:`MAX_RUNS` runs unless ``force``, and of more than
+    :data:`MAX_RUNS_FORCED` in any case, saying how big it is (``sizes``: its axes, e.g.
+    ``7 threshold_ms x 6 loss x 3 method x 25 seed``)."""
+    how = f" ({sizes})" if sizes else ""
+    if n_runs > MAX_RUNS_FORCED:
+        raise ValueError(f"the sweep has {count_text(n_runs)} runs{how}, more than the {MAX_RUNS_FORCED:,} one sweep "
+                         "can hold; split it into several sweeps into the same --out")
+    if n_runs > MAX_RUNS and not force:
+        raise ValueError(f"the sweep has {count_text(n_runs)} runs{how}, more than {MAX_RUNS:,}; "
+                         "pass --force to run it anyway")
 
 
 @dataclass(frozen=True)
@@ -275,8 +319,18 @@ class Grid:
         d = self.as_dict
         return tuple(n for n in CELL_ORDER if len(d[n]) > 1)
 
-    def __len__(self) -> int:
+    @property
+    def n_runs(self) -> int:
+        """Number of cells (any size: ``len()`` stops at 2**63)."""
         return math.prod(len(v) for _, v in self.values)
+
+    def __len__(self) -> int:
+        return self.n_runs
+
+    def sizes(self) -> str:
+        """The axes and their sizes, e.g. ``7 threshold_ms x 6 loss x 3 method x 25 seed``."""
+        d = self.as_dict
+        return " x ".join(f"{len(d[n])} {n}" for n in CELL_ORDER if len(d[n]) > 1) or "1 run"
 
     def cells(self) -> Iterator[SearchConfig]:
         """Every run's config, seed outermost and method innermost (deterministic)."""
@@ -297,8 +351,10 @@ class Grid:
         given = {}
         for name, vals in d.items():
             if not isinstance(vals, list):
-                raise ValueError(f"grid field {name!r} must be a list of values, got {vals!r}")
+                raise ValueError(f"grid field {name!r} must be a list of values, got {_clip(repr(vals))}")
             if name in FIELD_KINDS and FIELD_KINDS[name] == "floats":
+                if not all(isinstance(v, list) for v in vals):
+                    raise ValueError(f"grid field {name!r} must be a list of lists of rates, got {_clip(repr(vals))}")
                 given[name] = [tuple(v) for v in vals]
             else:
                 given[name] = vals

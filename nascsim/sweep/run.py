@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Callable, Iterable, Sequence
@@ -21,6 +24,9 @@ from nascsim.sweep.store import ResultStore, make_row
 EXECUTORS = ("local", "dask")
 MAX_BATCH = 64
 BATCHES_PER_WORKER = 8
+CONNECT_TIMEOUT = "10s"  # waiting for a dask scheduler
+PARENT_POLL_S = 0.5  # a worker's check that the sweep that started it is alive
+_ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss)://[A-Za-z0-9_.\-]+:[0-9]{1,5}$|^(tcp|tls|ucx|ws|wss)://\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$")
 
 Search = Callable[[SearchConfig, list, dict | None], list]
 
@@ -62,9 +68,43 @@ def run_batch(configs: Sequence[dict], surrogates: dict | None, search: Search |
 _WORKER_SURROGATES: dict | None = None
 
 
-def _init_worker(surrogates: dict | None) -> None:
+def _init_worker(surrogates: dict | None, parent_pid: int | None = None) -> None:
+    """A local worker's set-up: the surrogates, and a watch that ends the worker as soon as the
+    sweep that started it is gone (killed with SIGKILL included), so no orphan keeps computing."""
     global _WORKER_SURROGATES
     _WORKER_SURROGATES = surrogates
+    if parent_pid is not None:
+        watch_parent(parent_pid)
+
+
+def watch_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> None:
+    """End this process when ``parent_pid`` is no longer its parent: at once on Linux (the kernel
+    sends SIGKILL when the parent dies, ``PR_SET_PDEATHSIG``), else within ``poll_s`` seconds (a
+    daemon thread that polls ``os.getppid``; it also covers a parent that died before the first)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="nascsim-parent-watch", daemon=True).start()
+
+
+def check_address(address: str) -> str:
+    """A dask scheduler address, ``tcp://HOST:PORT`` (``ValueError`` naming it otherwise)."""
+    if not isinstance(address, str) or not _ADDRESS.match(address.strip()) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
+        raise ValueError(f"dask scheduler address {address!r} is not of the form tcp://HOST:PORT")
+    return address.strip()
 
 
 def _run_batch_in_worker(configs: Sequence[dict], search: Search | None) -> list[dict]:
@@ -113,14 +153,17 @@ def execute(
     search: Search | None = None,
     on_commit: Callable[[int], None] | None = None,
     size: int | None = None,
-    connect_timeout: str = "10s",
+    connect_timeout: str | None = None,
 ) -> int:
     """Run ``configs`` and commit each finished batch to ``store``. ``on_commit(n)`` is called
     after each commit with the number of runs it held (progress). Returns the number run.
 
     ``executor="local"`` with ``jobs == 1`` (or a single batch) runs in this process; with more
     jobs on a pool of spawned processes (spawned, not forked: the parent holds polars and numba
-    threads). ``executor="dask"`` submits the batches to the scheduler at ``address``.
+    threads). ``executor="dask"`` connects to the scheduler at ``address`` (waiting up to
+    ``connect_timeout``, default :data:`CONNECT_TIMEOUT`) before anything is run or written, then
+    submits the batches to it. Local workers end when this process dies (:func:`watch_parent`).
+    The store writes nothing before the first batch has finished (:meth:`ResultStore.commit`).
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
@@ -146,7 +189,7 @@ def execute(
 
     ctx = multiprocessing.get_context("spawn")  # no fork of a parent holding polars/numba threads
     with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx,
-                             initializer=_init_worker, initargs=(surrogates,)) as pool:
+                             initializer=_init_worker, initargs=(surrogates, os.getpid())) as pool:
         pending = {pool.submit(_run_batch_in_worker, b, search) for b in work}
         try:
             while pending:
@@ -163,12 +206,15 @@ def execute(
 def _execute_dask(configs, store, surrogates, address, search, on_commit, size, connect_timeout) -> int:
     if not address:
         raise ValueError("--executor dask needs --address tcp://HOST:PORT of a dask scheduler")
+    address = check_address(address)
     from dask.distributed import Client, as_completed
 
+    timeout = connect_timeout or CONNECT_TIMEOUT
     try:
-        client = Client(address, timeout=connect_timeout, set_as_default=False)
-    except OSError as exc:
-        raise ValueError(f"cannot reach the dask scheduler at {address!r}: {exc}") from None
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        why = " ".join(str(exc).split()) or type(exc).__name__
+        raise ValueError(f"cannot reach the dask scheduler at {address!r} within {timeout}: {why[:200]}") from None
     try:
         workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or 1
         work = batches(configs, size or batch_size(len(configs), workers))

@@ -2,55 +2,107 @@
 
 Layout of an output folder::
 
-    DIR/sweep.toml                      the command, the grid (every field's values), the surrogate
+    DIR/sweep.toml                         the surrogates, the grid(s) and the commands that asked for them
     DIR/runs/chunk-<ns>-<pid>-<n>.parquet  one row per finished run, several runs per chunk
+    DIR/.partial/                          chunks being written (renamed into runs/ when whole)
+    DIR/damaged/                           chunks that could not be read, moved aside by the next sweep
     DIR/summary.csv, comparison.csv, summary.txt, plots/   written by the report
 
-Each chunk is written to a temporary file in ``runs/`` and renamed into place (``os.replace``),
-so a reader sees whole chunks or nothing, and a sweep killed at any moment (kill -9 included)
-loses only runs whose chunk was not yet committed. Every row carries ``config_hash``
-(:meth:`SearchConfig.content_hash`); re-running the same sweep skips the hashes already stored.
+Writes. Nothing is written until the first batch of runs has finished: the folder, ``sweep.toml``
+and ``runs/`` appear with the first chunk. Each chunk is written under ``.partial/`` and renamed
+into ``runs/`` (``os.replace``), so ``runs/`` only ever holds whole chunks (``polars.read_parquet``
+and ``pyarrow`` read it as one dataset) and a sweep killed at any moment (kill -9 included) loses
+only the runs whose chunk was not yet committed. One writer at a time: a sweep holds an advisory
+lock (``flock``) on the folder from its first look at the stored runs (or its first write) to its
+end; a second sweep into the same folder is refused with a message saying so.
 
-A folder whose ``sweep.toml`` describes a different grid or surrogate is refused with a
-``ValueError`` before anything is written.
+Rows. Every chunk has the same columns with the same types (:func:`store_schema`): the
+SearchConfig fields, ``config_hash`` (:meth:`SearchConfig.content_hash`), the results, and
+``extra`` (JSON of any record field outside the schema, e.g. a user method's own fields).
+Re-running a sweep skips the hashes already stored.
+
+Meaning. A stored row means "this config, searched and judged by these surrogates". A folder
+takes any grid run on the same surrogates (more seeds, thresholds, methods or any axis values are
+added runs, recorded in ``sweep.toml`` as additions); a different surrogate would change what the
+stored rows mean and is refused, before anything is written, with the way out.
+
+Reading. A chunk that is not a readable parquet file, lacks a column, has a column of another
+type or holds a value outside its field's rule is skipped with one warning line on stderr; a
+sweep into the folder moves it to ``damaged/`` with its first commit and recomputes its runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
 import os
+import sys
 import time
 import tomllib
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
+from typing import Callable, Iterator
 
 from nascsim import __version__
-from nascsim.config import SearchConfig
 from nascsim.atomic import atomic_write_bytes
+from nascsim.config import SearchConfig
 from nascsim.sweep.grid import FIELD_KINDS, FIELD_NAMES, Grid
 
 SWEEP_FILE = "sweep.toml"
 RUNS_DIR = "runs"
+PARTIAL_DIR = ".partial"
+DAMAGED_DIR = "damaged"
 CHUNK_GLOB = "chunk-*.parquet"
+MAX_SWEEP_FILE_BYTES = 64 * 2**20
+
+
+class StoreBusy(ValueError):
+    """Another process holds the result store's lock."""
 
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What identifies a sweep: its grid and the surrogate it runs on. ``surrogate`` is the path
-    given on the command line (absolute) or ``"default"``; ``command`` is kept for the record."""
+    """What a sweep asks for: its grid and the surrogates it runs on. ``surrogate`` is the path
+    given on the command line (absolute) or ``"default"``; ``surrogate_id`` names the surrogates'
+    contents; ``command`` is kept for the record. ``additions``: grids added to the same store
+    later, each with its command (read from ``sweep.toml``)."""
 
     grid: Grid
     surrogate: str
     surrogate_id: str
     command: tuple[str, ...] = ()
+    additions: tuple[tuple[Grid, tuple[str, ...]], ...] = ()
+
+    def grids(self) -> tuple[Grid, ...]:
+        return (self.grid,) + tuple(g for g, _ in self.additions)
+
+    def cells(self) -> Iterator[SearchConfig]:
+        """Every run of every grid, in grid order, each once."""
+        if not self.additions:
+            yield from self.grid.cells()
+            return
+        seen: set[SearchConfig] = set()
+        for g in self.grids():
+            for c in g.cells():
+                if c not in seen:
+                    seen.add(c)
+                    yield c
+
+    @property
+    def n_runs(self) -> int:
+        """Runs asked for (an upper bound when grids overlap)."""
+        return sum(g.n_runs for g in self.grids())
+
+    def identity(self) -> str:
+        """Hash of what gives a stored row its meaning besides its config: the surrogates."""
+        return hashlib.sha256(json.dumps({"surrogate_id": self.surrogate_id}).encode()).hexdigest()[:16]
 
     def fingerprint(self) -> str:
-        import hashlib
-
-        blob = json.dumps({"grid": self.grid.to_toml_dict(), "surrogate_id": self.surrogate_id},
+        """Hash of the grids and the identity (names the default result folder)."""
+        blob = json.dumps({"grids": [g.to_toml_dict() for g in self.grids()], "surrogate_id": self.surrogate_id},
                           sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -75,9 +127,13 @@ def _toml_value(v) -> str:
     raise TypeError(f"cannot write {v!r} to TOML")
 
 
+def _grid_lines(grid: Grid) -> list[str]:
+    return [f"{name} = {_toml_value(vals)}" for name, vals in grid.to_toml_dict().items()]
+
+
 def spec_to_toml(spec: SweepSpec) -> str:
     lines = [
-        "# A nascsim sweep. Replay it with: nascsim sweep --config sweep.toml",
+        "# A nascsim sweep. Replay it (and resume in this folder) with: nascsim sweep --config sweep.toml",
         f"nascsim_version = {_toml_value(__version__)}",
         f"created = {_toml_value(time.strftime('%Y-%m-%dT%H:%M:%S'))}",
         f"command = {_toml_value(list(spec.command))}",
@@ -88,44 +144,61 @@ def spec_to_toml(spec: SweepSpec) -> str:
         f"id = {_toml_value(spec.surrogate_id)}",
         "",
         "[grid]  # every search option's values; options with several values are the sweep's axes",
+        *_grid_lines(spec.grid),
     ]
-    lines += [f"{name} = {_toml_value(vals)}" for name, vals in spec.grid.to_toml_dict().items()]
+    for grid, command in spec.additions:
+        lines += ["", "[[added]]  # a later sweep into this folder: its runs are added to the store",
+                  f"command = {_toml_value(list(command))}", "[added.grid]", *_grid_lines(grid)]
     return "\n".join(lines) + "\n"
 
 
+def _not_sweep(p: Path, why: str) -> ValueError:
+    return ValueError(f"{str(p)!r} is not a sweep file: {why}")
+
+
 def read_spec(path: str | os.PathLike) -> SweepSpec:
-    """The sweep recorded in a ``sweep.toml`` (``ValueError`` when it is not one)."""
+    """The sweep recorded in a ``sweep.toml`` (``ValueError`` when it is not one, naming why)."""
     p = Path(path)
     try:
+        if p.stat().st_size > MAX_SWEEP_FILE_BYTES:
+            raise _not_sweep(p, f"larger than {MAX_SWEEP_FILE_BYTES >> 20} MiB")
         doc = tomllib.loads(p.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"no sweep file at {str(p)!r}") from None
+    except IsADirectoryError:
+        raise _not_sweep(p, "it is a folder") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{str(p)!r} is not a sweep file: {exc}") from None
+        raise _not_sweep(p, str(exc)) from None
+    grid_doc, sur = doc.get("grid"), doc.get("surrogate")
+    if not isinstance(grid_doc, dict):
+        raise _not_sweep(p, "no [grid] table")
+    if not isinstance(sur, dict) or not isinstance(sur.get("path"), str) or not isinstance(sur.get("id"), str):
+        raise _not_sweep(p, "no [surrogate] table with path and id")
+    added = doc.get("added", [])
+    if not isinstance(added, list) or not all(isinstance(a, dict) and isinstance(a.get("grid"), dict) for a in added):
+        raise _not_sweep(p, "[[added]] entries need a grid table")
     try:
-        grid = Grid.from_toml_dict(doc["grid"])
-        surrogate, surrogate_id = doc["surrogate"]["path"], doc["surrogate"]["id"]
-    except KeyError as exc:
-        raise ValueError(f"{str(p)!r} is not a sweep file: missing {exc}") from None
-    return SweepSpec(grid, surrogate, surrogate_id, tuple(doc.get("command", ())))
+        grid = Grid.from_toml_dict(grid_doc)
+        additions = tuple((Grid.from_toml_dict(a["grid"]), _command(a.get("command"))) for a in added)
+    except ValueError as exc:
+        raise _not_sweep(p, str(exc)) from None
+    return SweepSpec(grid, sur["path"], sur["id"], _command(doc.get("command")), additions)
 
 
-def _differences(a: SweepSpec, b: SweepSpec) -> str:
-    da, db = a.grid.to_toml_dict(), b.grid.to_toml_dict()
-    diffs = [f"{n} {_short(da[n])} vs {_short(db[n])}" for n in FIELD_NAMES if da[n] != db[n]]
-    if a.surrogate_id != b.surrogate_id:
-        diffs.append(f"surrogate {a.surrogate_id} vs {b.surrogate_id}")
-    return "; ".join(diffs)
+def _command(value) -> tuple[str, ...]:
+    if isinstance(value, list) and all(isinstance(w, str) for w in value):
+        return tuple(value)
+    return ()
 
 
-def _short(vals: list) -> str:
-    text = ",".join(str(v) for v in vals)
-    return text if len(text) <= 40 else text[:37] + "..."
+def _short(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_out_dir(out: str | os.PathLike, spec: SweepSpec) -> bool:
-    """Whether ``out`` can take ``spec`` (raises ``ValueError`` when it holds a different sweep or
-    other files). Returns True when it already holds this sweep (a resume). Writes nothing."""
+    """Whether ``out`` can take ``spec`` (``ValueError`` when it holds runs of other surrogates or
+    other files). Returns True when it already holds a sweep (a resume, or runs to add). Writes
+    nothing."""
     out = Path(out)
     if not out.exists():
         return False
@@ -137,26 +210,54 @@ def check_out_dir(out: str | os.PathLike, spec: SweepSpec) -> bool:
             raise ValueError(f"output folder {str(out)!r} is not empty and holds no {SWEEP_FILE}; choose another --out")
         return False
     stored = read_spec(sweep_file)
-    if stored.fingerprint() != spec.fingerprint():
-        raise ValueError(f"output folder {str(out)!r} holds a different sweep ({_differences(stored, spec)}); "
-                         "choose another --out")
+    if stored.identity() != spec.identity():
+        was = "the shipped surrogates" if stored.surrogate == "default" else stored.surrogate
+        raise ValueError(
+            f"output folder {str(out)!r} holds runs judged by other surrogates ({_short(stored.surrogate_id)}, "
+            f"not {_short(spec.surrogate_id)}), so the same configs would mean other results; "
+            f"add runs there with the surrogates it was made with ({was}), or choose another --out")
     return True
 
 
 # -- rows and chunks ------------------------------------------------------------------------------
 
+# result columns: name -> polars dtype name; REQUIRED ones must be present (and non-null) in a chunk
+RESULT_COLUMNS: dict[str, str] = {
+    "arch": "List[str]", "arch_idx": "List[int]", "split": "int", "payload_bits": "float",
+    "T_head_ms": "float", "T_comm_ms": "float", "T_tail_ms": "float", "T_ms": "float", "feasible": "bool",
+    "accuracy": "float", "l_sc": "float", "surrogate": "str", "search_surrogate": "str", "dataset": "str",
+    "steps_used": "int", "source_used": "str",
+    # ASNG methods (null for random search); theta_* as in the shared schema (C)
+    "Delta": "float", "n_updates": "int", "theta_op_confidence": "float", "theta_split_prob": "float",
+    "theta_min_confidence": "float", "theta_decided_share": "float",
+    "dropout_distinguished": "bool",  # hwnas, hwnas-dropout
+    "search_s": "float", "cache_hit_rate": "float", "wall_s": "float",
+    "config_hash": "str", "nascsim_version": "str", "version": "str",
+    "extra": "str",  # JSON object of record fields outside this schema, or null
+}
+REQUIRED_RESULTS = ("arch", "split", "T_head_ms", "T_comm_ms", "T_tail_ms", "T_ms", "feasible", "accuracy",
+                    "surrogate", "dataset", "config_hash")
+
+
 def _polars_dtype(kind: str):
     import polars as pl
 
     return {"str": pl.String, "str?": pl.String, "float": pl.Float64, "int": pl.Int64, "int?": pl.Int64,
-            "bool": pl.Boolean, "floats": pl.List(pl.Float64)}[kind]
+            "bool": pl.Boolean, "floats": pl.List(pl.Float64), "List[str]": pl.List(pl.String),
+            "List[int]": pl.List(pl.Int64)}[kind]
 
 
-RESULT_DTYPES = {  # columns every search record has (see nascsim.methods.run_search)
-    "arch": "List[str]", "split": "int", "T_head_ms": "float", "T_comm_ms": "float", "T_tail_ms": "float",
-    "T_ms": "float", "feasible": "bool", "accuracy": "float", "surrogate": "str", "dataset": "str",
-    "wall_s": "float", "config_hash": "str", "nascsim_version": "str",
-}
+def store_schema() -> dict:
+    """Column -> polars dtype of every chunk: the SearchConfig fields in their order, then the
+    result columns by name. One schema for all chunks, whatever the methods in them."""
+    schema = {name: _polars_dtype(kind) for name, kind in FIELD_KINDS.items()}
+    for name in sorted(RESULT_COLUMNS):
+        schema[name] = _polars_dtype(RESULT_COLUMNS[name])
+    return schema
+
+
+def required_columns() -> tuple[str, ...]:
+    return tuple(FIELD_NAMES) + REQUIRED_RESULTS
 
 
 def _same(a, b) -> bool:
@@ -182,72 +283,240 @@ def make_row(config: SearchConfig, record: dict, wall_s: float) -> dict:
     return row
 
 
+def _jsonable(v):
+    if hasattr(v, "tolist"):  # numpy arrays and scalars
+        return _jsonable(v.tolist())
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return repr(v)
+
+
 def rows_frame(rows: list[dict]):
-    """Polars frame of rows with the config columns typed from SearchConfig (so chunks agree)."""
+    """Polars frame of rows in the store's one schema (:func:`store_schema`): missing columns
+    null, fields outside the schema folded into ``extra`` (JSON). ``ValueError`` naming the
+    column when a value does not fit its column's type."""
     import polars as pl
 
-    schema = {name: _polars_dtype(kind) for name, kind in FIELD_KINDS.items()}
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    data = {c: [r.get(c) for r in rows] for c in columns}
-    frame = pl.DataFrame({c: pl.Series(c, data[c], dtype=schema.get(c), strict=False) for c in columns})
-    return frame
+    schema = store_schema()
+    rows = [_fold_extra(r, schema) for r in rows]
+    columns = {}
+    for c, dtype in schema.items():
+        try:
+            columns[c] = pl.Series(c, [r.get(c) for r in rows], dtype=dtype, strict=True)
+        except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError) as exc:
+            raise ValueError(f"result column {c!r} cannot hold the run's values ({str(exc).splitlines()[0]})") from None
+    return pl.DataFrame(columns)
+
+
+def _fold_extra(row: dict, schema: dict) -> dict:
+    outside = {k: v for k, v in row.items() if k not in schema}
+    if not outside:
+        return row
+    out = {k: v for k, v in row.items() if k in schema}
+    extra = json.loads(row["extra"]) if isinstance(row.get("extra"), str) else {}
+    extra.update({k: _jsonable(v) for k, v in outside.items()})
+    out["extra"] = json.dumps(extra, sort_keys=True)
+    return out
+
+
+def check_chunk(frame) -> str | None:
+    """Why a chunk read back cannot be trusted, or None: a missing required column, a column of
+    another type, a null where a value is required, or a config value outside its field's rule."""
+    from nascsim.validate import check_field
+
+    schema = store_schema()
+    missing = [c for c in required_columns() if c not in frame.columns]
+    if missing:
+        return f"lacks column(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+    for c in frame.columns:
+        if c in schema and frame.schema[c] != schema[c]:
+            return f"column {c!r} is {frame.schema[c]}, not {schema[c]}"
+    for c in required_columns():
+        nullable = FIELD_KINDS.get(c, "").endswith("?")
+        if not nullable and frame[c].null_count():
+            return f"column {c!r} has empty values"
+    for name in FIELD_NAMES:
+        for value in frame[name].unique().to_list():
+            try:
+                check_field(name, tuple(value) if isinstance(value, list) else value)
+            except ValueError as exc:
+                return f"bad value ({exc})"
+    return None
+
+
+def _stderr_line(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class ResultStore:
-    """The ``runs/`` folder of a sweep: commit chunks of rows, list finished hashes, read all."""
+    """The ``runs/`` folder of a sweep: commit chunks of rows, list finished hashes, read all.
 
-    def __init__(self, root: str | os.PathLike):
+    ``spec`` is what a writer records in ``sweep.toml`` with its first commit (None for a reader).
+    ``on_damaged(line)`` receives the one-line report of skipped chunks (default: stderr).
+    """
+
+    def __init__(self, root: str | os.PathLike, spec: SweepSpec | None = None,
+                 on_damaged: Callable[[str], None] | None = None):
         self.root = Path(root)
         self.runs = self.root / RUNS_DIR
+        self.partial = self.root / PARTIAL_DIR
+        self.spec = spec
+        self.on_damaged = on_damaged or _stderr_line
+        self.damaged: dict[Path, str] = {}
+        self._reported: set[Path] = set()
         self._n = count()
+        self._lock_fd: int | None = None
+        self._ready = False
 
     @classmethod
     def create(cls, out: str | os.PathLike, spec: SweepSpec) -> "ResultStore":
-        """Open ``out`` for ``spec`` (after :func:`check_out_dir`): create it and write
-        ``sweep.toml`` on a fresh start, keep both on a resume; remove stale temporary files."""
-        resume = check_out_dir(out, spec)
-        store = cls(out)
-        store.runs.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            atomic_write_bytes(spec_to_toml(spec).encode(), store.root / SWEEP_FILE)
-        for stale in store.runs.glob(".chunk-*.tmp"):
-            stale.unlink(missing_ok=True)
-        return store
+        """A store in ``out`` for ``spec``, checked by :func:`check_out_dir`. Writes nothing: the
+        folder, ``sweep.toml`` and ``runs/`` are made by the first :meth:`commit`."""
+        check_out_dir(out, spec)
+        return cls(out, spec)
+
+    # -- the writer's lock ------------------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Take the folder's writer lock when the folder exists (else the first commit takes it).
+        ``StoreBusy`` when another process holds it. Writes nothing."""
+        if self._lock_fd is not None or not self.root.is_dir():
+            return
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no lock
+            return
+        fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise StoreBusy(f"another nascsim sweep is writing into {str(self.root)!r} (it holds the folder's lock); "
+                            "wait for it to end, or choose another --out") from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        """Release the writer lock (if held)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown
+            pass
+
+    def _prepare_first_write(self) -> None:
+        """Make the folder, take the lock, record the sweep (a new ``sweep.toml``, or the grids it
+        adds), and move damaged chunks and dead sweeps' partial files aside."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.lock()
+        if self.spec is not None:
+            self._record(self.spec)
+        self.runs.mkdir(exist_ok=True)
+        if self.partial.is_dir():  # we hold the lock: no live writer owns these
+            for stale in self.partial.iterdir():
+                stale.unlink(missing_ok=True)
+        if self.damaged:
+            (self.root / DAMAGED_DIR).mkdir(exist_ok=True)
+            for path in list(self.damaged):
+                if path.exists():
+                    os.replace(path, self.root / DAMAGED_DIR / path.name)
+        self._ready = True
+
+    def _record(self, spec: SweepSpec) -> None:
+        sweep_file = self.root / SWEEP_FILE
+        if not check_out_dir(self.root, spec):
+            atomic_write_bytes(spec_to_toml(spec).encode(), sweep_file)
+            return
+        stored = read_spec(sweep_file)
+        added = list(stored.additions)
+        for grid, command in ((spec.grid, spec.command), *spec.additions):
+            if grid not in stored.grids() and grid not in [g for g, _ in added]:
+                added.append((grid, command))
+        if len(added) > len(stored.additions):
+            new = SweepSpec(stored.grid, stored.surrogate, stored.surrogate_id, stored.command, tuple(added))
+            atomic_write_bytes(spec_to_toml(new).encode(), sweep_file)
+
+    # -- chunks -----------------------------------------------------------------------------------
 
     def chunks(self) -> list[Path]:
-        return sorted(self.runs.glob(CHUNK_GLOB))
+        return sorted(self.runs.glob(CHUNK_GLOB)) if self.runs.is_dir() else []
 
     def commit(self, rows: list[dict]) -> Path | None:
-        """Write ``rows`` as one new chunk, atomically. Returns its path (None for no rows)."""
+        """Write ``rows`` as one new chunk, atomically. Returns its path (None for no rows). The
+        first commit makes the folder and records the sweep (see the module docstring)."""
         if not rows:
             return None
         buf = io.BytesIO()
         rows_frame(rows).write_parquet(buf)
+        if not self._ready:
+            self._prepare_first_write()
         target = self.runs / f"chunk-{time.time_ns():020d}-{os.getpid()}-{next(self._n):06d}.parquet"
-        atomic_write_bytes(buf.getvalue(), target)
+        atomic_write_bytes(buf.getvalue(), target, tmp_dir=self.partial)
         return target
 
-    def done_hashes(self) -> set[str]:
+    def _valid_frames(self, columns: list[str] | None = None):
+        """(path, frame) of every chunk that reads back whole and fits the schema; the others go to
+        :attr:`damaged` and are reported once, in one line."""
         import polars as pl
 
+        schema = store_schema()
+        out = []
+        for path in self.chunks():
+            try:
+                frame = pl.read_parquet(path)
+                why = check_chunk(frame)
+            except Exception as exc:  # noqa: BLE001 - any failure to read is a damaged chunk
+                why = f"not a readable parquet file ({type(exc).__name__})"
+            if why is not None:
+                self.damaged[path] = why
+                continue
+            for c, dtype in schema.items():
+                if c not in frame.columns:
+                    frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(c))
+            out.append((path, frame.select(list(schema) if columns is None else columns)))
+        self._report_damaged()
+        return out
+
+    def _report_damaged(self) -> None:
+        new = [p for p in self.damaged if p not in self._reported]
+        if not new:
+            return
+        self._reported.update(new)
+        first = new[0]
+        more = f" and {len(new) - 1} more" if len(new) > 1 else ""
+        self.on_damaged(f"warning: skipped {len(new)} damaged result chunk(s) in {str(self.runs)!r}: "
+                        f"{first.name} {self.damaged[first]}{more}; a sweep into this folder recomputes their runs")
+
+    def done_hashes(self) -> set[str]:
         done: set[str] = set()
-        for c in self.chunks():
-            done.update(pl.read_parquet(c, columns=["config_hash"])["config_hash"].to_list())
+        for _, frame in self._valid_frames(["config_hash"]):
+            done.update(frame["config_hash"].to_list())
         return done
 
     def read(self):
-        """All stored rows (one per config hash, first committed wins), as a polars frame."""
+        """All stored rows (one per config hash, first committed wins), as a polars frame in the
+        store's schema; damaged chunks skipped (see :attr:`damaged`)."""
         import polars as pl
 
-        frames = [pl.read_parquet(c) for c in self.chunks()]
+        frames = [f for _, f in self._valid_frames()]
         if not frames:
             raise ValueError(f"result store {str(self.root)!r} holds no finished runs")
-        frame = pl.concat(frames, how="diagonal_relaxed")
-        # config fields first, in SearchConfig order, then result columns by name: the column
-        # order must not depend on which method happened to come first in a chunk
-        config_cols = [c for c in FIELD_KINDS if c in frame.columns]
-        rest = sorted(c for c in frame.columns if c not in FIELD_KINDS)
-        frame = frame.select(config_cols + rest)
+        frame = pl.concat(frames, how="vertical")
         return frame.unique(subset="config_hash", keep="first", maintain_order=True)
 
 
