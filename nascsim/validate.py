@@ -93,7 +93,9 @@ def _num(x: float | None) -> str:
         return "?"
     if x == math.inf:
         return "inf"
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+    if isinstance(x, int):
+        return str(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e16 else f"{x:g}"
 
 
 RULES: dict[str, Rule] = {
@@ -191,4 +193,4 @@ def check_config(config) -> None:
     if config.eps_loss == 0 and config.eps_lat == 0:
         raise ValueError("eps_loss and eps_lat are both 0: the objective (eq. 4) would be constant")
     if not config.split_search and config.fixed_split is None:
-        raise ValueError("a search without split search (split_search false) needs fixed_split")
+        raise ValueError("split_search false (--no-split-search) needs a fixed split (fixed_split, --fixed-split K)")

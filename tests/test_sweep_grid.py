@@ -1,13 +1,22 @@
 """The sweep grid: value syntax (ranges, lists, single values), axes, cell order, seed pairing."""
 
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nascsim.config import SearchConfig
-from nascsim.sweep.grid import CELL_ORDER, Grid, parse_range, parse_values
+from nascsim.sweep.grid import (
+    CELL_ORDER,
+    MAX_RANGE_VALUES,
+    MAX_RUNS,
+    MAX_RUNS_FORCED,
+    Grid,
+    check_size,
+    parse_range,
+    parse_values,
+)
 
 
 def test_threshold_range_includes_the_stop_on_the_grid():
@@ -63,8 +72,21 @@ def test_integer_fields_refuse_fractions():
 @pytest.mark.parametrize(
     "field, text, message",
     [
-        ("threshold_ms", "0", "positive"),
-        ("threshold_ms", "-5", "positive"),
+        ("threshold_ms", "0", r"\(0, 1000000\].*got 0.0"),
+        ("threshold_ms", "-5", r"\(0, 1000000\].*got -5.0"),
+        ("threshold_ms", "inf", "got inf"),
+        ("steps", "9223372036854775808", "9223372036854775808"),
+        ("steps", "1e30", "got 1000000000000000000000000000000"),
+        ("lam", "1099511627776", "1099511627776"),
+        ("delta0", "inf", "delta0"),
+        ("Delta_max", "0.5", "Delta_max"),
+        ("alpha", "0.5", "alpha"),
+        ("bits", "inf", "bits"),
+        ("bandwidth", "inf", "bandwidth"),
+        ("eps_lat", "nan", "'nan'"),
+        ("eps_loss", "inf", "eps_loss"),
+        ("seed", "-1", "seed"),
+        ("fixed_split", "23", "fixed_split"),
         ("loss", "1", r"\[0, 1\)"),
         ("loss", "-0.1", r"\[0, 1\)"),
         ("method", "nasc,foo", "'foo'"),
@@ -91,7 +113,7 @@ decimals = st.decimals(min_value=Decimal("-1000"), max_value=Decimal("1000"), pl
 steps = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("100"), places=3)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=2000)
 @given(start=decimals, step=steps, n=st.integers(0, 200), frac=st.decimals(min_value=0, max_value=Decimal("0.999"), places=3))
 def test_range_values_are_exact_decimal_steps_up_to_the_stop(start, step, n, frac):
     stop = start + n * step + frac * step  # frac = 0: stop on the grid
@@ -103,7 +125,7 @@ def test_range_values_are_exact_decimal_steps_up_to_the_stop(start, step, n, fra
         assert list(floats) == list(dict.fromkeys(float(v) for v in values))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=2000)
 @given(st.text(alphabet="0123456789.:,-e+ abinf", max_size=20))
 def test_range_parser_returns_numbers_or_raises_value_error(text):
     try:
@@ -112,6 +134,74 @@ def test_range_parser_returns_numbers_or_raises_value_error(text):
         return
     assert len(values) >= 1
     assert all(isinstance(v, float) for v in values)
+
+
+wide = st.builds(lambda m, e: Decimal(m).scaleb(e), st.integers(-10**12, 10**12), st.integers(-320, 320))
+
+
+@settings(max_examples=300, deadline=2000)
+@given(start=wide, stop=wide, step=wide)
+def test_any_range_stays_within_its_ends_or_is_refused(start, stop, step):
+    """Exact decimal steps over numbers of any magnitude: every value lies in [start, stop], the
+    values rise by exactly ``step``, and a range too long or out of range is a ValueError."""
+    try:
+        values = parse_range(f"{start}:{stop}:{step}")
+    except ValueError:
+        return
+    assert 1 <= len(values) <= MAX_RANGE_VALUES
+    with localcontext(Context(prec=2000)):  # the test's own sums, exactly
+        assert all(start <= v <= stop for v in values)
+        assert all(b - a == step for a, b in zip(values, values[1:]))
+        assert values[-1] + step > stop
+
+
+@settings(max_examples=300, deadline=2000)
+@given(name=st.sampled_from(sorted(set(CELL_ORDER))),
+       text=st.one_of(st.text(max_size=30), st.lists(st.one_of(st.integers(), st.floats(), st.text(max_size=5),
+                                                                st.none(), st.booleans()), max_size=5),
+                      st.integers(), st.floats()))
+def test_any_field_value_parses_to_values_within_the_rule_or_raises_value_error(name, text):
+    """Whatever is given for whatever field: values that pass their rule, or one ValueError."""
+    from nascsim.validate import check_field
+
+    try:
+        values = parse_values(name, text)
+        for v in values:
+            check_field(name, v)
+    except ValueError:
+        return
+    assert 1 <= len(values) <= MAX_RANGE_VALUES
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0:1e999999999:1", "out of range"),
+    ("1:1e300:1", "more than 100,000"),
+    ("1e-301", "out of range"),
+    ("1." + "1" * 50, "digits"),
+    ("0:1:0.00000001", "100,000,001 values"),
+])
+def test_huge_or_too_fine_numbers_are_refused_naming_them(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_values("threshold_ms", text)
+
+
+def test_a_field_takes_at_most_a_bounded_number_of_values():
+    with pytest.raises(ValueError, match="more than 100,000"):
+        parse_values("seed", range(10**9))
+    with pytest.raises(ValueError, match="more than 100,000"):
+        parse_values("threshold_ms", ",".join(["1:60000:1"] * 2))
+
+
+def test_grid_size_is_stated_and_refused_above_the_limits():
+    check_size(MAX_RUNS)
+    with pytest.raises(ValueError, match=r"100,001 runs \(7 threshold_ms\).*--force"):
+        check_size(MAX_RUNS + 1, "7 threshold_ms")
+    check_size(MAX_RUNS + 1, force=True)
+    with pytest.raises(ValueError, match="10,000,000,000 runs.*split it"):
+        check_size(10**10, force=True)
+    with pytest.raises(ValueError, match=r"about 10\^20 runs"):
+        check_size(10**20, force=True)
+    assert MAX_RUNS_FORCED < 10**10
 
 
 # -- grid cells -----------------------------------------------------------------------------------

@@ -206,9 +206,16 @@ class _Capped(list):
 
 def parse_values(name: str, text: Any) -> tuple:
     """The values of field ``name`` given as text (single value, comma list, ranges), or as a list
-    of already typed values. Returns a tuple of typed values in the order given, without
+    of already typed values. Returns a non-empty tuple of typed values in the order given, without
     duplicates; ``ValueError`` naming the field and the bad value otherwise (also when the field
     would get more than :data:`MAX_RANGE_VALUES` values)."""
+    values = _parse_values(name, text)
+    if not values:
+        raise ValueError(f"{name}: no values")
+    return values
+
+
+def _parse_values(name: str, text: Any) -> tuple:
     if name not in FIELD_KINDS:
         raise ValueError(f"unknown search option {name!r}; options: {', '.join(FIELD_NAMES)}")
     kind = FIELD_KINDS[name]
