@@ -78,9 +78,10 @@ def sweep(ctx, **opts):
     Re-running the same command resumes: finished runs are skipped. A folder takes more runs on
     the same surrogates (more seeds, thresholds, methods, axis values): they are added.
     """
-    from nascsim.sweep.run import check_address, execute, pending_configs
+    from nascsim.sweep.run import check_address, connect_dask, execute, pending_configs
     from nascsim.sweep.store import ResultStore
 
+    client = None
     try:
         spec, sets, cells_plot, out = _plan(ctx, opts)
         if opts["executor"] == "dask":
@@ -89,6 +90,8 @@ def sweep(ctx, **opts):
         store.lock()  # an existing folder: refuse a second writer before reading what is stored
         cells = list(spec.cells())
         todo = pending_configs(cells, store.done_hashes())
+        if opts["executor"] == "dask" and todo:
+            client = connect_dask(opts["address"])  # before any output: an unreachable one is one line
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
 
@@ -101,7 +104,7 @@ def sweep(ctx, **opts):
                dynamic_ncols=True, smoothing=0.05)
     try:
         execute(todo, store, sets, jobs=opts["jobs"], executor=opts["executor"],
-                address=opts["address"], on_commit=bar.update)
+                address=opts["address"], on_commit=bar.update, client=client)
     except KeyboardInterrupt:
         bar.close()
         click.echo(f"interrupted; finished runs are stored in {out}; run the same command again to resume", err=True)
@@ -111,6 +114,8 @@ def sweep(ctx, **opts):
         _fail(exc)
     finally:
         store.close()
+        if client is not None:
+            client.close()
     bar.close()
     if not opts["no_report"]:
         _report(out, cells_plot, quiet)

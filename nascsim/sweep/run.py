@@ -154,6 +154,7 @@ def execute(
     on_commit: Callable[[int], None] | None = None,
     size: int | None = None,
     connect_timeout: str | None = None,
+    client=None,
 ) -> int:
     """Run ``configs`` and commit each finished batch to ``store``. ``on_commit(n)`` is called
     after each commit with the number of runs it held (progress). Returns the number run.
@@ -162,7 +163,8 @@ def execute(
     jobs on a pool of spawned processes (spawned, not forked: the parent holds polars and numba
     threads). ``executor="dask"`` connects to the scheduler at ``address`` (waiting up to
     ``connect_timeout``, default :data:`CONNECT_TIMEOUT`) before anything is run or written, then
-    submits the batches to it. Local workers end when this process dies (:func:`watch_parent`).
+    submits the batches to it (or uses ``client``, from :func:`connect_dask`, left open). Local
+    workers end when this process dies (:func:`watch_parent`).
     The store writes nothing before the first batch has finished (:meth:`ResultStore.commit`).
     """
     if executor not in EXECUTORS:
@@ -173,7 +175,13 @@ def execute(
     if not configs:
         return 0
     if executor == "dask":
-        return _execute_dask(configs, store, surrogates, address, search, on_commit, size, connect_timeout)
+        own = client is None
+        client = connect_dask(address, connect_timeout) if own else client
+        try:
+            return _execute_dask(configs, store, surrogates, client, search, on_commit, size)
+        finally:
+            if own:
+                client.close()
     work = batches(configs, size or batch_size(len(configs), jobs))
 
     def commit(rows: list[dict]) -> None:
@@ -203,34 +211,39 @@ def execute(
     return len(configs)
 
 
-def _execute_dask(configs, store, surrogates, address, search, on_commit, size, connect_timeout) -> int:
+def connect_dask(address: str | None, timeout: str | None = None):
+    """A dask.distributed client of the scheduler at ``address``; ``ValueError`` naming the
+    address when it is malformed or no scheduler answers within ``timeout`` (default
+    :data:`CONNECT_TIMEOUT`)."""
     if not address:
         raise ValueError("--executor dask needs --address tcp://HOST:PORT of a dask scheduler")
     address = check_address(address)
-    from dask.distributed import Client, as_completed
+    from dask.distributed import Client
 
-    timeout = connect_timeout or CONNECT_TIMEOUT
+    timeout = timeout or CONNECT_TIMEOUT
     try:
-        client = Client(address, timeout=timeout, set_as_default=False)
+        return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
         why = " ".join(str(exc).split()) or type(exc).__name__
         raise ValueError(f"cannot reach the dask scheduler at {address!r} within {timeout}: {why[:200]}") from None
+
+
+def _execute_dask(configs, store, surrogates, client, search, on_commit, size) -> int:
+    from dask.distributed import as_completed
+
+    workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or 1
+    work = batches(configs, size or batch_size(len(configs), workers))
+    shipped = client.scatter([surrogates], broadcast=True, hash=False)[0] if surrogates is not None else None
+    futures = [client.submit(run_batch, b, shipped, search, pure=False) for b in work]
     try:
-        workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or 1
-        work = batches(configs, size or batch_size(len(configs), workers))
-        shipped = client.scatter([surrogates], broadcast=True, hash=False)[0] if surrogates is not None else None
-        futures = [client.submit(run_batch, b, shipped, search, pure=False) for b in work]
-        try:
-            for fut in as_completed(futures, loop=client.loop):
-                rows = fut.result()
-                store.commit(rows)
-                if on_commit is not None:
-                    on_commit(len(rows))
-        except BaseException:
-            client.cancel(futures)
-            raise
-    finally:
-        client.close()
+        for fut in as_completed(futures, loop=client.loop):
+            rows = fut.result()
+            store.commit(rows)
+            if on_commit is not None:
+                on_commit(len(rows))
+    except BaseException:
+        client.cancel(futures)
+        raise
     return len(configs)
 
 
