@@ -489,23 +489,25 @@ class ResultStore:
                 if c not in frame.columns:
                     frame = frame.with_columns(pl.lit(None, dtype=dtype).alias(c))
             out.append((path, frame.select(list(schema) if columns is None else columns)))
-        self._report_damaged()
         return out
+
+    def _damaged_text(self, paths: list[Path]) -> str:
+        more = f" and {len(paths) - 1} more" if len(paths) > 1 else ""
+        return (f"{len(paths)} damaged result chunk(s) in {str(self.runs)!r}: {paths[0].name} "
+                f"{self.damaged[paths[0]]}{more}")
 
     def _report_damaged(self) -> None:
         new = [p for p in self.damaged if p not in self._reported]
         if not new:
             return
         self._reported.update(new)
-        first = new[0]
-        more = f" and {len(new) - 1} more" if len(new) > 1 else ""
-        self.on_damaged(f"warning: skipped {len(new)} damaged result chunk(s) in {str(self.runs)!r}: "
-                        f"{first.name} {self.damaged[first]}{more}; a sweep into this folder recomputes their runs")
+        self.on_damaged(f"warning: skipped {self._damaged_text(new)}; a sweep into this folder recomputes their runs")
 
     def done_hashes(self) -> set[str]:
         done: set[str] = set()
         for _, frame in self._valid_frames(["config_hash"]):
             done.update(frame["config_hash"].to_list())
+        self._report_damaged()
         return done
 
     def read(self):
@@ -515,7 +517,9 @@ class ResultStore:
 
         frames = [f for _, f in self._valid_frames()]
         if not frames:
-            raise ValueError(f"result store {str(self.root)!r} holds no finished runs")
+            damaged = f" (only {self._damaged_text(list(self.damaged))})" if self.damaged else ""
+            raise ValueError(f"result store {str(self.root)!r} holds no finished runs{damaged}")
+        self._report_damaged()
         frame = pl.concat(frames, how="vertical")
         return frame.unique(subset="config_hash", keep="first", maintain_order=True)
 
