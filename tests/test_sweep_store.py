@@ -307,3 +307,33 @@ def test_a_bad_sweep_file_is_refused_naming_why(tmp_path, text, why):
     path.write_text(text)
     with pytest.raises(ValueError, match=why):
         read_spec(path)
+
+
+def test_read_runs_reads_a_sweep_folder_skipping_damaged_chunks_and_refuses_a_damaged_file(tmp_path):
+    from nascsim.sweep.store import read_runs
+
+    s = spec()
+    with ResultStore.create(tmp_path / "out", s) as store:
+        store.commit([constructed_row(c) for c in list(s.grid.cells())[:4]])
+        store.commit([constructed_row(c) for c in list(s.grid.cells())[4:]])
+    bad = damage(ResultStore(tmp_path / "out"), "half-written")
+    assert len(read_runs(tmp_path / "out")) == len(s.grid) - 4
+    assert len(read_runs(tmp_path / "out" / "runs")) == len(s.grid) - 4
+    with pytest.raises(ValueError, match="not a readable parquet file"):
+        read_runs(bad)
+
+
+def test_confirm_takes_a_sweep_folder_and_refuses_a_half_written_chunk_in_one_line(tmp_path):
+    pytest.importorskip("torch")
+    from nascsim.train.confirm import read_candidates
+
+    s = spec()
+    with ResultStore.create(tmp_path / "out", s) as store:
+        store.commit([constructed_row(c) for c in list(s.grid.cells())[:4]])
+        store.commit([constructed_row(c) for c in list(s.grid.cells())[4:]])
+    bad = damage(ResultStore(tmp_path / "out"), "half-written")
+    (cand,) = read_candidates(tmp_path / "out", "fbnet", top=3)  # one distinct (arch, split) in the rows
+    assert cand["split"] == 3
+    with pytest.raises(ValueError, match="not a readable parquet file") as info:
+        read_candidates(bad, "fbnet", top=3)
+    assert "\n" not in str(info.value)

@@ -530,3 +530,23 @@ def open_store(path: str | os.PathLike) -> tuple[SweepSpec, ResultStore]:
     if not (p / SWEEP_FILE).exists():
         raise FileNotFoundError(f"{str(p)!r} is not a sweep folder (no {SWEEP_FILE})")
     return read_spec(p / SWEEP_FILE), ResultStore(p)
+
+
+def read_runs(path: str | os.PathLike):
+    """The rows of a sweep folder (its store: damaged chunks skipped and reported, see
+    :meth:`ResultStore.read`; its ``runs/`` folder will do) or of one parquet file (``ValueError``
+    in one line when the file cannot be read, e.g. a half-written chunk)."""
+    import polars as pl
+
+    p = Path(path)
+    if p.is_dir():
+        if p.name == RUNS_DIR and (p.parent / SWEEP_FILE).exists():
+            p = p.parent
+        return open_store(p)[1].read()
+    try:
+        return pl.read_parquet(p)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to read: one line naming the file
+        raise ValueError(f"{str(p)!r} is not a readable parquet file (damaged or half-written?): "
+                         f"{type(exc).__name__}") from None

@@ -113,10 +113,10 @@ def read_candidates(path: str | Path, space: str, top: int) -> list[dict]:
     if not path.exists():
         raise FileNotFoundError(f"no search or sweep result at {path}")
     sp = get_space(space)
-    if path.suffix == ".parquet":
-        import polars as pl
+    if path.suffix == ".parquet" or path.is_dir():
+        from nascsim.sweep.store import read_runs
 
-        df = pl.read_parquet(path)
+        df = read_runs(path)  # a sweep folder (damaged chunks skipped) or one parquet file
         missing = {"arch", "split", "accuracy"} - set(df.columns)
         if missing:
             raise ValueError(f"{path} lacks column(s) {', '.join(sorted(missing))}; expected arch, split, accuracy")
