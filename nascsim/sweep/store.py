@@ -427,9 +427,10 @@ class ResultStore:
         if self.spec is not None:
             self._record(self.spec)
         self.runs.mkdir(exist_ok=True)
-        if self.partial.is_dir():  # we hold the lock: no live writer owns these
-            for stale in self.partial.iterdir():
-                stale.unlink(missing_ok=True)
+        # we hold the lock: no live writer owns these (runs/.chunk-*.tmp: an older nascsim's)
+        stale = list(self.partial.iterdir()) if self.partial.is_dir() else []
+        for path in stale + list(self.runs.glob(".chunk-*.tmp")):
+            path.unlink(missing_ok=True)
         if self.damaged:
             (self.root / DAMAGED_DIR).mkdir(exist_ok=True)
             for path in list(self.damaged):
