@@ -16,7 +16,7 @@ import numpy as np
 
 from nascsim import __version__
 from nascsim.config import SearchConfig
-from nascsim.latency import LatencyModel, breakdown, build_latency_model
+from nascsim.latency import LatencyModel, breakdown, build_latency_model, check_devices
 from nascsim.objective import LAT_SPLIT, LOSS_SC, Objective
 from nascsim.space import Space, arch_names, check_split, get_space
 
@@ -50,11 +50,11 @@ def decode(choice: np.ndarray, config: SearchConfig, space: Space) -> tuple[np.n
 
 def validate(config: SearchConfig) -> Space:
     """Check a config's values; raise ValueError naming the first bad one."""
-    from nascsim.config import METHODS
+    from nascsim.config import check_method
 
-    if config.method not in METHODS:
-        raise ValueError(f"unknown method {config.method!r}; expected one of {', '.join(METHODS)}")
+    check_method(config.method)
     space = get_space(config.space)
+    check_devices(config.head, config.tail, config.tables)
     if not config.threshold_ms > 0:
         raise ValueError(f"threshold must be positive (ms), got {config.threshold_ms}")
     if not 0.0 <= config.loss < 1.0:
@@ -94,7 +94,8 @@ def resolve_surrogates(config: SearchConfig, surrogates: dict | None) -> dict:
 
 def latency_model_for(config: SearchConfig, surrogate) -> LatencyModel:
     return build_latency_model(
-        config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, surrogate.classes
+        config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, surrogate.classes,
+        config.tables,
     )
 
 

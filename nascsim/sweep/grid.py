@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Iterator
 
-from nascsim.config import METHODS, SearchConfig
+from nascsim.config import SearchConfig, check_method
 
 MAX_RANGE_VALUES = 100_000
 SPACES = ("fbnet", "extended")
@@ -209,10 +209,9 @@ def _loss_sets(text: Any, name: str) -> list[tuple[float, ...]]:
 
 def check_value(name: str, value: Any) -> None:
     """``ValueError`` naming ``value`` when it is outside the domain of field ``name``."""
-    if name == "method" and value not in METHODS:
-        raise ValueError(f"unknown method {value!r}; expected one of {', '.join(METHODS)}")
-    if name in ("head", "tail") and value not in DEVICES:
-        raise ValueError(f"unknown {name} device {value!r}; expected one of {', '.join(DEVICES)}")
+    if name == "method":
+        check_method(value)
+    # head and tail: checked against the latency tables of the cell (nascsim.methods.common.validate)
     if name == "space" and value not in SPACES:
         raise ValueError(f"unknown space {value!r}; expected one of {', '.join(SPACES)}")
     if name == "source" and value is not None and value not in SOURCES:
