@@ -44,3 +44,15 @@ def classes_option(f):
     """--classes: classifier outputs (the latency of the FC layer depends on it)."""
     return click.option("--classes", default=10, show_default=True, type=int, callback=_positive,
                         help="Classifier outputs (10: CIFAR-10, 100: CIFAR-100).")(f)
+
+
+def surrogate_options(f):
+    """--surrogate (both roles), --surrogate-dropout, --surrogate-no-dropout."""
+    f = click.option("--surrogate-no-dropout", "surrogate_no_dropout", default=None, type=click.Path(dir_okay=False),
+                     help="Surrogate of a supernet trained without split dropout (judges hwnas).")(f)
+    f = click.option("--surrogate-dropout", "surrogate_dropout", default=None, type=click.Path(dir_okay=False),
+                     help="Surrogate of a supernet trained with split dropout (nasc, hwnas-dropout, random).")(f)
+    f = click.option("--surrogate", "surrogate", default=None, type=click.Path(dir_okay=False),
+                     help="One surrogate file for both roles (hwnas then equals hwnas-dropout; a warning says so). "
+                          "[default: the shipped pair]")(f)
+    return f
