@@ -33,7 +33,6 @@ from nascsim.config import SearchConfig, check_method
 
 MAX_RANGE_VALUES = 100_000
 SPACES = ("fbnet", "extended")
-DEVICES = ("edgegpu", "raspi4", "pixel3", "eyeriss", "fpga")
 SOURCES = ("measured", "flops")
 N_SPLITS = 23  # split points 0..22
 
@@ -211,7 +210,6 @@ def check_value(name: str, value: Any) -> None:
     """``ValueError`` naming ``value`` when it is outside the domain of field ``name``."""
     if name == "method":
         check_method(value)
-    # head and tail: checked against the latency tables of the cell (nascsim.methods.common.validate)
     if name == "space" and value not in SPACES:
         raise ValueError(f"unknown space {value!r}; expected one of {', '.join(SPACES)}")
     if name == "source" and value is not None and value not in SOURCES:
@@ -240,6 +238,23 @@ def check_value(name: str, value: Any) -> None:
         raise ValueError(f"fixed split {value} is out of range 0..{N_SPLITS - 1}")
 
 
+def _check_devices(values: dict[str, tuple]) -> None:
+    """Head and tail devices against every latency table of the grid (devices are named by the
+    table: the shipped HW-NAS-Bench one, or a ``tables`` file)."""
+    from nascsim.devices import check_device
+    from nascsim.tables import load_tables
+
+    for path in values["tables"]:
+        tables = load_tables(path)
+        for name in ("head", "tail"):
+            for device in values[name]:
+                try:
+                    check_device(device, tables)
+                except ValueError as exc:
+                    raise ValueError(f"unknown {name} device {device!r}; expected one of {', '.join(tables.devices)}"
+                                     + (f" (devices of {path})" if path else "")) from exc
+
+
 @dataclass(frozen=True)
 class Grid:
     """Values of every SearchConfig field (a tuple each, in the order given); cells in
@@ -262,6 +277,7 @@ class Grid:
             values[name] = vals
         if given:
             raise ValueError(f"unknown search option(s): {', '.join(sorted(given))}")
+        _check_devices(values)
         return cls(tuple((n, values[n]) for n in FIELD_NAMES))
 
     @property

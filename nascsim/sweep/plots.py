@@ -36,20 +36,24 @@ PAPER_CELLS = {"fbnet": (30.0, 0.2), "extended": (15.0, 0.2)}  # the paper's Fig
 _NUMERIC = (int, float)
 
 
-def _figure(n_panels: int, width: float = 4.4, height: float = 3.5):
+def _figure(n_panels: int, width: float = 4.4, height: float = 3.5, **share):
     from matplotlib.figure import Figure
 
     cols = min(n_panels, 3)
     rows = math.ceil(n_panels / cols)
-    fig = Figure(figsize=(width * cols, height * rows + 0.9), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    fig = Figure(figsize=(max(width * cols, 6.4), height * rows + 0.9), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, **share).ravel()
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return fig, axes[:n_panels]
 
 
 def _title(fig, text: str, source: str) -> None:
-    fig.suptitle(f"{text}\n{source}", fontsize=9)
+    """A suptitle wrapped to the figure's width (about 12 characters per inch at 9 pt), so that
+    no title is cropped."""
+    width = max(30, int(fig.get_figwidth() * 12))
+    lines = textwrap.wrap(text, width) + textwrap.wrap(source, width, break_on_hyphens=False)
+    fig.suptitle("\n".join(lines), fontsize=9)
 
 
 def _save(fig, out_dir: Path, stem: str) -> list[Path]:
@@ -86,6 +90,14 @@ def main_axes(frame) -> list[str]:
             cands.append(name)
     order = {"threshold_ms": 0, "loss": 1}
     return sorted(cands, key=lambda c: (order.get(c, 2), -frame[c].n_unique()))
+
+
+def _scale(ax, values) -> None:
+    """Log x scale for a positive axis spanning 20x or more (e.g. ε_lat = 0.05 ... 5)."""
+    v = [float(x) for x in values if x is not None]
+    if v and min(v) > 0 and max(v) / min(v) >= 20:
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(set(v)), [f"{x:g}" for x in sorted(set(v))])
 
 
 def _axis_label(name: str) -> str:
@@ -155,19 +167,17 @@ def pareto(frame, loss: float, out_dir: Path, source: str) -> list[Path]:
     ths = sorted(set(f["threshold_ms"].to_list()))
     norm = Normalize(min(ths), max(ths) if max(ths) > min(ths) else min(ths) + 1)
     cmap = colormaps["viridis"]
-    fig, axes = _figure(len(labels))
-    xmax = float(f["T_ms"].max()) * 1.03
+    fig, axes = _figure(len(labels), sharex=True, sharey=True)
     for ax, label in zip(axes, labels):
         g = f.filter(pl.col("label") == label)
         T, acc, th = g["T_ms"].to_numpy(), 100 * g["accuracy"].to_numpy(), g["threshold_ms"].to_numpy()
         sc = ax.scatter(T, acc, c=th, cmap=cmap, norm=norm, s=14, alpha=0.75, label="runs (colour: T_th)")
         idx = pareto_front(T, acc)
         ax.step(T[idx], acc[idx], where="post", color="crimson", linewidth=1.4, label="Pareto front")
-        ax.set_xlim(right=xmax)
         ax.set_title(f"{label} ({len(g)} runs)", fontsize=9)
         ax.set_xlabel("end-to-end latency T (ms)")
         ax.set_ylabel(f"expected accuracy at p = {loss:g} (%)")
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     fig.colorbar(sc, ax=list(axes), label="latency threshold T_th (ms)")
     _title(fig, f"accuracy-latency trade-off per method, all thresholds, loss rate p = {loss:g}", source)
     return _save(fig, out_dir, f"pareto_p{loss:g}")
@@ -196,6 +206,7 @@ def feasibility_heatmap(frame, out_dir: Path, source: str) -> list[Path]:
             g = s.filter(pl.col("label") == label).sort(x)
             ax.plot(g[x].to_numpy(), 100 * g["rate"].to_numpy(), marker="o", label=label)
             ax.set_ylim(-3, 103)
+            _scale(ax, xs)
             ax.set_xlabel(_axis_label(x))
             ax.set_ylabel("feasible runs (%)")
             ax.set_title(label, fontsize=9)
@@ -252,13 +263,14 @@ def accuracy_vs_axis(frame, out_dir: Path, source: str) -> list[Path]:
             xs = g[x].to_numpy().astype(float)
             med_all, med, lo, hi = (100 * g[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
                                     for c in ("all", "feas", "lo", "hi"))
-            line, = ax.plot(xs, med_all, marker=MARKERS[i % len(MARKERS)], markersize=4, label=f"{label}, all runs")
-            ax.plot(xs, med, linestyle="--", color=line.get_color(), linewidth=1, label=f"{label}, feasible runs")
+            line, = ax.plot(xs, med_all, marker=MARKERS[i % len(MARKERS)], markersize=4, label=label)
+            ax.plot(xs, med, linestyle="--", color=line.get_color(), linewidth=1)
             ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
         ax.set_title(f"loss rate p = {pv:g}" if panel_by else "", fontsize=9)
+        _scale(ax, s[x].to_list())
         ax.set_xlabel(_axis_label(x))
         ax.set_ylabel("expected accuracy (%)")
-        ax.legend(fontsize=6.5)
+        ax.legend(fontsize=7)
     _title(fig, f"median expected accuracy vs {_axis_label(x)}: all runs (solid), feasible runs "
                 f"(dashed, IQR band)", source)
     return _save(fig, out_dir, f"accuracy_vs_{'threshold' if x == 'threshold_ms' else x}")
@@ -267,17 +279,21 @@ def accuracy_vs_axis(frame, out_dir: Path, source: str) -> list[Path]:
 def split_histogram(frame, out_dir: Path, source: str) -> list[Path]:
     import polars as pl
 
-    f = frame.with_columns(_label_expr(variant_columns(frame)).alias("label"))
+    from nascsim.sweep.grid import FIELD_NAMES
+
+    # one search serves every loss rate of a cell: count searches, not (search, loss rate) rows
+    f = frame.unique(subset=[c for c in FIELD_NAMES if c != "loss" and c in frame.columns], keep="first")
+    f = f.with_columns(_label_expr(variant_columns(frame)).alias("label"))
     labels = sorted(set(f["label"].to_list()))
-    fig, axes = _figure(len(labels))
+    fig, axes = _figure(len(labels), sharex=True)
     top = int(max(f["split"].max(), 22))
     for ax, label in zip(axes, labels):
         splits = f.filter(pl.col("label") == label)["split"].to_numpy()
         ax.hist(splits, bins=np.arange(-0.5, top + 1.5), rwidth=0.85)
-        ax.set_title(f"{label} ({len(splits)} runs)", fontsize=9)
+        ax.set_title(f"{label} ({len(splits)} searches)", fontsize=9)
         ax.set_xlabel("split point k (0 = after the stem)")
-        ax.set_ylabel("runs")
-    _title(fig, "chosen split points, all thresholds and loss rates", source)
+        ax.set_ylabel("searches")
+    _title(fig, "chosen split points, all thresholds (one search serves every loss rate)", source)
     return _save(fig, out_dir, "split_histogram")
 
 
@@ -289,7 +305,7 @@ def write_plots(frame, out_dir: str | os.PathLike, cells: list[tuple[float, floa
     for th, loss in cells:
         if (th, loss) not in present:
             raise ValueError(f"no runs at threshold {th:g} ms and loss {loss:g} to plot")
-    source = "\n".join(textwrap.wrap(provenance(frame), 80, break_on_hyphens=False))  # fits the narrowest figure
+    source = provenance(frame)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for th, loss in cells:
@@ -327,9 +343,12 @@ def plot_trace(trace, path: str | os.PathLike, record: dict | None = None) -> Pa
     window = max(1, len(step) // 100)
     med = pl.Series(f.mean(axis=1)).rolling_median(window, min_samples=1).to_numpy()
     a_f.plot(step, med, color="crimson", linewidth=1.2, label=f"running median ({window} steps)")
+    lo, hi = np.nanmin(f), np.nanquantile(f, 0.95)
+    if hi > lo:
+        a_f.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
     a_f.set_xlabel("step")
     a_f.set_ylabel("objective f (eq. 4a)")
-    a_f.set_title("objective of the λ samples per step", fontsize=9)
+    a_f.set_title("objective of the λ samples per step (y up to their 95th percentile)", fontsize=9)
     a_f.legend(fontsize=7)
     a_h.plot(step, trace["theta_entropy"].to_numpy(), color="tab:green", label="Σ_d H(θ_d)")
     a_h.set_xlabel("step")
