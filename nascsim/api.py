@@ -6,11 +6,11 @@ plain outputs (a dict for one answer, a polars DataFrame for many; ``.to_pandas(
     >>> import nascsim
     >>> arch = ["k3_e6"] * 8 + ["skip"] * 14
     >>> r = nascsim.query(arch, split=8, p=0.2)                 # one (arch, split): a dict
-    >>> round(r["T_ms"], 2), r["payload_bits"]
-    (25.4, 1048576.0)
+    >>> round(r["T_ms"], 2), r["payload_bits"], 0 < r["acc"] < 1
+    (59.28, 262144.0, True)
     >>> frame = nascsim.query([arch, arch], split=[4, 8])      # many: a polars DataFrame
     >>> frame.select("split", "T_comm_ms").rows()
-    [(4, 23.592), (8, 13.1072)]
+    [(4, 98.304), (8, 32.768)]
 
 Accuracies, losses and l_SC are fractions and nats as the surrogate gives them (``acc`` 0.27 is
 27%); latency in ms, payload in bits, FLOPs as counted by :mod:`nascsim.flops`.
@@ -242,9 +242,9 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
     ``loss_sd``, ``acc_sd``, ``l_sc_sd`` (sd of one evaluation on the surrogate's evaluation batch;
     NaN when the predictor has no ``noise_sd``), ``surrogate``, ``dataset``.
 
-    >>> r = query(["k3_e1"] * 22, split=22, surrogate=None)
-    >>> r["T_comm_ms"] == 0.0 or r["T_comm_ms"] > 0
-    True
+    >>> r = query("k3_e1," * 21 + "k3_e1", split=22, surrogate=None)   # latency only
+    >>> round(r["T_head_ms"] + r["T_comm_ms"] + r["T_tail_ms"], 3), r["payload_elements"]
+    (35.95, 5632)
     """
     from nascsim.latency import breakdown_batch, build_latency_model
     from nascsim.space import arch_names

@@ -20,7 +20,7 @@ Two ways to add one:
       >>> def nasc_margin(config, surrogates, space, trace=False):
       ...     # NASC searching against a threshold 10% tighter than the one it is judged at
       ...     return nasc.run(config.with_(threshold_ms=0.9 * config.threshold_ms), surrogates, space, trace)
-      >>> register_method("nasc-margin", nasc_margin, roles=("dropout",), description="NASC, 10% margin")
+      >>> spec = register_method("nasc-margin", nasc_margin, roles=("dropout",), description="NASC, 10% margin")
       >>> "nasc-margin" in method_names()
       True
       >>> unregister_method("nasc-margin")
