@@ -142,11 +142,14 @@ def role_warning(roles: dict, methods: Iterable[str]) -> str | None:
 def surrogate_label(surrogate=None, dropout=None, no_dropout=None) -> str:
     """What a sweep's ``sweep.toml`` records of its surrogates (and :func:`parse_surrogate_label`
     reads back): ``"default"``, one absolute path (both roles), or
-    ``"dropout=<path|default>;no_dropout=<path|default>"``."""
+    ``"dropout=<path|default>;no_dropout=<path|default>"``; a role name of the shipped pair is
+    written ``shipped:<role>``, an object ``object:<id>`` (not replayable)."""
     def one(v):
         if v is None:
             return None
-        if isinstance(v, (str, os.PathLike)) and not (isinstance(v, str) and v in ROLES):
+        if isinstance(v, str) and v in ROLES:
+            return f"shipped:{v}"
+        if isinstance(v, (str, os.PathLike)):
             return str(Path(v).expanduser().resolve())
         return f"object:{getattr(v, 'id', type(v).__name__)}"
 
@@ -161,21 +164,22 @@ def surrogate_label(surrogate=None, dropout=None, no_dropout=None) -> str:
 
 def parse_surrogate_label(label: str) -> dict:
     """Inverse of :func:`surrogate_label`: keyword arguments for :func:`surrogate_roles`."""
+    def value(text: str) -> str:
+        if text.startswith("object:"):
+            raise ValueError(f"the sweep ran on a surrogate object ({text}), not a file; it cannot be replayed")
+        return text.removeprefix("shipped:")
+
     if label == "default":
         return {}
-    if label.startswith("object:"):
-        raise ValueError(f"the sweep ran on a surrogate object ({label}), not a file; it cannot be replayed")
     if not label.startswith("dropout="):
-        return {"surrogate": label}
+        return {"surrogate": value(label)}
     out = {}
     for part in label.split(";"):
-        role, _, value = part.partition("=")
+        role, _, text = part.partition("=")
         if role not in ROLES:
             raise ValueError(f"malformed surrogate entry {label!r}")
-        if value.startswith("object:"):
-            raise ValueError(f"the sweep ran on a surrogate object ({value}), not a file; it cannot be replayed")
-        if value != "default":
-            out[role] = value
+        if text != "default":
+            out[role] = value(text)
     return out
 
 

@@ -358,3 +358,15 @@ def test_missing_torch_message_names_the_checkout_install(monkeypatch):
     with pytest.raises(ImportError, match=re.escape("pip install '.[train]'")):
         require_torch()
     assert re.search(r"^train = \[", (ROOT / "pyproject.toml").read_text(), flags=re.M)  # the extra exists
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"surrogate": "s.json"}, {"dropout": "a.json", "no_dropout": "b.json"}, {"no_dropout": "b.json"},
+    {"surrogate": "no_dropout"}, {"dropout": "a.json", "no_dropout": "dropout"},
+])
+def test_the_recorded_surrogate_label_reads_back_to_the_same_roles(kw, tmp_path, monkeypatch):
+    from nascsim.api import parse_surrogate_label, surrogate_label
+
+    monkeypatch.chdir(tmp_path)
+    back = parse_surrogate_label(surrogate_label(**kw))
+    assert back == {k: (v if v in ("dropout", "no_dropout") else str(tmp_path / v)) for k, v in kw.items()}
