@@ -10,7 +10,17 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 
-METHODS = ("nasc", "hwnas", "hwnas-dropout", "random")
+METHODS = ("nasc", "hwnas", "hwnas-dropout", "random")  # the built-in methods; see check_method
+
+
+def check_method(name: str) -> str:
+    """``name`` when it names a built-in or registered method (:mod:`nascsim.methods.registry`),
+    else ``ValueError`` naming it and the known methods."""
+    if name in METHODS:
+        return name
+    from nascsim.methods.registry import get_method
+
+    return get_method(name).name
 DEFAULT_LOSS_SET = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
@@ -27,7 +37,10 @@ def _normalised(type_name: str, value):
     if type_name in ("int", "int | None") and hasattr(value, "__index__") and type(value) is not int:
         return int(value)
     if type_name == "tuple[float, ...]" and isinstance(value, (list, tuple)):
-        return tuple(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value)
+        try:
+            return tuple(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value)
+        except OverflowError:
+            return tuple(value)
     return value
 
 
@@ -37,6 +50,8 @@ class SearchConfig:
 
     ``loss`` is the packet-loss (split dropout) rate at which the final model's expected accuracy
     is reported. ``steps=None`` means the paper's schedule (see :mod:`nascsim.methods`).
+    ``tables`` is the path of a latency-table file (``tables/README.md`` schema) whose devices
+    ``head`` and ``tail`` name; None means the shipped HW-NAS-Bench table.
     """
 
     method: str = "nasc"
@@ -59,6 +74,7 @@ class SearchConfig:
     loss_set: tuple[float, ...] = field(default=DEFAULT_LOSS_SET)
     split_search: bool = True
     fixed_split: int | None = None
+    tables: str | None = None
 
     def __post_init__(self) -> None:
         """Normalise number types only (no range checks: see :mod:`nascsim.validate`), so that a

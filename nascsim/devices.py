@@ -37,9 +37,11 @@ def fit_compute_power(latency_ms: np.ndarray, flops: np.ndarray, device: str = "
     return ComputePower(device, flops_per_ms / 1e6, r2)
 
 
-def check_device(device: str) -> str:
-    if device not in LATENCY_DEVICES:
-        raise ValueError(f"unknown device {device!r}; expected one of {', '.join(LATENCY_DEVICES)}")
+def check_device(device: str, tables: MeasuredTables | None = None) -> str:
+    """``device`` when the tables (the shipped ones by default) have its latency column."""
+    known = LATENCY_DEVICES if tables is None else tables.devices
+    if device not in known:
+        raise ValueError(f"unknown device {device!r}; expected one of {', '.join(known)}")
     return device
 
 
@@ -47,12 +49,13 @@ _CACHE: dict[int, dict[str, ComputePower]] = {}
 
 
 def compute_power(tables: MeasuredTables | None = None) -> dict[str, ComputePower]:
-    """Π for all five latency devices of HW-NAS-Bench, fitted on the 22x9 FBNet entries."""
+    """Π for every latency device of the tables (HW-NAS-Bench's five by default), fitted on the
+    22x9 FBNet entries."""
     tables = tables if tables is not None else load_tables()
     key = id(tables)
     if key not in _CACHE:
         flops = flop_tables(get_space("fbnet"), classes=10).layer
         _CACHE[key] = {
-            d: fit_compute_power(tables.layer[f"{d}_latency"], flops, d) for d in LATENCY_DEVICES
+            d: fit_compute_power(tables.layer[f"{d}_latency"], flops, d) for d in tables.devices
         }
     return _CACHE[key]

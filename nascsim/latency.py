@@ -17,6 +17,7 @@ numba code (the ASNG loop calls :func:`latency_one`).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 from nascsim.devices import check_device, compute_power
 from nascsim.flops import flop_tables
 from nascsim.space import Space, check_split, get_space
-from nascsim.tables import ENERGY_DEVICES, load_tables
+from nascsim.tables import MeasuredTables, load_tables
 
 SOURCES = ("measured", "flops")
 
@@ -45,7 +46,8 @@ class LatencyModel:
     - ``consts``: [stem on head, header+pool+FC on head, header+pool+FC on tail, ms per element
       sent (= 1e3 * q / r)];
     - ``flops_*``: the same decomposition in FLOPs; ``energy_head`` (L, K) and ``energy_stem``: head
-      energy in mJ where the head device's table has energy, else NaN.
+      energy in mJ where the head device's table has energy, else NaN;
+    - ``tables``: the latency-table file the model was built from (None: the shipped one).
     """
 
     space: str
@@ -68,6 +70,7 @@ class LatencyModel:
     flops_fixed_tail: float
     energy_head: np.ndarray
     energy_stem: float
+    tables: str | None = None
 
     @property
     def arrays(self) -> tuple:
@@ -88,12 +91,20 @@ def build_latency_model(
     bits: float = 32,
     bandwidth: float = 8e6,
     classes: int = 10,
+    tables: str | os.PathLike | MeasuredTables | None = None,
 ) -> LatencyModel:
     """Latency arrays for one setting. ``source`` defaults to ``measured`` for ``fbnet`` and to
-    ``flops`` for ``extended`` (no table measures the bottleneck ops)."""
+    ``flops`` for ``extended`` (no table measures the bottleneck ops).
+
+    ``tables``: a latency-table file in the schema of ``tables/README.md`` (devices are the
+    ``<device>_latency`` columns it has), or loaded :class:`~nascsim.tables.MeasuredTables`;
+    None reads the shipped HW-NAS-Bench table.
+    """
     sp = space if isinstance(space, Space) else get_space(space)
-    check_device(head)
-    check_device(tail)
+    table_path = None if tables is None or isinstance(tables, MeasuredTables) else str(tables)
+    tables = tables if isinstance(tables, MeasuredTables) else load_tables(tables)
+    check_device(head, tables)
+    check_device(tail, tables)
     if source is None:
         source = "measured" if sp.name == "fbnet" else "flops"
     if source not in SOURCES:
@@ -108,7 +119,6 @@ def build_latency_model(
 
     ft = flop_tables(sp, classes)
     n_l, n_o = sp.n_layers, sp.n_ops
-    tables = load_tables()
     if source == "flops":
         power = compute_power(tables)
         per_ms_head = power[head].gflops * 1e6
@@ -136,7 +146,7 @@ def build_latency_model(
 
     energy_head = np.full((n_l, n_o), np.nan)
     energy_stem = float("nan")
-    if source == "measured" and head in ENERGY_DEVICES:
+    if source == "measured" and f"{head}_energy" in tables.layer:
         n_fb = tables.layer[f"{head}_energy"].shape[1]
         energy_head[:, :n_fb] = tables.layer[f"{head}_energy"]
         energy_stem = tables.fixed_for(f"{head}_energy", classes)["stem"]
@@ -162,7 +172,16 @@ def build_latency_model(
         flops_fixed_tail=ft.header + ft.pool + ft.fc,
         energy_head=energy_head,
         energy_stem=energy_stem,
+        tables=table_path,
     )
+
+
+def check_devices(head: str, tail: str, tables: str | os.PathLike | None = None) -> None:
+    """``ValueError`` naming ``head`` or ``tail`` when the tables (the shipped ones when None) have
+    no latency column for it, or naming the file when it cannot be read."""
+    t = load_tables(tables)
+    check_device(head, t)
+    check_device(tail, t)
 
 
 def check_measurable(model: LatencyModel, arch: np.ndarray) -> None:
@@ -252,3 +271,48 @@ def latency_batch(model: LatencyModel, archs: np.ndarray, splits: np.ndarray) ->
     out = np.empty((archs.shape[0], 3))
     _kernels().latency_batch(archs, splits, model.arrays, out)
     return out
+
+
+def breakdown_batch(model: LatencyModel, archs: np.ndarray, splits: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`breakdown` for n (arch, split) pairs at once: archs (n, 22) op indices, splits (n,).
+
+    The latency terms come from the numba batch kernel (the same sums in the same order as
+    :func:`breakdown`, so bit-identical); payload, FLOPs and head energy from numpy. Returns
+    arrays of shape (n,) under the keys of :func:`breakdown` (``E_head_mJ`` NaN where the head
+    device has no energy table).
+    """
+    space = get_space(model.space)
+    archs = np.ascontiguousarray(np.atleast_2d(archs), dtype=np.int64)
+    splits = np.ascontiguousarray(np.broadcast_to(np.asarray(splits, dtype=np.int64), (archs.shape[0],)))
+    if archs.shape[1] != space.n_layers:
+        raise ValueError(f"archs have {archs.shape[1]} layers; the {space.name} space needs {space.n_layers}")
+    for k in splits:
+        check_split(k, space)
+    bad = ~model.measured_ops[archs]
+    if bad.any():
+        i, li = map(int, np.argwhere(bad)[0])
+        check_measurable(model, archs[i])  # raises, naming the op and the layer
+    T = latency_batch(model, archs, splits)
+    layers = np.arange(space.n_layers)
+    before = layers[None, :] < (splits[:, None] - 1)
+    after = layers[None, :] >= splits[:, None]
+    fl = model.flops_layer[layers[None, :], archs]
+    k = np.maximum(splits - 1, 0)
+    o = archs[np.arange(len(splits)), k]
+    at_split = splits >= 1
+    head_flops = model.flops_stem + (fl * before).sum(axis=1) + np.where(at_split, model.flops_split_head[k, o], 0.0)
+    tail_flops = (fl * after).sum(axis=1) + model.flops_fixed_tail + np.where(at_split, model.flops_split_tail[k, o], 0.0)
+    e_layer = model.energy_head[layers[None, :], archs]
+    energy = model.energy_stem + np.where(before, e_layer, 0.0).sum(axis=1) + np.where(at_split, model.energy_head[k, o], 0.0)
+    n_h = np.where(at_split, model.payload[splits, o], model.payload[0, 0])
+    return {
+        "T_head_ms": T[:, 0],
+        "T_comm_ms": T[:, 1],
+        "T_tail_ms": T[:, 2],
+        "T_ms": T[:, 0] + T[:, 1] + T[:, 2],
+        "payload_elements": n_h.astype(np.int64),
+        "payload_bits": n_h * model.bits,
+        "head_flops": head_flops,
+        "tail_flops": tail_flops,
+        "E_head_mJ": energy,
+    }

@@ -149,12 +149,17 @@ def get_space(name: str) -> Space:
         raise ValueError(f"unknown space {name!r}; expected one of {', '.join(SPACES)}") from None
 
 
-def parse_arch(arch: str | Sequence[int | str] | np.ndarray, space: Space) -> np.ndarray:
+def parse_arch(arch: str | Sequence[int | str] | np.ndarray, space: Space | str = "fbnet") -> np.ndarray:
     """Op indices (int64 array of length 22) from op names or indices.
 
-    Accepts ``"k3_e1,skip,..."``, ``"0,8,..."``, or a sequence of names or ints. A wrong length
-    or an unknown op raises ``ValueError`` naming the bad value.
+    Accepts ``"k3_e1,skip,..."``, ``"0,8,..."``, or a sequence of names or ints; ``space`` is a
+    :class:`Space` or its name. A wrong length or an unknown op raises ``ValueError`` naming the
+    bad value.
+
+    >>> parse_arch(["skip"] * 21 + ["k3_e1"], "fbnet")[-2:]
+    array([8, 0])
     """
+    space = space if isinstance(space, Space) else get_space(space)
     if isinstance(arch, str):
         tokens: list[int | str] = [t.strip() for t in arch.split(",") if t.strip() != ""]
     else:

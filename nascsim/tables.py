@@ -185,6 +185,11 @@ class MeasuredTables:
     layer: dict[str, np.ndarray]
     fixed: dict[str, dict[str, float]]
 
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """Devices with a latency column (``<device>_latency``), in the file's column order."""
+        return tuple(m[: -len("_latency")] for m in self.layer if m.endswith("_latency"))
+
     def fixed_for(self, metric: str, classes: int) -> dict[str, float]:
         f = self.fixed[metric]
         key = f"fc{classes}"
@@ -205,7 +210,8 @@ def tables_from_columns(cols: dict[str, np.ndarray]) -> MeasuredTables:
     classes = np.asarray(cols["classes"], dtype=np.float64)  # null (NaN) outside the fc rows
     layer: dict[str, np.ndarray] = {}
     fixed: dict[str, dict[str, float]] = {}
-    for m in METRICS:
+    metrics = [m for m in cols if m.endswith("_latency") or m.endswith("_energy")]  # devices named by the table
+    for m in metrics:
         values = np.asarray(cols[m], dtype=np.float64)
         layer[m] = values[order].reshape(len(LAYERS), len(FBNET_OPS))
         f: dict[str, float] = {}

@@ -21,6 +21,7 @@ none over both spaces, λ = 2 and 64, 35,190 steps).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -33,22 +34,33 @@ THETA_IMAGES = 25_000  # images kept for θ (see nascsim.methods.common); a mini
 NOISE_MODES = ("shared", "independent", "none")
 
 
-def _methods() -> tuple[str, ...]:
-    from nascsim import config
+MAX_PATH = 4096
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
-    return tuple(config.METHODS)
+
+def _method(name: str) -> None:
+    """A built-in or registered method (:func:`nascsim.config.check_method`)."""
+    from nascsim.config import check_method
+
+    check_method(name)
+
+
+def _device(name: str) -> None:
+    """A device name (1-64 letters, digits, ``_.+-``); whether the latency table in use has it is
+    checked with the table (:func:`nascsim.latency.check_devices`)."""
+    if not _NAME.match(name):
+        raise ValueError(f"device name {_show(name)} is not 1-64 letters, digits or _.+- characters")
+
+
+def _path(text: str) -> None:
+    if not text.strip() or len(text) > MAX_PATH or "\x00" in text:
+        raise ValueError(f"tables path {_show(text)} is not a file path")
 
 
 def _spaces() -> tuple[str, ...]:
     from nascsim.space import SPACES
 
     return tuple(SPACES)
-
-
-def _devices() -> tuple[str, ...]:
-    from nascsim.tables import LATENCY_DEVICES
-
-    return tuple(LATENCY_DEVICES)
 
 
 def _sources() -> tuple[str, ...]:
@@ -60,7 +72,8 @@ class Rule:
     """The domain of one field. ``kind``: ``str``, ``int``, ``float``, ``bool``, ``floats`` (a tuple
     of rates), with a trailing ``?`` when ``None`` is allowed. Numbers lie in [low, high] (an end
     is excluded when ``*_open``); ``high = inf`` admits infinity itself. ``choices`` lists the
-    names a ``str`` field takes (read when checked, so a registry can grow)."""
+    names a ``str`` field takes; ``check`` (for a ``str`` field without choices) raises
+    ``ValueError`` for a bad name, e.g. a method no registry knows."""
 
     kind: str
     low: float | None = None
@@ -69,11 +82,14 @@ class Rule:
     high_open: bool = False
     choices: Callable[[], tuple[str, ...]] | None = None
     unit: str = ""
+    check: Callable[[str], None] | None = None
 
     def domain(self) -> str:
         base = self.kind.rstrip("?")
         if self.choices is not None:
             text = "one of " + ", ".join(self.choices())
+        elif self.check is not None:
+            text = "a file path" if self.check is _path else "a name"
         elif base == "bool":
             text = "true or false"
         else:
@@ -99,13 +115,13 @@ def _num(x: float | None) -> str:
 
 
 RULES: dict[str, Rule] = {
-    "method": Rule("str", choices=_methods),
+    "method": Rule("str", check=_method),
     "threshold_ms": Rule("float", 0.0, 1e6, low_open=True, unit="latency threshold T_th, ms"),
     "loss": Rule("float", 0.0, 1.0, high_open=True, unit="packet-loss rate p"),
     "seed": Rule("int", 0, MAX_SEED),
     "space": Rule("str", choices=_spaces),
-    "head": Rule("str", choices=_devices),
-    "tail": Rule("str", choices=_devices),
+    "head": Rule("str", check=_device),
+    "tail": Rule("str", check=_device),
     "bits": Rule("float", 1.0, 64.0, unit="bits q per payload element"),
     "bandwidth": Rule("float", 1.0, 1e12, unit="link bandwidth r, bit/s"),
     "source": Rule("str?", choices=_sources),
@@ -119,6 +135,7 @@ RULES: dict[str, Rule] = {
     "loss_set": Rule("floats", 0.0, 1.0, high_open=True, unit=f"1 to {MAX_LOSS_SET} dropout rates P"),
     "split_search": Rule("bool"),
     "fixed_split": Rule("int?", 0, 22, unit="split point"),
+    "tables": Rule("str?", check=_path, unit="latency-table file; none: the shipped table"),
     # fields the engine branch adds (schemas.md C); a rule for a field SearchConfig lacks is unused
     "noise": Rule("str", choices=lambda: NOISE_MODES),
     "minibatch": Rule("int", 1, THETA_IMAGES, unit="images per ASNG minibatch"),
@@ -161,7 +178,11 @@ def check_field(name: str, value: Any) -> None:
         return
     base = rule.kind.rstrip("?")
     ok: bool
-    if base == "str":
+    if base == "str" and rule.check is not None:
+        ok = isinstance(value, str)
+        if ok:
+            rule.check(value)
+    elif base == "str":
         ok = isinstance(value, str) and value in rule.choices()
         if not ok and isinstance(value, str):
             raise ValueError(f"unknown {name} {_show(value)}; expected {rule.domain()}")

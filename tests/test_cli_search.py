@@ -64,3 +64,47 @@ def test_trace_is_not_written_when_the_search_input_is_bad(surrogate_file, tmp_p
     trace = tmp_path / "t.parquet"
     r = nascsim("search", "--threshold", "0", "--surrogate", str(surrogate_file), "--trace", str(trace))
     assert r.returncode == 2 and not trace.exists()
+
+
+# -- output and options (issue 14) ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def plain_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sur") / "plain.json"
+    save_surrogate(make_stand_in_surrogate("fbnet", seed=0, split_dropout_train=0.0), path)
+    return path
+
+
+def test_search_prints_accuracy_in_percent_like_the_summaries(surrogate_file):
+    r = nascsim("search", "--steps", "200", "--loss", "0.2", "--surrogate", str(surrogate_file))
+    js = json.loads(nascsim("search", "--steps", "200", "--loss", "0.2", "--surrogate", str(surrogate_file), "--json").stdout)
+    assert f"expected accuracy at loss 0.2: {100 * js['accuracy']:.2f}%" in r.stdout
+
+
+def test_search_classes_defaults_to_the_surrogates_and_refuses_another(surrogate_file):
+    help_text = nascsim("search", "--help").stdout
+    assert "[default: the surrogate's]" in help_text.replace("\n", " ").replace("  ", " ") or "the surrogate's" in help_text
+    assert "[default: 10]" not in help_text.split("--classes", 1)[1].split("--", 1)[0]
+    ok = nascsim("search", "--steps", "50", "--classes", "10", "--surrogate", str(surrogate_file))
+    assert ok.returncode == 0, ok.stderr
+    bad = nascsim("search", "--steps", "50", "--classes", "100", "--surrogate", str(surrogate_file))
+    assert bad.returncode == 2 and "--classes 100" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_one_surrogate_for_both_roles_warns_and_separate_roles_do_not(surrogate_file, plain_file):
+    both = nascsim("search", "--method", "hwnas-dropout", "--steps", "100", "--surrogate", str(surrogate_file), "--json")
+    assert both.returncode == 0 and "Warning: one surrogate holds both roles" in both.stderr
+    assert json.loads(both.stdout)["dropout_distinguished"] is False
+    split = nascsim("search", "--method", "hwnas-dropout", "--steps", "100", "--surrogate-dropout", str(surrogate_file),
+                    "--surrogate-no-dropout", str(plain_file), "--json")
+    assert split.returncode == 0 and "Warning" not in split.stderr
+    assert json.loads(split.stdout)["dropout_distinguished"] is True
+
+
+def test_trace_plot_is_written_as_an_image(surrogate_file, tmp_path):
+    png = tmp_path / "trace.png"
+    r = nascsim("search", "--steps", "200", "--surrogate", str(surrogate_file), "--trace-plot", str(png))
+    assert r.returncode == 0, r.stderr
+    assert png.read_bytes()[:8].startswith(b"\x89PNG")
+    bad = nascsim("search", "--steps", "20", "--surrogate", str(surrogate_file), "--trace-plot", str(tmp_path / "t.csv"))
+    assert bad.returncode == 2 and "t.csv" in bad.stderr and not (tmp_path / "t.csv").exists()

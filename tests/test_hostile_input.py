@@ -129,7 +129,7 @@ CASES = [
     ("search-space", [*S, "--space", "darts"], "darts"),
     ("search-head", [*S, "--head", "tpu"], "tpu"),
     ("search-source", [*S, "--source", "guess"], "guess"),
-    ("search-classes-0", [*S, "--classes", "0"], "got 0"),
+    ("search-classes-0", [*S, "--classes", "0"], "--classes 0"),
     ("search-trace-random", [*S, "--method", "random", "--trace", "t.parquet"], "random"),
     ("search-surrogate-missing", ["search", "--surrogate", "no/such.json"], "no/such.json"),
     ("search-unknown-flag", [*S, "--bogus"], "--bogus"),

@@ -6,22 +6,23 @@ import json
 
 import click
 
-from nascsim.cli.options import latency_options
+from nascsim.cli.options import classes_option, latency_options, tables_option
 
 
 @click.command()
 @click.option("--arch", required=True, help="22 ops as names or indices, comma separated (k3_e1,skip,... or 0,8,...).")
 @click.option("--split", "split", required=True, type=int, help="Split point: 0 = after the stem, k = after layer k.")
 @latency_options
+@classes_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def latency(arch, split, space, head, tail, bits, bandwidth, source, classes, as_json):
+def latency(arch, split, space, head, tail, bits, bandwidth, source, tables, classes, as_json):
     """End-to-end latency T = T_head + T_comm + T_tail of one (architecture, split) (eqs. 3, 8)."""
     from nascsim.latency import breakdown, build_latency_model
     from nascsim.space import arch_names, get_space, parse_arch
 
     sp = get_space(space)
     a = parse_arch(arch, sp)
-    model = build_latency_model(sp, head, tail, source, bits, bandwidth, classes)
+    model = build_latency_model(sp, head, tail, source, bits, bandwidth, classes, tables)
     out = {
         "space": sp.name,
         "arch": arch_names(a, sp),
@@ -32,6 +33,7 @@ def latency(arch, split, space, head, tail, bits, bandwidth, source, classes, as
         "bits": bits,
         "bandwidth": bandwidth,
         "classes": classes,
+        "tables": tables,
     }
     out.update(breakdown(model, a, split))
     if as_json:
@@ -47,12 +49,14 @@ def latency(arch, split, space, head, tail, bits, bandwidth, source, classes, as
 
 
 @click.command()
+@tables_option
 @click.option("--json", "as_json", is_flag=True, help="Print {device: {gflops, r2}}.")
-def devices(as_json):
+def devices(tables, as_json):
     """Compute power Π per device, fitted by least squares of latency on FLOPs (eq. 9)."""
     from nascsim.devices import compute_power
+    from nascsim.tables import load_tables
 
-    power = compute_power()
+    power = compute_power(load_tables(tables))
     if as_json:
         click.echo(json.dumps({d: {"gflops": p.gflops, "r2": p.r2} for d, p in power.items()}))
         return

@@ -1,5 +1,6 @@
-"""Options shared by several commands. Each value goes through its field's rule
-(:mod:`nascsim.validate`), the same check the search, the sweep and the API apply."""
+"""Options shared by several commands. Each search option's value goes through its field's rule
+(:mod:`nascsim.validate`), the same check the search, the sweep and the API apply; devices are
+also checked against the latency table in use (``--tables``) when the model is built."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ def _rule(field: str):
     def callback(ctx, param, value):
         from nascsim.validate import check_field
 
+        if isinstance(value, str):
+            value = value.strip()
         try:
             check_field(field, value)
         except ValueError as exc:
@@ -24,18 +27,44 @@ def _rule(field: str):
 
 
 def _classes(ctx, param, value):
-    if not 2 <= value <= MAX_CLASSES:
+    if value is not None and not 2 <= value <= MAX_CLASSES:
         raise click.BadParameter(f"must be an integer in [2, {MAX_CLASSES}], got {value}", ctx=ctx, param=param)
     return value
 
 
+def tables_option(f):
+    """--tables FILE: a latency table in the schema of tables/README.md instead of the shipped one."""
+    return click.option("--tables", "tables", default=None, type=click.Path(dir_okay=False),
+                        help="Latency-table file (schema of tables/README.md) whose <device>_latency columns "
+                             "name the devices; default: the shipped HW-NAS-Bench table.")(f)
+
+
 def latency_options(f):
-    """--space, --head, --tail, --bits, --bandwidth, --source, --classes."""
-    f = click.option("--classes", default=10, show_default=True, type=int, callback=_classes, help="Classifier outputs (10: CIFAR-10, 100: CIFAR-100).")(f)
+    """--space, --head, --tail, --bits, --bandwidth, --source, --tables (``--classes``: see
+    :func:`classes_option`, not every command takes it)."""
+    f = tables_option(f)
     f = click.option("--source", default=None, callback=_rule("source"), help="Latency source: measured (HW-NAS-Bench) or flops (FLOPs/Π). Default: measured for fbnet, flops for extended.")(f)
     f = click.option("--bandwidth", default=8e6, show_default=True, type=float, callback=_rule("bandwidth"), help="Link bandwidth r in bit/s.")(f)
     f = click.option("--bits", default=32, show_default=True, type=float, callback=_rule("bits"), help="Bits q per payload element.")(f)
-    f = click.option("--tail", default="edgegpu", show_default=True, callback=_rule("tail"), help="Device that runs the tail.")(f)
-    f = click.option("--head", default="raspi4", show_default=True, callback=_rule("head"), help="Device that runs the head.")(f)
+    f = click.option("--tail", default="edgegpu", show_default=True, callback=_rule("tail"), help="Device that runs the tail (a device of the latency table).")(f)
+    f = click.option("--head", default="raspi4", show_default=True, callback=_rule("head"), help="Device that runs the head (a device of the latency table).")(f)
     f = click.option("--space", default="fbnet", show_default=True, callback=_rule("space"), help="Search space: fbnet or extended.")(f)
+    return f
+
+
+def classes_option(f):
+    """--classes: classifier outputs (the latency of the FC layer depends on it)."""
+    return click.option("--classes", default=10, show_default=True, type=int, callback=_classes,
+                        help="Classifier outputs (10: CIFAR-10, 100: CIFAR-100).")(f)
+
+
+def surrogate_options(f):
+    """--surrogate (both roles), --surrogate-dropout, --surrogate-no-dropout."""
+    f = click.option("--surrogate-no-dropout", "surrogate_no_dropout", default=None, type=click.Path(dir_okay=False),
+                     help="Surrogate of a supernet trained without split dropout (judges hwnas).")(f)
+    f = click.option("--surrogate-dropout", "surrogate_dropout", default=None, type=click.Path(dir_okay=False),
+                     help="Surrogate of a supernet trained with split dropout (nasc, hwnas-dropout, random).")(f)
+    f = click.option("--surrogate", "surrogate", default=None, type=click.Path(dir_okay=False),
+                     help="One surrogate file for both roles (hwnas then equals hwnas-dropout; a warning says so). "
+                          "[default: the shipped pair]")(f)
     return f

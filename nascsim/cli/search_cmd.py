@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import click
 
-from nascsim.cli.options import latency_options
+from nascsim.cli.options import latency_options, surrogate_options
 
 def parse_loss_set(text: str) -> tuple[float, ...]:
     """``0,0.1,0.2`` -> rates (their range is checked with the rest of the config)."""
@@ -20,44 +20,35 @@ def parse_loss_set(text: str) -> tuple[float, ...]:
     return values
 
 
-def load_surrogates(path: str | None, path_no_dropout: str | None) -> dict | None:
-    """None (shipped defaults), or {"dropout", "no_dropout"} from the given files."""
-    if path is None and path_no_dropout is None:
-        return None
-    from nascsim.surrogate import default_surrogates, load_surrogate
+def load_surrogates(space: str, surrogate: str | None, dropout: str | None, no_dropout: str | None) -> dict:
+    """{"dropout", "no_dropout"} from the given files (``--surrogate`` both roles, the role options
+    override it); the shipped defaults for roles left open."""
+    from nascsim.api import surrogate_roles
 
-    base = default_surrogates() if path is None else None
-    s = load_surrogate(path) if path is not None else base["dropout"]
-    s0 = load_surrogate(path_no_dropout) if path_no_dropout is not None else (s if path is not None else base["no_dropout"])
-    return {"dropout": s, "no_dropout": s0}
+    return surrogate_roles(space, surrogate, dropout, no_dropout)
 
 
 def write_trace(trace: dict, path: str) -> None:
     """Per-step θ entropy, split marginal, Δ, ε_θ and each sample's objective, as parquet."""
-    import polars as pl
-
     from pathlib import Path
 
+    from nascsim.api import trace_frame
     from nascsim.tables import atomic_write_parquet
 
-    steps = len(trace["entropy"])
-    cols = {"step": list(range(1, steps + 1)), "theta_entropy": trace["entropy"], "Delta": trace["Delta"], "eps_theta": trace["eps"]}
-    for i in range(trace["f"].shape[1]):
-        cols[f"f_sample{i}"] = trace["f"][:, i]
-    if trace.get("split_marginal") is not None:
-        for k in range(trace["split_marginal"].shape[1]):
-            cols[f"theta_split_{k:02d}"] = trace["split_marginal"][:, k]
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_parquet(pl.DataFrame(cols), target)
+    atomic_write_parquet(trace_frame(trace), target)
 
 
 @click.command()
-@click.option("--method", default="nasc", show_default=True, help="nasc, hwnas, hwnas-dropout or random.")
+@click.option("--method", default="nasc", show_default=True,
+              help="nasc, hwnas, hwnas-dropout, random, or a registered method (README: Plug-in points).")
 @click.option("--threshold", "threshold_ms", default=30.0, show_default=True, type=float, help="Latency threshold T_th in ms.")
 @click.option("--loss", default=0.0, show_default=True, type=float, help="Packet-loss rate at which the final accuracy is reported.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run's random stream.")
 @latency_options
+@click.option("--classes", default=None, type=int,
+              help="Classifier outputs; must match the surrogate's dataset. [default: the surrogate's]")
 @click.option("--steps", default=None, type=int, help="Distribution-update steps (default: the paper's 90 epochs = 35,190).")
 @click.option("--lam", default=2, show_default=True, type=int, help="Samples per ASNG step (λ).")
 @click.option("--eps-lat", default=1.0, show_default=True, type=float, help="Weight ε_lat of the latency penalty.")
@@ -65,41 +56,68 @@ def write_trace(trace: dict, path: str) -> None:
 @click.option("--loss-set", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Dropout rates P averaged in l_SC.")
 @click.option("--no-split-search", is_flag=True, help="Ablation: keep the split fixed at --fixed-split.")
 @click.option("--fixed-split", default=None, type=int, help="The split used with --no-split-search.")
-@click.option("--surrogate", "surrogate_path", default=None, type=click.Path(dir_okay=False), help="Surrogate file (both roles) instead of the shipped defaults.")
-@click.option("--surrogate-no-dropout", "surrogate_nd_path", default=None, type=click.Path(dir_okay=False), help="Surrogate of a supernet trained without split dropout (hwnas).")
+@surrogate_options
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False), help="Write per-step θ entropy, split marginal, Δ, ε_θ, objectives (parquet).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth, source, classes, steps, lam, eps_lat,
-           eps_loss, loss_set, no_split_search, fixed_split, surrogate_path, surrogate_nd_path, trace_path, as_json):
+@click.option("--trace-plot", "trace_plot", default=None, type=click.Path(dir_okay=False),
+              help="Plot the θ / objective history (.png or .pdf).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (non-finite numbers as the strings \"inf\", \"nan\").")
+def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth, source, tables, classes, steps, lam,
+           eps_lat, eps_loss, loss_set, no_split_search, fixed_split, surrogate, surrogate_dropout,
+           surrogate_no_dropout, trace_path, trace_plot, as_json):
     """Search an architecture and split point under a latency threshold (NASC or a baseline).
 
-    The number of classes comes from the surrogate's dataset; --classes is ignored here.
     Every option is checked (nascsim.validate) before anything runs or is written.
     """
+    from nascsim.api import _tables_path, role_warning, to_json
     from nascsim.config import SearchConfig
     from nascsim.methods import run_search
     from nascsim.methods.common import validate
 
-    if trace_path is not None and method == "random":
+    if (trace_path is not None or trace_plot is not None) and method == "random":
         raise ValueError("--trace records the ASNG distribution; random search has none")
+    if trace_plot is not None and Path(trace_plot).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise ValueError(f"--trace-plot {trace_plot!r}: expected a .png, .pdf or .svg file")
     config = SearchConfig(
         method=method, threshold_ms=threshold_ms, loss=loss, seed=seed, space=space, head=head, tail=tail,
         bits=bits, bandwidth=bandwidth, source=source, steps=steps, lam=lam, eps_lat=eps_lat, eps_loss=eps_loss,
         loss_set=parse_loss_set(loss_set), split_search=not no_split_search, fixed_split=fixed_split,
+        tables=_tables_path(tables),
     )
     validate(config)
-    surrogates = load_surrogates(surrogate_path, surrogate_nd_path)
-    rec = run_search(config, surrogates, trace=trace_path is not None)
+    surrogates = load_surrogates(space, surrogate, surrogate_dropout, surrogate_no_dropout)
+    if classes is not None and classes != surrogate_classes(surrogates):
+        raise ValueError(f"--classes {classes} does not match the surrogate's {surrogate_classes(surrogates)} classes "
+                         "(the classifier comes from the surrogate's dataset)")
+    message = role_warning(surrogates, [method])
+    if message:
+        click.echo(f"Warning: {message}", err=True)
+    want_trace = trace_path is not None or trace_plot is not None
+    rec = run_search(config, surrogates, trace=want_trace)
     trace = rec.pop("_trace", None)
+    if want_trace and trace is None:
+        raise ValueError(f"method {method!r} recorded no trace")
     if trace_path is not None:
         write_trace(trace, trace_path)
+    if trace_plot is not None:
+        from nascsim.api import trace_frame
+        from nascsim.sweep.plots import plot_trace
+
+        plot_trace(trace_frame(trace), trace_plot, rec)
     if as_json:
-        click.echo(json.dumps(rec))
+        click.echo(to_json(rec))
         return
     click.echo(f"{rec['method']} | T_th {rec['threshold_ms']:g} ms | loss {rec['loss']:g} | seed {rec['seed']} | {rec['steps']} steps in {rec['search_s']:.3f} s")
     click.echo(f"  arch   {','.join(rec['arch'])}")
     click.echo(f"  split  {rec['split']}  (payload {rec['payload_bits']:.0f} bit)")
     click.echo(f"  T = {rec['T_head_ms']:.3f} (head) + {rec['T_comm_ms']:.3f} (comm) + {rec['T_tail_ms']:.3f} (tail) = {rec['T_ms']:.3f} ms  "
                f"-> {'feasible' if rec['feasible'] else 'NOT feasible'} (T <= {rec['threshold_ms']:g})")
-    click.echo(f"  expected accuracy at loss {rec['loss']:g}: {rec['accuracy']:.4f}")
+    click.echo(f"  expected accuracy at loss {rec['loss']:g}: {100 * rec['accuracy']:.2f}%")
+    if rec.get("theta_op_confidence") is not None:
+        decided = rec.get("theta_decided_share")
+        more = f", {100 * decided:.0f}% of variables decided (max θ >= 0.9)" if decided is not None else ""
+        click.echo(f"  θ at the end: mean max-probability of the ops {rec['theta_op_confidence']:.2f}{more}")
     click.echo(f"  surrogate {rec['surrogate']} (dataset: {rec['dataset']}); search surrogate {rec['search_surrogate']}")
+
+
+def surrogate_classes(surrogates: dict) -> int:
+    return int(surrogates["dropout"].classes)

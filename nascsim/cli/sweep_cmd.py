@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from nascsim.cli.options import surrogate_options, tables_option
 from nascsim.sweep.grid import MAX_RUNS
 
 # Measured, not guessed: one search serves the 6 loss rates of a cell, and a search takes ~0.2 s of
@@ -42,7 +43,8 @@ def _values_help(what: str) -> str:
 @click.command()
 @click.option("--thresholds", default="10:40:5", show_default=True, help=_values_help("Latency thresholds T_th in ms"))
 @click.option("--loss", default="0:0.5:0.1", show_default=True, help=_values_help("Packet-loss rates p in [0, 1) at which accuracy is reported"))
-@click.option("--methods", default=DEFAULT_METHODS, show_default=True, help="Comma list of nasc, hwnas, hwnas-dropout, random.")
+@click.option("--methods", default=DEFAULT_METHODS, show_default=True,
+              help="Comma list of nasc, hwnas, hwnas-dropout, random and registered methods (README: Plug-in points).")
 @click.option("--seeds", default=DEFAULT_SEEDS, show_default=True, type=int, help="Seeds 0..N-1 per cell (the same seeds for every method: paired).")
 @click.option("--space", default=None, help="Search space(s): fbnet, extended. [default: fbnet]")
 @click.option("--head", default=None, help="Head device(s). [default: raspi4]")
@@ -61,7 +63,8 @@ def _values_help(what: str) -> str:
 @click.option("--no-split-search", is_flag=True, help="Keep the split fixed at --fixed-split.")
 @click.option("--fixed-split", "fixed_split", default=None, help="Split point(s) for --no-split-search.")
 @click.option("--axis", "axes", multiple=True, metavar="NAME=VALUES", help="Any search option as an axis, e.g. --axis eps_lat=0.5,1,2 (repeatable).")
-@click.option("--surrogate", default=None, type=click.Path(dir_okay=False), help="Surrogate file for every method (default: the shipped pair).")
+@surrogate_options
+@tables_option
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Result folder; an existing one is resumed or extended. [default: nascsim-results/<hash of the grid and surrogates>, or the folder of --config's sweep.toml]")
 @click.option("--jobs", default=None, type=click.IntRange(min=1, max=1024), help="Local worker processes. [default: all cores]")
 @click.option("--executor", default="local", show_default=True, type=click.Choice(["local", "dask"]))
@@ -78,7 +81,8 @@ def sweep(ctx, **opts):
     Re-running the same command resumes: finished runs are skipped. A folder takes more runs on
     the same surrogates (more seeds, thresholds, methods, axis values): they are added.
     """
-    from nascsim.sweep.run import check_address, connect_dask, execute, pending_configs
+    from nascsim.api import role_warning
+    from nascsim.sweep.run import check_address, connect_dask, default_jobs, execute, pending_configs
     from nascsim.sweep.store import ResultStore
 
     client = None
@@ -92,16 +96,17 @@ def sweep(ctx, **opts):
         todo = pending_configs(cells, store.done_hashes())
         if opts["executor"] == "dask" and todo:
             client = connect_dask(opts["address"])  # before any output: an unreachable one is one line
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, TypeError) as exc:
         _fail(exc)
 
+    methods = {m for g in spec.grids() for m in g.as_dict["method"]}
+    message = role_warning(next(iter(sets.values())), sorted(methods))
+    if message and not opts["quiet"]:
+        click.echo(f"Warning: {message}", err=True)
     quiet = opts["quiet"]
     if not quiet:
         click.echo(f"sweep: {len(cells)} runs ({len(cells) - len(todo)} already stored) into {out}", err=True)
-    from tqdm import tqdm
-
-    bar = tqdm(total=len(cells), initial=len(cells) - len(todo), unit="run", disable=quiet, file=sys.stderr,
-               dynamic_ncols=True, smoothing=0.05)
+    bar = Progress(len(cells), len(cells) - len(todo), opts["jobs"] or default_jobs(), quiet)
     try:
         execute(todo, store, sets, jobs=opts["jobs"], executor=opts["executor"],
                 address=opts["address"], on_commit=bar.update, client=client)
@@ -126,8 +131,9 @@ def sweep(ctx, **opts):
 def _plan(ctx, opts: dict):
     """Everything a sweep needs, checked, with nothing written: its spec (grid, surrogates,
     command), the surrogates by space, the scatter cells, and the output folder."""
+    from nascsim.api import parse_surrogate_label, surrogate_label, surrogate_roles
     from nascsim.sweep.grid import check_size
-    from nascsim.sweep.run import load_surrogate_sets, surrogate_id
+    from nascsim.sweep.run import surrogate_id
     from nascsim.sweep.store import SweepSpec, read_spec
 
     cells_plot = _parse_cells(opts["scatter"])
@@ -143,10 +149,10 @@ def _plan(ctx, opts: dict):
         config_file = Path(opts["config_file"])
         recorded = read_spec(config_file)
         check_size(recorded.n_runs, " + ".join(g.sizes() for g in recorded.grids()), opts["force"])
-        surrogate_path = None if recorded.surrogate == "default" else recorded.surrogate
+        roles = parse_surrogate_label(recorded.surrogate)
         for g in recorded.grids():
             _validate_cells(g)
-        sets = load_surrogate_sets(_spaces(recorded.grids()), surrogate_path)
+        sets = {sp: surrogate_roles(sp, **roles) for sp in _spaces(recorded.grids())}
         sid = surrogate_id(sets)
         if sid != recorded.surrogate_id:
             raise ValueError(f"the surrogate of {str(config_file)!r} ({recorded.surrogate}) has changed since the "
@@ -157,10 +163,10 @@ def _plan(ctx, opts: dict):
     else:
         grid = grid_from_options(ctx, opts)
         _validate_cells(grid)
-        surrogate_path = opts["surrogate"]
-        sets = load_surrogate_sets(grid.as_dict["space"], surrogate_path)
-        spec = SweepSpec(grid, "default" if surrogate_path is None else str(Path(surrogate_path).resolve()),
-                         surrogate_id(sets), tuple(_command(ctx)))
+        roles = {k: v for k, v in (("surrogate", opts["surrogate"]), ("dropout", opts["surrogate_dropout"]),
+                                    ("no_dropout", opts["surrogate_no_dropout"])) if v is not None}
+        sets = {sp: surrogate_roles(sp, **roles) for sp in grid.as_dict["space"]}
+        spec = SweepSpec(grid, surrogate_label(**roles), surrogate_id(sets), tuple(_command(ctx)))
     if out is None:
         out = Path("nascsim-results") / spec.fingerprint()
     return spec, sets, cells_plot, out
@@ -199,7 +205,45 @@ def _report(out: Path, cells, quiet: bool) -> None:
     plots = write_plots(frame, out / "plots", cells)
     if not quiet:
         click.echo(text)
-        click.echo(f"\n{len(frame)} runs; tables in {out}, {len(plots)} plot files in {out / 'plots'}")
+        click.echo(f"\nFull tables (every loss rate): {out / 'summary.txt'}, summary.csv, comparison.csv; "
+                   f"{len(plots)} plot files in {out / 'plots'}")
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60:d}:{rest % 60:02d}"
+
+
+class Progress:
+    """Per-run progress on stderr with an ETA that ignores the warm-up: the first batch of each
+    worker carries the one-off costs (process start, numba compile or cache load), so the rate is
+    measured from the moment ``workers`` batches have been committed, and no ETA is shown before
+    a batch has been committed after that."""
+
+    def __init__(self, total: int, done: int, workers: int, quiet: bool):
+        from tqdm import tqdm
+
+        self.total, self.done, self.skip = total, done, max(1, int(workers))
+        self.commits, self.t0, self.n0 = 0, None, 0
+        self.bar = tqdm(total=total, initial=done, unit="run", disable=quiet, file=sys.stderr, dynamic_ncols=True,
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} runs [{elapsed}{postfix}]")
+        self.bar.set_postfix_str("ETA after warm-up" if done < total else "", refresh=False)
+
+    def update(self, n: int) -> None:
+        self.commits += 1
+        self.done += n
+        now = time.perf_counter()
+        if self.commits == self.skip:
+            self.t0, self.n0 = now, self.done
+        elif self.t0 is not None and self.done > self.n0:
+            rate = (self.done - self.n0) / max(now - self.t0, 1e-9)
+            self.bar.set_postfix_str(f"ETA {_clock((self.total - self.done) / rate)}, {rate:.1f} runs/s",
+                                     refresh=False)
+        self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _given(ctx, name: str) -> bool:
@@ -235,6 +279,10 @@ def grid_from_options(ctx, opts: dict):
     for opt, field in GRID_OPTIONS.items():
         if opts[opt] is not None:
             given[field] = opts[opt]
+    if opts["tables"] is not None:
+        from nascsim.api import _tables_path
+
+        given["tables"] = [_tables_path(opts["tables"])]
     if opts["seeds"] < 1:
         raise ValueError(f"--seeds must be at least 1, got {opts['seeds']}")
     seeds = opts["seeds"]
@@ -251,7 +299,7 @@ def grid_from_options(ctx, opts: dict):
         if key not in aliases:
             raise ValueError(f"--axis {item!r}: unknown search option {name.strip()!r}; options: {', '.join(FIELD_NAMES)}")
         field = aliases[key]
-        explicit = [o for o, f in GRID_OPTIONS.items() if f == field and _given(ctx, o)]
+        explicit = [o for o, f in [*GRID_OPTIONS.items(), ("tables", "tables")] if f == field and _given(ctx, o)]
         if field == "seed" and _given(ctx, "seeds"):
             explicit = ["seeds"]
         if field == "split_search" and opts["no_split_search"]:

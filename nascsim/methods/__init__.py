@@ -1,6 +1,7 @@
 """Search methods: NASC and its baselines, each a short module that builds its objective and calls
 the engine (:mod:`nascsim.engine`). :func:`run_search` is what the CLI calls; the sweep calls
-:func:`run_search_losses`, which runs one search for several evaluation loss rates."""
+:func:`run_search_losses`, which runs one search for several evaluation loss rates. Methods are
+found by name in :mod:`nascsim.methods.registry`, where a user's own methods are registered too."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import time
 
 from nascsim.config import SearchConfig
 from nascsim.methods.common import DEFAULT_STEPS, STEPS_PER_EPOCH, make_records, resolve_surrogates, validate
+from nascsim.methods.registry import get_method, method_names, register_method, unregister_method
 
 
 def _runner(method: str):
-    from nascsim.methods import hwnas, nasc, random_search
-
-    return {"nasc": nasc.run, "hwnas": hwnas.run, "hwnas-dropout": hwnas.run, "random": random_search.run}[method]
+    """The ``run`` function of a built-in or registered method (:mod:`nascsim.methods.registry`)."""
+    return get_method(method).run
 
 
 def run_search_losses(config: SearchConfig, losses, surrogates: dict | None = None, trace: bool = False) -> list[dict]:
@@ -41,4 +42,5 @@ def run_search(config: SearchConfig, surrogates: dict | None = None, trace: bool
     return run_search_losses(config, [config.loss], surrogates, trace=trace)[0]
 
 
-__all__ = ["DEFAULT_STEPS", "STEPS_PER_EPOCH", "run_search", "run_search_losses"]
+__all__ = ["DEFAULT_STEPS", "STEPS_PER_EPOCH", "get_method", "method_names", "register_method", "run_search",
+           "run_search_losses", "unregister_method"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from nascsim import __version__
 from nascsim.config import SearchConfig
-from nascsim.latency import LatencyModel, breakdown, build_latency_model
+from nascsim.latency import LatencyModel, breakdown, build_latency_model, check_devices
 from nascsim.objective import LAT_SPLIT, LOSS_SC, Objective
 from nascsim.space import Space, arch_names, check_split, get_space
 
@@ -49,12 +49,14 @@ def decode(choice: np.ndarray, config: SearchConfig, space: Space) -> tuple[np.n
 
 
 def validate(config: SearchConfig) -> Space:
-    """Check a config's values (every field's rule in :mod:`nascsim.validate`, then the split
-    against its space); raise ValueError naming the first bad one. Returns the space."""
+    """Check a config's values (every field's rule in :mod:`nascsim.validate`, the devices against
+    the latency table in use, the split against its space); raise ValueError naming the first bad
+    one. Returns the space."""
     from nascsim.validate import check_config
 
     check_config(config)
     space = get_space(config.space)
+    check_devices(config.head, config.tail, config.tables)
     if not config.split_search:
         check_split(config.fixed_split, space)
     # -- engine branch: checks of the noise and minibatch fields go here --
@@ -82,7 +84,8 @@ def resolve_surrogates(config: SearchConfig, surrogates: dict | None) -> dict:
 
 def latency_model_for(config: SearchConfig, surrogate) -> LatencyModel:
     return build_latency_model(
-        config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, surrogate.classes
+        config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, surrogate.classes,
+        config.tables,
     )
 
 

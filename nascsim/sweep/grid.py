@@ -292,6 +292,23 @@ def check_size(n_runs: int, sizes: str = "", force: bool = False) -> None:
                          "pass --force to run it anyway")
 
 
+def _check_devices(values: dict[str, tuple]) -> None:
+    """Head and tail devices against every latency table of the grid (devices are named by the
+    table: the shipped HW-NAS-Bench one, or a ``tables`` file)."""
+    from nascsim.devices import check_device
+    from nascsim.tables import load_tables
+
+    for path in values["tables"]:
+        tables = load_tables(path)
+        for name in ("head", "tail"):
+            for device in values[name]:
+                try:
+                    check_device(device, tables)
+                except ValueError as exc:
+                    raise ValueError(f"unknown {name} device {device!r}; expected one of {', '.join(tables.devices)}"
+                                     + (f" (devices of {path})" if path else "")) from exc
+
+
 @dataclass(frozen=True)
 class Grid:
     """Values of every SearchConfig field (a tuple each, in the order given); cells in
@@ -302,7 +319,8 @@ class Grid:
     @classmethod
     def build(cls, **given: Any) -> "Grid":
         """Fields not given take SearchConfig's defaults; each given value goes through
-        :func:`parse_values` and :func:`check_value` (``ValueError`` on the first bad one)."""
+        :func:`parse_values` and :func:`check_value` (``ValueError`` on the first bad one), and
+        the grid must hold at most :data:`MAX_RUNS_FORCED` runs."""
         default = SearchConfig()
         values = {}
         for name in FIELD_NAMES:
@@ -314,7 +332,10 @@ class Grid:
             values[name] = vals
         if given:
             raise ValueError(f"unknown search option(s): {', '.join(sorted(given))}")
-        return cls(tuple((n, values[n]) for n in FIELD_NAMES))
+        grid = cls(tuple((n, values[n]) for n in FIELD_NAMES))
+        check_size(grid.n_runs, grid.sizes(), force=True)  # what no sweep can hold, whoever asks
+        _check_devices(values)
+        return grid
 
     @property
     def as_dict(self) -> dict[str, tuple]:

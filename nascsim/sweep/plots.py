@@ -1,13 +1,20 @@
-"""Figures of a sweep (matplotlib, Agg, no pyplot state), each written as PNG and PDF:
+"""Figures of a sweep (matplotlib, Agg, no pyplot state), each written as PNG and PDF. Accuracy is
+in % everywhere, latency in ms.
 
 - ``scatter_T<th>_p<loss>``: expected accuracy vs end-to-end latency T (eq. 3) of every run, one
-  colour per method, with the threshold T_th as a vertical line (the paper's Figs. 2 and 3);
-- ``feasibility_heatmap``: share of runs with T <= T_th over (T_th, loss rate), one panel per method;
-- ``accuracy_vs_threshold``: median expected accuracy of feasible runs vs T_th, IQR band, one panel
-  per loss rate;
+  colour per method, with the threshold T_th as a vertical line (the paper's Figs. 2 and 3). By
+  default the paper's setting: T_th = 30 ms, p = 0.2 for ``fbnet`` and 15 ms for ``extended``
+  (the nearest cell the sweep has);
+- ``pareto_p<loss>``: one panel per method, every run's (T, accuracy) over all thresholds at one
+  loss rate, coloured by T_th, with the method's accuracy-latency Pareto front;
+- ``feasibility_heatmap``: share of feasible runs (%) over the sweep's two main axes (T_th and the
+  loss rate, or the ablation's axes), one panel per method; over one axis, a line plot;
+- ``accuracy_vs_<axis>``: median expected accuracy over all runs (solid) and over feasible runs
+  (dashed, IQR band) vs the sweep's main axis (T_th, or the ablation's axis), one panel per loss rate;
 - ``split_histogram``: how often each split point was chosen, one panel per method.
 
-Every figure's title names the surrogate(s) and the dataset the accuracies come from.
+:func:`plot_trace` draws the θ / objective history of one search (``nascsim search --trace-plot``).
+Every figure names the surrogate(s) and the dataset the accuracies come from.
 """
 
 from __future__ import annotations
@@ -21,31 +28,32 @@ from pathlib import Path
 import numpy as np
 
 from nascsim.atomic import atomic_write_bytes
-from nascsim.sweep.summary import provenance, summarize, with_variant
+from nascsim.sweep.summary import provenance, reference_loss, summarize, variant_columns, with_variant
 
 FORMATS = ("png", "pdf")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+PAPER_CELLS = {"fbnet": (30.0, 0.2), "extended": (15.0, 0.2)}  # the paper's Figs. 2 and 3
+_NUMERIC = (int, float)
 
 
-def _labelled(frame):
-    import polars as pl
-
-    f = with_variant(frame)
-    return f.with_columns(
-        pl.when(pl.col("variant") == "").then(pl.col("method"))
-        .otherwise(pl.col("method") + " " + pl.col("variant")).alias("label"))
-
-
-def _figure(n_panels: int, width: float = 4.2, height: float = 3.4):
+def _figure(n_panels: int, width: float = 4.4, height: float = 3.5, **share):
     from matplotlib.figure import Figure
 
     cols = min(n_panels, 3)
     rows = math.ceil(n_panels / cols)
-    fig = Figure(figsize=(width * cols, height * rows + 0.6), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    fig = Figure(figsize=(max(width * cols, 6.4), height * rows + 0.9), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, **share).ravel()
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return fig, axes[:n_panels]
+
+
+def _title(fig, text: str, source: str) -> None:
+    """A suptitle wrapped to the figure's width (about 12 characters per inch at 9 pt), so that
+    no title is cropped."""
+    width = max(30, int(fig.get_figwidth() * 12))
+    lines = textwrap.wrap(text, width) + textwrap.wrap(source, width, break_on_hyphens=False)
+    fig.suptitle("\n".join(lines), fontsize=9)
 
 
 def _save(fig, out_dir: Path, stem: str) -> list[Path]:
@@ -59,107 +67,234 @@ def _save(fig, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
+def _label_expr(columns):
+    """method + the given variant columns, as ``"nasc eps_lat=0.5"``."""
+    import polars as pl
+
+    parts = [pl.col("method")]
+    for name in columns:
+        col = pl.col(name)
+        text = (col.list.eval(pl.element().cast(pl.String)).list.join("/") if name == "loss_set"
+                else col.cast(pl.String).fill_null("none"))
+        parts.append(pl.lit(f"{name}=") + text)
+    return pl.concat_str(parts, separator=" ")
+
+
+def main_axes(frame) -> list[str]:
+    """The swept numeric axes, most values first: ``threshold_ms`` and ``loss`` when they vary,
+    then the ablation's numeric axes (``eps_lat``, ``lam``, ...)."""
+    cands = [c for c in ("threshold_ms", "loss") if frame[c].n_unique() > 1]
+    for name in variant_columns(frame):
+        values = [v for v in frame[name].unique().to_list() if v is not None]
+        if values and all(isinstance(v, _NUMERIC) and not isinstance(v, bool) for v in values):
+            cands.append(name)
+    order = {"threshold_ms": 0, "loss": 1}
+    return sorted(cands, key=lambda c: (order.get(c, 2), -frame[c].n_unique()))
+
+
+def _scale(ax, values) -> None:
+    """Log x scale for a positive axis spanning 20x or more (e.g. ε_lat = 0.05 ... 5)."""
+    v = [float(x) for x in values if x is not None]
+    if v and min(v) > 0 and max(v) / min(v) >= 20:
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(set(v)), [f"{x:g}" for x in sorted(set(v))])
+
+
+def _axis_label(name: str) -> str:
+    return {"threshold_ms": "T_th (ms)", "loss": "loss rate p", "eps_lat": "ε_lat", "eps_loss": "ε_loss",
+            "lam": "λ", "Delta_max": "Δ_max", "delta0": "δ0", "alpha": "α", "bandwidth": "bandwidth r (bit/s)",
+            "bits": "bits q", "steps": "steps", "fixed_split": "split"}.get(name, name)
+
+
+# -- scatter ----------------------------------------------------------------------------------------
+
 def default_cells(frame) -> list[tuple[float, float]]:
-    """The scatter plots drawn when none are asked for: the middle threshold at the lowest and
-    the highest loss rate."""
+    """The scatter plots drawn when none are asked for: the paper's setting of each space in the
+    sweep (T_th 30 ms for fbnet, 15 ms for extended, p = 0.2), moved to the nearest threshold and
+    loss rate the sweep has."""
     ths = sorted(set(frame["threshold_ms"].to_list()))
     losses = sorted(set(frame["loss"].to_list()))
-    mid = ths[len(ths) // 2]
-    return list(dict.fromkeys([(mid, losses[0]), (mid, losses[-1])]))
+    spaces = sorted(set(frame["space"].to_list())) if "space" in frame.columns else ["fbnet"]
+    cells = []
+    for sp in spaces:
+        th, p = PAPER_CELLS.get(sp, PAPER_CELLS["fbnet"])
+        cells.append((min(ths, key=lambda t: (abs(t - th), t)), reference_loss(losses, p)))
+    return list(dict.fromkeys(cells))
 
 
 def scatter(frame, threshold_ms: float, loss: float, out_dir: Path, source: str) -> list[Path]:
     import polars as pl
 
-    f = _labelled(frame).filter((pl.col("threshold_ms") == threshold_ms) & (pl.col("loss") == loss))
+    f = frame.filter((pl.col("threshold_ms") == threshold_ms) & (pl.col("loss") == loss))
     if len(f) == 0:
         raise ValueError(f"no runs at threshold {threshold_ms:g} ms and loss {loss:g}")
-    fig, (ax,) = _figure(1, 6.0, 4.5)
+    f = f.with_columns(_label_expr(variant_columns(f)).alias("label"))
+    fig, (ax,) = _figure(1, 6.4, 4.6)
     for i, label in enumerate(sorted(set(f["label"].to_list()))):
         g = f.filter(pl.col("label") == label)
-        ax.scatter(g["T_ms"].to_numpy(), 100 * g["accuracy"].to_numpy(), s=18, alpha=0.7,
-                   marker=MARKERS[i % len(MARKERS)], label=label)
+        ok = int((g["T_ms"] <= threshold_ms).sum())
+        ax.scatter(g["T_ms"].to_numpy(), 100 * g["accuracy"].to_numpy(), s=20, alpha=0.7,
+                   marker=MARKERS[i % len(MARKERS)], label=f"{label} ({ok}/{len(g)} feasible)")
     ax.axvline(threshold_ms, color="k", linestyle="--", linewidth=1, label=f"T_th = {threshold_ms:g} ms")
     ax.set_xlabel("end-to-end latency T (ms)")
     ax.set_ylabel(f"expected accuracy at p = {loss:g} (%)")
     ax.legend(fontsize=8)
-    fig.suptitle(f"T_th = {threshold_ms:g} ms, loss rate {loss:g}\n{source}", fontsize=9)
+    _title(fig, f"accuracy vs latency of every run, T_th = {threshold_ms:g} ms, loss rate p = {loss:g}", source)
     return _save(fig, out_dir, f"scatter_T{threshold_ms:g}_p{loss:g}")
 
 
-def feasibility_heatmap(summary, out_dir: Path, source: str) -> list[Path]:
+def pareto_front(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """Indices of the non-dominated runs (no other run has lower-or-equal T and higher-or-equal
+    accuracy, one of them strictly), by increasing T."""
+    order = np.lexsort((-acc, T))
+    front, best = [], -np.inf
+    for i in order:
+        if acc[i] > best:
+            front.append(i)
+            best = acc[i]
+    return np.array(front, dtype=np.int64)
+
+
+def pareto(frame, loss: float, out_dir: Path, source: str) -> list[Path]:
+    """Accuracy-latency Pareto plot per method (label) at loss rate ``loss``."""
+    import polars as pl
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    f = frame.filter(pl.col("loss") == loss)
+    f = f.with_columns(_label_expr(variant_columns(f)).alias("label"))
+    labels = sorted(set(f["label"].to_list()))
+    ths = sorted(set(f["threshold_ms"].to_list()))
+    norm = Normalize(min(ths), max(ths) if max(ths) > min(ths) else min(ths) + 1)
+    cmap = colormaps["viridis"]
+    fig, axes = _figure(len(labels), sharex=True, sharey=True)
+    for ax, label in zip(axes, labels):
+        g = f.filter(pl.col("label") == label)
+        T, acc, th = g["T_ms"].to_numpy(), 100 * g["accuracy"].to_numpy(), g["threshold_ms"].to_numpy()
+        sc = ax.scatter(T, acc, c=th, cmap=cmap, norm=norm, s=14, alpha=0.75, label="runs (colour: T_th)")
+        idx = pareto_front(T, acc)
+        ax.step(T[idx], acc[idx], where="post", color="crimson", linewidth=1.4, label="Pareto front")
+        ax.set_title(f"{label} ({len(g)} runs)", fontsize=9)
+        ax.set_xlabel("end-to-end latency T (ms)")
+        ax.set_ylabel(f"expected accuracy at p = {loss:g} (%)")
+        ax.legend(fontsize=7, loc="best")
+    fig.colorbar(sc, ax=list(axes), label="latency threshold T_th (ms)")
+    _title(fig, f"accuracy-latency trade-off per method, all thresholds, loss rate p = {loss:g}", source)
+    return _save(fig, out_dir, f"pareto_p{loss:g}")
+
+
+# -- over the swept axes ----------------------------------------------------------------------------
+
+def feasibility_heatmap(frame, out_dir: Path, source: str) -> list[Path]:
+    """Feasible share (%) over the two main swept axes, one panel per method and remaining variant;
+    a line plot when only one axis is swept."""
     import polars as pl
 
-    s = _labelled_summary(summary)
+    axes_ = main_axes(frame)
+    f = with_variant(frame).with_columns((pl.col("T_ms") <= pl.col("threshold_ms")).alias("_ok"))
+    x = axes_[0] if axes_ else "threshold_ms"
+    y = axes_[1] if len(axes_) > 1 else None
+    rest = [c for c in variant_columns(frame) if c not in (x, y)]
+    f = f.with_columns(_label_expr(rest).alias("label"))
+    keys = [x] + ([y] if y else []) + ["label"]
+    s = f.group_by(keys).agg(pl.col("_ok").mean().alias("rate"))
     labels = sorted(set(s["label"].to_list()))
-    ths = sorted(set(s["threshold_ms"].to_list()))
-    losses = sorted(set(s["loss"].to_list()))
-    fig, axes = _figure(len(labels))
+    fig, panels = _figure(len(labels))
+    xs = sorted(set(s[x].to_list()))
+    if y is None:
+        for ax, label in zip(panels, labels):
+            g = s.filter(pl.col("label") == label).sort(x)
+            ax.plot(g[x].to_numpy(), 100 * g["rate"].to_numpy(), marker="o", label=label)
+            ax.set_ylim(-3, 103)
+            _scale(ax, xs)
+            ax.set_xlabel(_axis_label(x))
+            ax.set_ylabel("feasible runs (%)")
+            ax.set_title(label, fontsize=9)
+        _title(fig, f"feasibility rate (T <= T_th, %) vs {_axis_label(x)}", source)
+        return _save(fig, out_dir, "feasibility_heatmap")
+    ys = sorted(set(s[y].to_list()))
     image = None
-    for ax, label in zip(axes, labels):
-        grid = np.full((len(ths), len(losses)), np.nan)
+    for ax, label in zip(panels, labels):
+        grid = np.full((len(xs), len(ys)), np.nan)
         for r in s.filter(pl.col("label") == label).iter_rows(named=True):
-            grid[ths.index(r["threshold_ms"]), losses.index(r["loss"])] = r["feasible_rate"]
-        image = ax.imshow(grid, origin="lower", aspect="auto", vmin=0, vmax=1, cmap="viridis")
+            grid[xs.index(r[x]), ys.index(r[y])] = 100 * r["rate"]
+        image = ax.imshow(grid, origin="lower", aspect="auto", vmin=0, vmax=100, cmap="viridis")
         for (i, j), v in np.ndenumerate(grid):
             if np.isfinite(v):
-                ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=7,
-                        color="w" if v < 0.6 else "k")
-        ax.set_xticks(range(len(losses)), [f"{p:g}" for p in losses])
-        ax.set_yticks(range(len(ths)), [f"{t:g}" for t in ths])
-        ax.set_xlabel("loss rate p")
-        ax.set_ylabel("T_th (ms)")
-        ax.set_title(label)
-    fig.colorbar(image, ax=list(axes), label="feasible runs (T <= T_th)")
-    fig.suptitle(f"feasibility rate (%)\n{source}", fontsize=9)
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=7, color="w" if v < 60 else "k")
+        ax.set_xticks(range(len(ys)), [f"{v:g}" for v in ys])
+        ax.set_yticks(range(len(xs)), [f"{v:g}" for v in xs])
+        ax.set_xlabel(_axis_label(y))
+        ax.set_ylabel(_axis_label(x))
+        ax.set_title(label, fontsize=9)
+    fig.colorbar(image, ax=list(panels), label="feasible runs, T <= T_th (%)")
+    _title(fig, "feasibility rate (%), cell = share of runs with T <= T_th", source)
     return _save(fig, out_dir, "feasibility_heatmap")
 
 
-def accuracy_vs_threshold(summary, out_dir: Path, source: str) -> list[Path]:
+def accuracy_vs_axis(frame, out_dir: Path, source: str) -> list[Path]:
+    """Median accuracy over all runs (solid) and feasible runs (dashed, IQR band) vs the main
+    swept axis, one panel per loss rate (unless the loss rate is that axis)."""
     import polars as pl
 
-    s = _labelled_summary(summary)
-    losses = sorted(set(s["loss"].to_list()))
+    axes_ = main_axes(frame)
+    x = axes_[0] if axes_ else "threshold_ms"
+    panel_by = "loss" if x != "loss" else None
+    rest = [c for c in variant_columns(frame) if c != x]
+    f = frame.with_columns((pl.col("T_ms") <= pl.col("threshold_ms")).alias("_ok"),
+                           _label_expr(rest).alias("label"))
+    if x != "threshold_ms" and "threshold_ms" not in rest and f["threshold_ms"].n_unique() > 1:
+        f = f.with_columns((pl.col("label") + " T_th=" + pl.col("threshold_ms").cast(pl.String)).alias("label"))
+    keys = [x, "label"] + ([panel_by] if panel_by else [])
+    acc_ok = pl.col("accuracy").filter(pl.col("_ok"))
+    s = f.group_by(keys).agg(
+        pl.col("accuracy").median().alias("all"), acc_ok.median().alias("feas"),
+        acc_ok.quantile(0.25, interpolation="linear").alias("lo"),
+        acc_ok.quantile(0.75, interpolation="linear").alias("hi"))
+    panel_values = sorted(set(s[panel_by].to_list())) if panel_by else [None]
     labels = sorted(set(s["label"].to_list()))
-    fig, axes = _figure(len(losses))
-    for ax, loss in zip(axes, losses):
+    fig, panels = _figure(len(panel_values))
+    for ax, pv in zip(panels, panel_values):
         for i, label in enumerate(labels):
-            g = s.filter((pl.col("label") == label) & (pl.col("loss") == loss)).sort("threshold_ms")
-            x = g["threshold_ms"].to_numpy()
-            med, lo, hi = (100 * g[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in ("acc_median", "acc_q25", "acc_q75"))
-            line, = ax.plot(x, med, marker=MARKERS[i % len(MARKERS)], markersize=4, label=label)
-            ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
-        ax.set_title(f"loss rate p = {loss:g}")
-        ax.set_xlabel("T_th (ms)")
-        ax.set_ylabel("expected accuracy, feasible runs (%)")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"median and IQR of expected accuracy vs latency threshold\n{source}", fontsize=9)
-    return _save(fig, out_dir, "accuracy_vs_threshold")
+            g = s.filter(pl.col("label") == label)
+            if panel_by:
+                g = g.filter(pl.col(panel_by) == pv)
+            g = g.sort(x)
+            xs = g[x].to_numpy().astype(float)
+            med_all, med, lo, hi = (100 * g[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
+                                    for c in ("all", "feas", "lo", "hi"))
+            line, = ax.plot(xs, med_all, marker=MARKERS[i % len(MARKERS)], markersize=4, label=label)
+            ax.plot(xs, med, linestyle="--", color=line.get_color(), linewidth=1)
+            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+        ax.set_title(f"loss rate p = {pv:g}" if panel_by else "", fontsize=9)
+        _scale(ax, s[x].to_list())
+        ax.set_xlabel(_axis_label(x))
+        ax.set_ylabel("expected accuracy (%)")
+        ax.legend(fontsize=7)
+    _title(fig, f"median expected accuracy vs {_axis_label(x)}: all runs (solid), feasible runs "
+                f"(dashed, IQR band)", source)
+    return _save(fig, out_dir, f"accuracy_vs_{'threshold' if x == 'threshold_ms' else x}")
 
 
 def split_histogram(frame, out_dir: Path, source: str) -> list[Path]:
     import polars as pl
 
-    f = _labelled(frame)
+    from nascsim.sweep.grid import FIELD_NAMES
+
+    # one search serves every loss rate of a cell: count searches, not (search, loss rate) rows
+    f = frame.unique(subset=[c for c in FIELD_NAMES if c != "loss" and c in frame.columns], keep="first")
+    f = f.with_columns(_label_expr(variant_columns(frame)).alias("label"))
     labels = sorted(set(f["label"].to_list()))
-    fig, axes = _figure(len(labels))
+    fig, axes = _figure(len(labels), sharex=True)
     top = int(max(f["split"].max(), 22))
     for ax, label in zip(axes, labels):
         splits = f.filter(pl.col("label") == label)["split"].to_numpy()
         ax.hist(splits, bins=np.arange(-0.5, top + 1.5), rwidth=0.85)
-        ax.set_title(f"{label} ({len(splits)} runs)")
+        ax.set_title(f"{label} ({len(splits)} searches)", fontsize=9)
         ax.set_xlabel("split point k (0 = after the stem)")
-        ax.set_ylabel("runs")
-    fig.suptitle(f"chosen split points, all thresholds and loss rates\n{source}", fontsize=9)
+        ax.set_ylabel("searches")
+    _title(fig, "chosen split points, all thresholds (one search serves every loss rate)", source)
     return _save(fig, out_dir, "split_histogram")
-
-
-def _labelled_summary(summary):
-    import polars as pl
-
-    return summary.with_columns(
-        pl.when(pl.col("variant") == "").then(pl.col("method"))
-        .otherwise(pl.col("method") + " " + pl.col("variant")).alias("label"))
 
 
 def write_plots(frame, out_dir: str | os.PathLike, cells: list[tuple[float, float]] | None = None) -> list[Path]:
@@ -170,13 +305,80 @@ def write_plots(frame, out_dir: str | os.PathLike, cells: list[tuple[float, floa
     for th, loss in cells:
         if (th, loss) not in present:
             raise ValueError(f"no runs at threshold {th:g} ms and loss {loss:g} to plot")
-    source = "\n".join(textwrap.wrap(provenance(frame), 80, break_on_hyphens=False))  # fits the narrowest figure
-    summary = summarize(frame)
+    source = provenance(frame)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for th, loss in cells:
         paths += scatter(frame, th, loss, out, source)
-    paths += feasibility_heatmap(summary, out, source)
-    paths += accuracy_vs_threshold(summary, out, source)
+    paths += pareto(frame, reference_loss(frame["loss"].to_list()), out, source)
+    paths += feasibility_heatmap(frame, out, source)
+    paths += accuracy_vs_axis(frame, out, source)
     paths += split_histogram(frame, out, source)
     return paths
+
+
+# -- one search's history ---------------------------------------------------------------------------
+
+def plot_trace(trace, path: str | os.PathLike, record: dict | None = None) -> Path:
+    """θ / objective history of one search (a :func:`nascsim.api.trace_frame`): each sample's
+    observed objective f (eq. 4a) with its running median, the entropy of θ, the split marginal
+    θ_split over the steps, and Δ and ε_θ. Written to ``path`` (.png, .pdf or .svg)."""
+    import polars as pl
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("png", "pdf", "svg"):
+        raise ValueError(f"trace plot {str(path)!r}: expected a .png, .pdf or .svg file")
+    step = trace["step"].to_numpy()
+    fcols = [c for c in trace.columns if c.startswith("f_sample")]
+    scols = [c for c in trace.columns if c.startswith("theta_split_")]
+    fig = Figure(figsize=(11, 7.4), layout="constrained")
+    (a_f, a_h), (a_s, a_d) = fig.subplots(2, 2)
+    f = trace.select(fcols).to_numpy()
+    stride = max(1, len(step) // 4000)
+    for i in range(f.shape[1]):
+        a_f.plot(step[::stride], f[::stride, i], ",", alpha=0.3, color="tab:blue",
+                 label="observed f of each sample" if i == 0 else None)
+    window = max(1, len(step) // 100)
+    med = pl.Series(f.mean(axis=1)).rolling_median(window, min_samples=1).to_numpy()
+    a_f.plot(step, med, color="crimson", linewidth=1.2, label=f"running median ({window} steps)")
+    lo, hi = np.nanmin(f), np.nanquantile(f, 0.95)
+    if hi > lo:
+        a_f.set_ylim(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+    a_f.set_xlabel("step")
+    a_f.set_ylabel("objective f (eq. 4a)")
+    a_f.set_title("objective of the λ samples per step (y up to their 95th percentile)", fontsize=9)
+    a_f.legend(fontsize=7)
+    a_h.plot(step, trace["theta_entropy"].to_numpy(), color="tab:green", label="Σ_d H(θ_d)")
+    a_h.set_xlabel("step")
+    a_h.set_ylabel("entropy of θ (nats)")
+    a_h.set_title("concentration of θ (lower = more decided)", fontsize=9)
+    a_h.legend(fontsize=7)
+    if scols:
+        img = a_s.imshow(trace.select(scols).to_numpy().T, origin="lower", aspect="auto", cmap="magma",
+                         extent=(step[0] - 0.5, step[-1] + 0.5, -0.5, len(scols) - 0.5), vmin=0, vmax=1)
+        fig.colorbar(img, ax=a_s, label="θ of split k")
+        a_s.set_ylabel("split point k")
+        a_s.set_title("split marginal θ_split over the search", fontsize=9)
+    else:
+        a_s.text(0.5, 0.5, "split not searched", ha="center", va="center", transform=a_s.transAxes)
+        a_s.set_title("split marginal", fontsize=9)
+    a_s.set_xlabel("step")
+    a_d.plot(step, trace["Delta"].to_numpy(), label="Δ (trust region)")
+    a_d.plot(step, trace["eps_theta"].to_numpy(), label="ε_θ (step size)")
+    a_d.set_yscale("log")
+    a_d.set_xlabel("step")
+    a_d.set_title("ASNG step-size adaptation", fontsize=9)
+    a_d.legend(fontsize=7)
+    title = "θ / objective history of one search"
+    if record is not None:
+        title += (f": {record['method']}, T_th {record['threshold_ms']:g} ms, seed {record['seed']}, "
+                  f"final split {record['split']}, T {record['T_ms']:.2f} ms"
+                  f"\nsurrogate {record['search_surrogate']} ({record['dataset']})")
+    fig.suptitle(title, fontsize=9)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=120)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(buf.getvalue(), path)
+    return path

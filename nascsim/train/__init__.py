@@ -15,5 +15,6 @@ def require_torch() -> None:
         import torch  # noqa: F401
     except ImportError:
         raise ImportError(
-            "the torch stage needs torch; install the optional extra: pip install 'nascsim[train]'"
+            "the torch stage needs torch; install the optional 'train' extra from the nascsim checkout: "
+            "pip install '.[train]' (or pip install -e '.[train]' for an editable install)"
         ) from None

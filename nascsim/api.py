@@ -1,0 +1,430 @@
+"""The Python API: :func:`query`, :func:`search` and :func:`sweep`, exported from ``nascsim``.
+
+In the manner of HW-NAS-Bench's and NAS-Bench-301's query APIs: plain inputs (names or objects),
+plain outputs (a dict for one answer, a polars DataFrame for many; ``.to_pandas()`` works)::
+
+    >>> import nascsim
+    >>> arch = ["k3_e6"] * 8 + ["skip"] * 14
+    >>> r = nascsim.query(arch, split=8, p=0.2)                 # one (arch, split): a dict
+    >>> round(r["T_ms"], 2), r["payload_bits"], 0 < r["acc"] < 1
+    (59.28, 262144.0, True)
+    >>> frame = nascsim.query([arch, arch], split=[4, 8])      # many: a polars DataFrame
+    >>> frame.select("split", "T_comm_ms").rows()
+    [(4, 98.304), (8, 32.768)]
+
+Accuracies, losses and l_SC are fractions and nats as the surrogate gives them (``acc`` 0.27 is
+27%); latency in ms, payload in bits, FLOPs as counted by :mod:`nascsim.flops`.
+
+Plug-in points (see README.md, "Plug-in points"):
+
+- ``tables=FILE``: a latency table in the schema of ``tables/README.md``; its ``<device>_latency``
+  columns name the devices ``head`` and ``tail`` may take. The shipped table is never written.
+- ``surrogate=...``: a role name of the shipped pair (``"dropout"``, ``"no_dropout"``), a
+  surrogate file, a :class:`~nascsim.surrogate.Surrogate`, or -- for :func:`query` only -- any
+  object with the predictor protocol (:class:`Predictor`). :func:`search` and :func:`sweep` run
+  the numba engine, which walks the fitted trees of a nascsim surrogate (``surrogate.arrays``),
+  so they need fitted nascsim surrogates (files or objects).
+- methods: :func:`nascsim.register_method` (:mod:`nascsim.methods.registry`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Protocol, Sequence
+
+import numpy as np
+
+ROLES = ("dropout", "no_dropout")
+
+
+class Predictor(Protocol):
+    """What :func:`query` needs of an accuracy model (a :class:`~nascsim.surrogate.Surrogate` is
+    one). ``archs`` (n, 22) int64 op indices, ``splits`` (n,) int64, ``ps`` (n,) float64 loss
+    rates; ``target`` is ``"loss"`` (nats), ``"acc"`` (fraction) or ``"lsc"`` (eq. 4b's mean loss
+    over the loss set; ``ps`` ignored). Returns float64 arrays of shape (n,).
+
+    Optional: ``noise_sd(target, archs, splits, ps)`` (sd of one evaluation; NaN columns when
+    absent) and the attributes ``id``, ``dataset``, ``classes`` (default 10) and ``space``
+    (checked against the query's space when present).
+    """
+
+    def predict(self, target: str, archs: np.ndarray, splits: np.ndarray, ps: np.ndarray) -> np.ndarray: ...
+
+
+# -- names or objects ---------------------------------------------------------------------------
+
+def _space(space):
+    from nascsim.space import Space, get_space
+
+    return space if isinstance(space, Space) else get_space(space)
+
+
+def _tables_path(tables) -> str | None:
+    """An absolute path string for a tables file (so that worker processes find it), checked to be
+    a readable table; None for the shipped one."""
+    if tables is None:
+        return None
+    from nascsim.tables import load_tables
+
+    path = Path(tables).expanduser().resolve()
+    load_tables(path)  # a one-line error naming the file when it is not a table
+    return str(path)
+
+
+def _load_surrogate(value, space: str | None = None):
+    """A :class:`~nascsim.surrogate.Surrogate` from a role name of the shipped pair, a file or an
+    object (objects pass through unchanged)."""
+    if isinstance(value, str) and value in ROLES:
+        from nascsim.surrogate import default_surrogates
+
+        return default_surrogates(space or "fbnet")[value]
+    if isinstance(value, (str, os.PathLike)):
+        from nascsim.surrogate import load_surrogate
+
+        return load_surrogate(value)
+    return value
+
+
+def _is_fitted(s) -> bool:
+    from nascsim.surrogate import Surrogate
+
+    return isinstance(s, Surrogate)
+
+
+def surrogate_roles(space: str = "fbnet", surrogate=None, dropout=None, no_dropout=None) -> dict:
+    """``{"dropout": s, "no_dropout": s}`` for the search of one space.
+
+    ``surrogate`` fills both roles; ``dropout`` / ``no_dropout`` fill (or override) one role each;
+    a role left open takes the shipped default of ``space``. Each value is a file, a fitted
+    :class:`~nascsim.surrogate.Surrogate` or a role name of the shipped pair.
+    """
+    given = {"dropout": dropout if dropout is not None else surrogate,
+             "no_dropout": no_dropout if no_dropout is not None else surrogate}
+    out = {}
+    for role, value in given.items():
+        s = _load_surrogate(value if value is not None else role, space)
+        if not _is_fitted(s):
+            raise TypeError(
+                f"the {role} surrogate is a {type(s).__name__}, not a fitted nascsim Surrogate: the numba search "
+                "walks a fitted surrogate's tree arrays; pass a surrogate file or object (any predictor works "
+                "with nascsim.query)")
+        if s.space != space:
+            raise ValueError(f"the {role} surrogate {s.id!r} was fitted on the {s.space} space, not {space!r}")
+        out[role] = s
+    return out
+
+
+def same_in_both_roles(roles: dict) -> bool:
+    """Whether one surrogate (by content) holds both roles."""
+    a, b = roles["dropout"], roles["no_dropout"]
+    return a is b or a.doc == b.doc
+
+
+def role_warning(roles: dict, methods: Iterable[str]) -> str | None:
+    """The warning due when one surrogate holds both roles and the methods depend on both (then
+    ``hwnas`` and ``hwnas-dropout`` give equal rows, and no method is judged by a supernet trained
+    the way its final model is); None otherwise."""
+    from nascsim.methods.registry import roles_used
+
+    if not same_in_both_roles(roles) or roles_used(methods) != set(ROLES):
+        return None
+    return ("one surrogate holds both roles (dropout and no_dropout): hwnas and hwnas-dropout will give equal "
+            "rows; give --surrogate-dropout and --surrogate-no-dropout (surrogate_dropout=, "
+            "surrogate_no_dropout=) to tell them apart")
+
+
+def surrogate_label(surrogate=None, dropout=None, no_dropout=None) -> str:
+    """What a sweep's ``sweep.toml`` records of its surrogates (and :func:`parse_surrogate_label`
+    reads back): ``"default"``, one absolute path (both roles), or
+    ``"dropout=<path|default>;no_dropout=<path|default>"``; a role name of the shipped pair is
+    written ``shipped:<role>``, an object ``object:<id>`` (not replayable)."""
+    def one(v):
+        if v is None:
+            return None
+        if isinstance(v, str) and v in ROLES:
+            return f"shipped:{v}"
+        if isinstance(v, (str, os.PathLike)):
+            return str(Path(v).expanduser().resolve())
+        return f"object:{getattr(v, 'id', type(v).__name__)}"
+
+    d = one(dropout if dropout is not None else surrogate)
+    n = one(no_dropout if no_dropout is not None else surrogate)
+    if d is None and n is None:
+        return "default"
+    if d == n:
+        return d
+    return f"dropout={d or 'default'};no_dropout={n or 'default'}"
+
+
+def parse_surrogate_label(label: str) -> dict:
+    """Inverse of :func:`surrogate_label`: keyword arguments for :func:`surrogate_roles`."""
+    def value(text: str) -> str:
+        if text.startswith("object:"):
+            raise ValueError(f"the sweep ran on a surrogate object ({text}), not a file; it cannot be replayed")
+        return text.removeprefix("shipped:")
+
+    if label == "default":
+        return {}
+    if not label.startswith("dropout="):
+        return {"surrogate": value(label)}
+    out = {}
+    for part in label.split(";"):
+        role, _, text = part.partition("=")
+        if role not in ROLES:
+            raise ValueError(f"malformed surrogate entry {label!r}")
+        if text != "default":
+            out[role] = value(text)
+    return out
+
+
+# -- JSON -----------------------------------------------------------------------------------------
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float written as a string (``"inf"``, ``"-inf"``, ``"nan"``,
+    which ``float()`` reads back), numpy scalars and arrays as Python values: strict JSON (no
+    ``Infinity``, which is not JSON)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+def to_json(obj: Any) -> str:
+    """Strict JSON text of a record (see :func:`json_safe`)."""
+    return json.dumps(json_safe(obj), allow_nan=False)
+
+
+# -- query ----------------------------------------------------------------------------------------
+
+def _archs(arch, space) -> tuple[np.ndarray, bool]:
+    """(n, 22) op indices and whether one architecture was given: a string or a flat sequence of
+    op names / indices is one; a sequence of those, or an (n, 22) array, is many."""
+    from nascsim.space import parse_arch
+
+    if isinstance(arch, str):
+        return parse_arch(arch, space)[None, :], True
+    if isinstance(arch, np.ndarray):
+        if arch.ndim == 1:
+            return parse_arch(arch, space)[None, :], True
+        return np.stack([parse_arch(a, space) for a in arch]), False
+    items = list(arch)
+    if items and isinstance(items[0], (list, tuple, np.ndarray)) or (items and isinstance(items[0], str) and "," in items[0]):
+        return np.stack([parse_arch(a, space) for a in items]), False
+    return parse_arch(items, space)[None, :], True
+
+
+def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head: str = "raspi4",
+          tail: str = "edgegpu", bits: float = 32, bandwidth: float = 8e6, source: str | None = None,
+          classes: int | None = None, surrogate="dropout", tables=None):
+    """Latency breakdown (eqs. 3, 8), payload, FLOPs and the surrogate's expected loss, accuracy
+    and l_SC (eq. 4b) with their noise sd, for one or many (arch, split, p).
+
+    ``arch``: one architecture (22 op names or indices, or ``"k3_e1,...,skip"``) or many (a list
+    of those, or an (n, 22) array); ``split`` and ``p`` a value or a sequence, broadcast against
+    the architectures. ``space``: a name or a :class:`~nascsim.space.Space`. ``surrogate``: see
+    the module docstring (None: latency only). ``classes`` defaults to the surrogate's (10
+    without one). ``tables``: a latency-table file (devices named by its columns).
+
+    Returns a dict when one architecture, one split and one p were given, else a polars
+    DataFrame with one row per (arch, split, p) and the same keys as columns: ``arch`` (op
+    names), ``split``, ``p``, ``T_head_ms``, ``T_comm_ms``, ``T_tail_ms``, ``T_ms``,
+    ``payload_elements``, ``payload_bits``, ``head_flops``, ``tail_flops``, ``flops``,
+    ``E_head_mJ`` (NaN without an energy table), and with a surrogate ``loss``, ``acc``, ``l_sc``,
+    ``loss_sd``, ``acc_sd``, ``l_sc_sd`` (sd of one evaluation on the surrogate's evaluation batch;
+    NaN when the predictor has no ``noise_sd``), ``surrogate``, ``dataset``.
+
+    >>> r = query("k3_e1," * 21 + "k3_e1", split=22, surrogate=None)   # latency only
+    >>> round(r["T_head_ms"] + r["T_comm_ms"] + r["T_tail_ms"], 3), r["payload_elements"]
+    (35.95, 5632)
+    """
+    from nascsim.latency import breakdown_batch, build_latency_model
+    from nascsim.space import arch_names
+
+    sp = _space(space)
+    archs, one_arch = _archs(arch, sp)
+    scalar = one_arch and np.ndim(split) == 0 and np.ndim(p) == 0
+    n = np.broadcast_shapes((archs.shape[0],), np.shape(np.atleast_1d(split)), np.shape(np.atleast_1d(p)))[0]
+    archs = np.ascontiguousarray(np.broadcast_to(archs, (n, sp.n_layers)))
+    splits = np.ascontiguousarray(np.broadcast_to(np.atleast_1d(np.asarray(split, dtype=np.int64)), (n,)))
+    ps = np.ascontiguousarray(np.broadcast_to(np.atleast_1d(np.asarray(p, dtype=np.float64)), (n,)))
+    if np.any(~np.isfinite(ps)) or np.any((ps < 0) | (ps >= 1)):
+        bad = ps[~((ps >= 0) & (ps < 1))][0]
+        raise ValueError(f"loss rate must be in [0, 1), got {bad:g}")
+    sur = _load_surrogate(surrogate, sp.name) if surrogate is not None else None
+    if sur is not None and getattr(sur, "space", sp.name) != sp.name:
+        raise ValueError(f"surrogate {getattr(sur, 'id', sur)!r} was fitted on the {sur.space} space, not {sp.name!r}")
+    if classes is None:
+        classes = int(getattr(sur, "classes", 10)) if sur is not None else 10
+    model = build_latency_model(sp, head, tail, source, bits, bandwidth, classes, tables)
+    out: dict[str, Any] = {"arch": [arch_names(a, sp) for a in archs], "split": splits, "p": ps}
+    out.update(breakdown_batch(model, archs, splits))
+    out["flops"] = out["head_flops"] + out["tail_flops"]
+    if sur is not None:
+        zeros = np.zeros(n)
+        for key, target, pp in (("loss", "loss", ps), ("acc", "acc", ps), ("l_sc", "lsc", zeros)):
+            out[key] = np.asarray(sur.predict(target, archs, splits, pp), dtype=np.float64)
+            sd = getattr(sur, "noise_sd", None)
+            out[f"{key}_sd"] = np.asarray(sd(target, archs, splits, pp), dtype=np.float64) if sd else np.full(n, np.nan)
+        out["surrogate"] = [str(getattr(sur, "id", type(sur).__name__))] * n
+        out["dataset"] = [str(getattr(sur, "dataset", ""))] * n
+    if scalar:
+        row = {k: (v[0] if isinstance(v, list) else v[0].item()) for k, v in out.items()}
+        row["E_head_mJ"] = None if not math.isfinite(row["E_head_mJ"]) else row["E_head_mJ"]
+        return row
+    import polars as pl
+
+    return pl.DataFrame(out)
+
+
+# -- search ---------------------------------------------------------------------------------------
+
+def search(method: str = "nasc", threshold_ms: float = 30.0, loss: float = 0.0, seed: int = 0, *, space="fbnet",
+           surrogate=None, surrogate_dropout=None, surrogate_no_dropout=None, tables=None, trace: bool = False,
+           **options) -> dict:
+    """One search; returns its result record, the object ``nascsim search --json`` prints.
+
+    ``method``: a built-in (``nasc``, ``hwnas``, ``hwnas-dropout``, ``random``) or registered
+    method. ``options``: any other :class:`~nascsim.config.SearchConfig` field (``steps``,
+    ``lam``, ``eps_lat``, ``loss_set``, ``head``, ``tail``, ``fixed_split`` with
+    ``split_search=False``, ...). Surrogates: ``surrogate`` for both roles, or
+    ``surrogate_dropout`` / ``surrogate_no_dropout`` (files or fitted surrogates; the shipped pair
+    by default); a ``UserWarning`` when one surrogate holds both roles of a method that needs two.
+    With ``trace=True`` the record holds ``trace``, a polars DataFrame of the per-step θ entropy,
+    Δ, ε_θ, each sample's objective and the split marginal (what ``--trace`` writes).
+
+    The record's accuracy is a fraction; ``Delta_max`` is ``inf`` unless set (``--json`` writes
+    non-finite numbers as strings, see :func:`json_safe`).
+    """
+    from nascsim.config import SearchConfig
+    from nascsim.methods import run_search
+    from nascsim.methods.common import validate
+
+    sp = _space(space)
+    if "loss_set" in options:
+        options["loss_set"] = tuple(float(x) for x in options["loss_set"])
+    config = SearchConfig(method=method, threshold_ms=float(threshold_ms), loss=float(loss), seed=int(seed),
+                          space=sp.name, tables=_tables_path(tables), **options)
+    validate(config)
+    roles = surrogate_roles(sp.name, surrogate, surrogate_dropout, surrogate_no_dropout)
+    message = role_warning(roles, [method])
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=2)
+    rec = run_search(config, roles, trace=trace)
+    raw = rec.pop("_trace", None)
+    if trace:
+        if raw is None:
+            raise ValueError(f"method {method!r} recorded no trace (random search has no distribution)")
+        rec["trace"] = trace_frame(raw)
+    return rec
+
+
+def trace_frame(trace: dict):
+    """A search trace (``run_search(..., trace=True)["_trace"]``) as a polars DataFrame: ``step``,
+    ``theta_entropy``, ``Delta``, ``eps_theta``, ``f_sample<i>`` and ``theta_split_<k>``."""
+    import polars as pl
+
+    steps = len(trace["entropy"])
+    cols = {"step": np.arange(1, steps + 1), "theta_entropy": trace["entropy"], "Delta": trace["Delta"],
+            "eps_theta": trace["eps"]}
+    for i in range(trace["f"].shape[1]):
+        cols[f"f_sample{i}"] = trace["f"][:, i]
+    if trace.get("split_marginal") is not None:
+        for k in range(trace["split_marginal"].shape[1]):
+            cols[f"theta_split_{k:02d}"] = trace["split_marginal"][:, k]
+    return pl.DataFrame(cols)
+
+
+# -- sweep ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MethodsSearch:
+    """The sweep's per-run search with the user's registered methods attached, so that worker
+    processes (which start with only the built-in and entry-point methods) know them too."""
+
+    methods: tuple = ()
+
+    def __call__(self, config, losses, surrogates):
+        from nascsim.methods import run_search_losses
+        from nascsim.methods.registry import ensure_registered
+
+        ensure_registered(dict(self.methods))
+        return run_search_losses(config, losses, surrogates)
+
+
+def sweep(thresholds="10:40:5", losses="0:0.5:0.1", methods=("nasc", "hwnas", "hwnas-dropout"), seeds=25, *,
+          out=None, jobs: int | None = None, executor: str = "local", address: str | None = None,
+          surrogate=None, surrogate_dropout=None, surrogate_no_dropout=None, tables=None,
+          progress=None, **axes):
+    """A grid of searches; returns one row per run as a polars DataFrame (``.to_pandas()`` works).
+
+    ``thresholds`` (ms) and ``losses``: a sequence, one number, or text in the CLI's syntax
+    (``"10:40:5"``, ``"0,0.2"``); ``methods``: names (a sequence or ``"nasc,hwnas"``); ``seeds``: a
+    count (seeds 0..N-1, the same for every method: paired) or a sequence of seeds. ``axes``: any
+    other :class:`~nascsim.config.SearchConfig` field, one value or several (an axis):
+    ``eps_lat=[0.5, 1, 2]``, ``steps=2000``, ``space="extended"``.
+
+    ``out``: a result folder (``nascsim sweep --out``): runs already stored there are not run
+    again (resume), and the frame holds this grid's rows from it; None runs in a temporary folder.
+    ``jobs``, ``executor``, ``address``: as on the command line (``jobs=None``: all cores).
+    Surrogates as in :func:`search`. ``progress``: None (quiet) or a callable ``f(n)`` called with
+    the number of runs of each committed batch.
+    """
+    from nascsim.methods.common import validate
+    from nascsim.methods.registry import portable_runs
+    from nascsim.sweep.grid import Grid
+    from nascsim.sweep.run import execute, pending_configs, surrogate_id
+    from nascsim.sweep.store import ResultStore, SweepSpec
+
+    given = dict(axes)
+    if "space" in given:
+        sp = given["space"]
+        given["space"] = [_space(s).name for s in ([sp] if isinstance(sp, str) or not isinstance(sp, (list, tuple)) else sp)]
+    given.update(threshold_ms=_axis(thresholds), loss=_axis(losses), method=_axis(methods))
+    given["seed"] = range(int(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
+    if tables is not None:
+        given["tables"] = [_tables_path(tables)]
+    grid = Grid.build(**given)
+    probe = Grid(tuple((n, v[:1] if n == "seed" else v) for n, v in grid.values))
+    for config in probe.cells():
+        validate(config)
+    d = grid.as_dict
+    sets = {s: surrogate_roles(s, surrogate, surrogate_dropout, surrogate_no_dropout) for s in d["space"]}
+    message = role_warning(next(iter(sets.values())), d["method"])
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=2)
+    cells = list(grid.cells())
+    spec = SweepSpec(grid, surrogate_label(surrogate, surrogate_dropout, surrogate_no_dropout), surrogate_id(sets),
+                     ("nascsim.sweep(...)",))
+    search_fn = MethodsSearch(tuple(portable_runs(d["method"]).items()))
+    with tempfile.TemporaryDirectory(prefix="nascsim-sweep-") as tmp:
+        store = ResultStore.create(Path(out) if out is not None else Path(tmp) / "sweep", spec)
+        todo = pending_configs(cells, store.done_hashes())
+        execute(todo, store, sets, jobs=jobs, executor=executor, address=address, search=search_fn,
+                on_commit=progress)
+        frame = store.read()
+    import polars as pl
+
+    order = {c.content_hash(): i for i, c in enumerate(cells)}
+    return (frame.filter(pl.col("config_hash").is_in(list(order)))
+            .with_columns(pl.col("config_hash").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
+            .sort("_order").drop("_order"))
+
+
+def _axis(values):
+    """Grid values from text, one value or a sequence."""
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        return values if isinstance(values, str) else [values]
+    return list(values)
