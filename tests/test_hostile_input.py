@@ -78,6 +78,7 @@ def workdir(tmp_path, files):
     (tmp_path / "notes" / "mine.txt").write_text("mine")
     (tmp_path / "file.txt").write_text("not a folder")
     (tmp_path / "garbage.toml").write_bytes(b"\x00\xff[grid")
+    (tmp_path / "table.parquet").write_text("not a table")
     (tmp_path / "nogrid.toml").write_text("grid = 3\n[surrogate]\npath = 'default'\nid = 'x'\n")
     big = (files["store"] / "sweep.toml").read_text().replace("steps = [20]", "steps = [100000000000000000000]")
     (tmp_path / "bigsteps").mkdir()
@@ -133,6 +134,7 @@ CASES = [
     ("search-trace-random", [*S, "--method", "random", "--trace", "t.parquet"], "random"),
     ("search-surrogate-missing", ["search", "--surrogate", "no/such.json"], "no/such.json"),
     ("search-unknown-flag", [*S, "--bogus"], "--bogus"),
+    ("search-tables-garbage", [*S, "--tables", "table.parquet"], "table.parquet"),
     # sweep: the same values as grid text, sizes, ranges, executors, folders, sweep files
     ("sweep-steps-2**63", [*W, "--steps", "9223372036854775808"], "9223372036854775808"),
     ("sweep-steps-1e30", [*W, "--steps", "1e30"], "steps"),
@@ -193,6 +195,8 @@ CASES = [
     ("sweep-config-surrogate-changed", ["sweep", "--config", "changed/sweep.toml"], "has changed"),
     ("sweep-config-and-flags", ["sweep", "--config", "store/sweep.toml", "--thresholds", "5"], "--thresholds"),
     ("sweep-config-is-a-folder", ["sweep", "--config", "store"], "store"),
+    ("sweep-tables-garbage", [*W, "--tables", "table.parquet"], "table.parquet"),
+    ("sweep-tables-missing", [*W, "--tables", "no/table.parquet"], "no/table.parquet"),
     # report: missing, not a sweep, damaged, bad cells
     ("report-missing", ["report", "no/such/dir"], "no/such/dir"),
     ("report-a-file", ["report", "file.txt"], "file.txt"),
@@ -220,6 +224,9 @@ CASES = [
     ("latency-arch-op", ["latency", "--arch", ARCH.replace("k3_e1", "bogus", 1), "--split", "3"], "bogus"),
     ("latency-arch-index", ["latency", "--arch", ",".join(["99"] * 22), "--split", "3"], "99"),
     ("latency-arch-empty", ["latency", "--arch", "", "--split", "3"], "0 ops"),
+    ("latency-tables-garbage", [*L, "--tables", "table.parquet"], "table.parquet"),
+    ("latency-head-not-in-table", [*L, "--head", "jetson"], "jetson"),
+    ("devices-tables-garbage", ["devices", "--tables", "table.parquet"], "table.parquet"),
     ("devices-unknown-flag", ["devices", "--bogus"], "--bogus"),
     ("devices-extra-argument", ["devices", "extra"], "extra"),
 ]
