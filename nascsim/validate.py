@@ -8,14 +8,14 @@ raises ``ValueError`` naming the field, the domain and the value, in one line::
     >>> check_field("steps", 10**30)
     Traceback (most recent call last):
     ...
-    ValueError: steps must be an integer in [1, 10000000] (ASNG updates per search), got 1000000000000000000000000000000
+    ValueError: steps must be an integer in [1, 10000000] or none (ASNG updates per search), got 1000000000000000000000000000000
 
 Ranges are finite on purpose. Each bound says what lies beyond it: a value NaN or infinity turns
 into a NaN objective or a silent no-op search, an integer past 2**63 wraps in numba, and a huge
-λ or step count asks for more memory or time than any machine has. The ASNG bounds (α, δ0, Δ_max)
-keep its step β = δ0 / (Δ sqrt(N)) below 2, where the update of s turns NaN (measured: α < 1,
-δ0 = 100 or Δ_max = 1e-9 give NaN θ on the paper's schedule; α >= 1.1, δ0 <= 10, Δ_max >= 1 give
-none over both spaces, λ = 2 and 64, 35,190 steps).
+λ or step count asks for more memory or time than any machine has. The ASNG bounds (α, δ0,
+Δ_max) keep its step β = δ0 / (Δ sqrt(N)) below 2, where the update of s turns NaN (README,
+"Input contract": on the shipped surrogates, α = 0.5, δ0 = 100 and Δ_max = 1e-9 each end a search
+of the paper's length with Δ = NaN).
 """
 
 from __future__ import annotations

@@ -292,6 +292,7 @@ def test_workers_and_resource_tracker_end_soon_after_the_sweep_is_killed(tmp_pat
     while any(alive(k) for k in kids) and time.monotonic() - killed < 30:
         time.sleep(0.05)
     left = [k for k in kids if alive(k)]
+    print(f"{len(kids)} child processes gone {time.monotonic() - killed:.2f} s after the SIGKILL")  # with -s
     for k in left:  # never leave them behind, even when the test fails
         os.kill(k, signal.SIGKILL)
     assert left == [], f"processes still running {time.monotonic() - killed:.1f} s after the sweep was killed"
