@@ -333,7 +333,8 @@ def check_chunk(frame) -> str | None:
     schema = store_schema()
     missing = [c for c in required_columns() if c not in frame.columns]
     if missing:
-        return f"lacks column(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+        older = " (written before these search options existed?)" if set(missing) <= set(FIELD_NAMES) else ""
+        return f"lacks column(s) {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}{older}"
     for c in frame.columns:
         if c in schema and frame.schema[c] != schema[c]:
             return f"column {c!r} is {frame.schema[c]}, not {schema[c]}"
