@@ -1,16 +1,22 @@
 """Fit the accuracy surrogate: gradient-boosted trees for E[loss](a,k,p), E[acc](a,k,p) and
 l_SC(a,k) = mean over P of the loss (eq. 4), plus the minibatch noise model.
 
+Packet loss is monotone: more loss cannot, in expectation, lower the loss or raise the accuracy of
+a model. The loss trees are therefore fitted non-decreasing in p and the accuracy trees
+non-increasing in p (scikit-learn's ``monotonic_cst`` on the p feature; p stays a feature, so the
+data decide how strong the effect is). ``FitOptions(monotone_p=False)`` turns this off (ablation).
+
 Hyperparameters (tree size, leaf size and number of boosting iterations) are chosen by grouped
 k-fold cross-validation over the pairs of the data given (so evaluate on pairs held out *before*
-calling :func:`fit_surrogate`, as :mod:`nascsim.surrogate.report` does). scikit-learn is imported
-only inside these functions.
+calling :func:`fit_surrogate`, as :mod:`nascsim.surrogate.report` does). Trees are fitted on the
+"main" rows only (schemas.md A). scikit-learn is imported only inside these functions.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +28,7 @@ from nascsim.surrogate.evals import Evaluations, OP_COLUMNS, load_evaluations, l
 from nascsim.surrogate.export import export_trees
 from nascsim.surrogate.features import (
     CATEGORICAL,
+    F_P,
     FEATURE_NAMES,
     feature_columns,
     feature_matrix,
@@ -31,6 +38,15 @@ from nascsim.surrogate.model import FORMAT, FORMAT_VERSION, Surrogate, _flop_che
 
 DEFAULT_GROUPS = ("split_op", "flops", "depth")
 MIN_REPEATS_PER_P = 30
+# direction of the constraint on p per target: loss non-decreasing, accuracy non-increasing
+MONOTONE_IN_P = {"loss": 1, "acc": -1, "lsc": 0}
+
+Progress = Callable[[str], None] | None
+
+
+def _say(progress: Progress, message: str) -> None:
+    if progress is not None:
+        progress(message)
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,7 @@ class FitOptions:
 
     ``grid``: candidate (max_leaf_nodes, min_samples_leaf); the number of iterations (1..max_iter)
     is chosen per candidate from staged predictions. ``folds``: grouped CV folds over pairs.
+    ``monotone_p``: constrain loss non-decreasing and accuracy non-increasing in p.
     """
 
     groups: tuple[str, ...] = DEFAULT_GROUPS
@@ -50,6 +67,7 @@ class FitOptions:
     seed: int = 0
     threads: int = 1
     loss_set: tuple[float, ...] = field(default=DEFAULT_LOSS_SET)
+    monotone_p: bool = True
 
     def to_dict(self) -> dict:
         return {
@@ -62,6 +80,7 @@ class FitOptions:
             "seed": self.seed,
             "threads": self.threads,
             "loss_set": list(self.loss_set),
+            "monotone_p": self.monotone_p,
         }
 
 
@@ -73,7 +92,7 @@ def _threads(n: int):
     return threadpool_limits(limits=n, user_api="openmp")
 
 
-def _regressor(leaves: int, min_leaf: int, n_iter: int, opts: FitOptions, cat_mask: np.ndarray):
+def _regressor(leaves: int, min_leaf: int, n_iter: int, opts: FitOptions, cat_mask: np.ndarray, monotonic: np.ndarray | None = None):
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     return HistGradientBoostingRegressor(
@@ -84,26 +103,41 @@ def _regressor(leaves: int, min_leaf: int, n_iter: int, opts: FitOptions, cat_ma
         min_samples_leaf=min_leaf,
         l2_regularization=opts.l2_regularization,
         categorical_features=cat_mask,
+        monotonic_cst=monotonic,
         early_stopping=False,
         random_state=opts.seed,
     )
 
 
-def fit_target(X: np.ndarray, y: np.ndarray, pairs: np.ndarray, columns: np.ndarray, opts: FitOptions):
+def monotonic_cst(columns: np.ndarray, direction: int) -> np.ndarray | None:
+    """scikit-learn's ``monotonic_cst`` for input columns ``columns``: ``direction`` (+1
+    non-decreasing, -1 non-increasing) on the p feature, 0 elsewhere; None when unconstrained."""
+    if direction == 0 or F_P not in columns:
+        return None
+    cst = np.zeros(len(columns), dtype=np.int64)
+    cst[int(np.flatnonzero(columns == F_P)[0])] = direction
+    return cst
+
+
+def fit_target(X: np.ndarray, y: np.ndarray, pairs: np.ndarray, columns: np.ndarray, opts: FitOptions,
+               monotone: int = 0, progress: Progress = None, label: str = ""):
     """Choose hyperparameters by grouped CV (groups = pairs), refit on all rows.
 
+    ``monotone``: +1 / -1 constrains the prediction non-decreasing / non-increasing in p (0: free).
+    ``progress`` (if given) receives one line per grid point and fold, prefixed by ``label``.
     Returns (estimator, info) with info = {"max_leaf_nodes", "min_samples_leaf", "n_iter",
-    "cv_mse", "cv_mse_constant"}.
+    "cv_mse", "cv_mse_constant", "monotone_p"}.
     """
     with _threads(opts.threads):
-        return _fit_target(X, y, pairs, columns, opts)
+        return _fit_target(X, y, pairs, columns, opts, monotone, progress, label)
 
 
-def _fit_target(X, y, pairs, columns, opts: FitOptions):
+def _fit_target(X, y, pairs, columns, opts: FitOptions, monotone: int, progress: Progress, label: str):
     from sklearn.model_selection import GroupKFold
 
     Xc = np.ascontiguousarray(X[:, columns])
     cat_mask = np.isin(columns, CATEGORICAL)
+    cst = monotonic_cst(columns, monotone)
     n_groups = len(np.unique(pairs))
     folds = min(opts.folds, n_groups)
     if folds < 2:
@@ -111,18 +145,21 @@ def _fit_target(X, y, pairs, columns, opts: FitOptions):
     splits = list(GroupKFold(n_splits=folds).split(Xc, y, pairs))
     best = None
     const_mse = float(np.mean([np.mean((y[te] - y[tr].mean()) ** 2) for tr, te in splits]))
-    for leaves, min_leaf in opts.grid:
+    for g, (leaves, min_leaf) in enumerate(opts.grid):
         curve = np.zeros(opts.max_iter)
-        for tr, te in splits:
-            est = _regressor(leaves, min_leaf, opts.max_iter, opts, cat_mask).fit(Xc[tr], y[tr])
+        for f, (tr, te) in enumerate(splits):
+            _say(progress, f"{label}grid point {g + 1}/{len(opts.grid)} (max_leaf_nodes {leaves}, min_samples_leaf {min_leaf}), CV fold {f + 1}/{len(splits)}: {len(tr)} rows")
+            est = _regressor(leaves, min_leaf, opts.max_iter, opts, cat_mask, cst).fit(Xc[tr], y[tr])
             for i, pred in enumerate(est.staged_predict(Xc[te])):
                 curve[i] += np.mean((y[te] - pred) ** 2) / len(splits)
         i_best = int(np.argmin(curve))
         if best is None or curve[i_best] < best[0]:
             best = (float(curve[i_best]), leaves, min_leaf, i_best + 1)
     mse, leaves, min_leaf, n_iter = best
-    est = _regressor(leaves, min_leaf, n_iter, opts, cat_mask).fit(Xc, y)
-    info = {"max_leaf_nodes": leaves, "min_samples_leaf": min_leaf, "n_iter": n_iter, "cv_mse": mse, "cv_mse_constant": const_mse}
+    _say(progress, f"{label}refit on all {len(y)} rows: max_leaf_nodes {leaves}, min_samples_leaf {min_leaf}, {n_iter} trees (CV MSE {mse:.3g} vs {const_mse:.3g} for a constant)")
+    est = _regressor(leaves, min_leaf, n_iter, opts, cat_mask, cst).fit(Xc, y)
+    info = {"max_leaf_nodes": leaves, "min_samples_leaf": min_leaf, "n_iter": n_iter, "cv_mse": mse, "cv_mse_constant": const_mse,
+            "monotone_p": {1: "non-decreasing", -1: "non-increasing"}.get(int(cst[columns == F_P][0]) if cst is not None else 0, "free")}
     return est, info
 
 
@@ -159,8 +196,15 @@ def noise_model(ev: Evaluations, lsc: pl.DataFrame, loss_set: tuple[float, ...])
         raise ValueError(f"{ev.source}: no pair has two complete l_SC observations (all of {list(loss_set)} on two batches)")
     dlsc = np.array([v[0] - v[1] for v in lrep["lsc"].to_list()])
     lsc_sd = float(np.sqrt(np.mean(dlsc**2) / 2))
-    noise = {"p": grid.tolist(), "loss": sd["loss"], "acc": sd["acc"], "lsc": lsc_sd}
-    info = {"repeat_pairs_per_p": counts, "repeat_pairs_lsc": int(lrep.height), "pooled": pooled, "min_repeats_per_p": MIN_REPEATS_PER_P}
+    if "n_images" not in rows.columns:
+        raise ValueError(f"{ev.source}: column 'n_images' (images per evaluation batch) is needed by the noise model")
+    n_images = int(rows["n_images"].mode().sort()[0])
+    # format 2 (schemas.md B): this estimator sees only repeats on different batches, so it cannot
+    # split off the share common to pairs on one batch and reports none (independent noise, as in format 1)
+    shared = {"loss": [0.0] * len(grid), "acc": [0.0] * len(grid), "lsc": 0.0}
+    noise = {"p": grid.tolist(), "loss": sd["loss"], "acc": sd["acc"], "lsc": lsc_sd, "n_images": n_images, "shared": shared}
+    info = {"repeat_pairs_per_p": counts, "repeat_pairs_lsc": int(lrep.height), "pooled": pooled, "min_repeats_per_p": MIN_REPEATS_PER_P,
+            "shared_estimated": False}
     return noise, info
 
 
@@ -191,12 +235,18 @@ def fit_surrogate(
     classes: int | None = None,
     split_dropout_train: float | None = None,
     quality: dict | None = None,
+    progress: Progress = None,
 ) -> Surrogate:
     """Fit a :class:`Surrogate` from evaluations (parquet path or polars frame; see
     :func:`nascsim.surrogate.evals.load_evaluations` for the overrides).
 
-    ``quality``: held-out figures (from :func:`nascsim.surrogate.report.evaluate`) to put in the card.
+    Trees are fitted on the "main" rows (``Evaluations.rows``); loss non-decreasing and accuracy
+    non-increasing in p unless ``options.monotone_p`` is False. ``quality``: held-out figures (from
+    :func:`nascsim.surrogate.report.evaluate`) to put in the card. ``progress`` (if given)
+    receives one line per step (target, grid point, CV fold).
     """
+    from nascsim.surrogate.report import p_effect
+
     opts = options or FitOptions()
     ev = evals if isinstance(evals, Evaluations) else load_evaluations(
         evals, meta=meta, id=id, space=space, dataset=dataset, classes=classes, split_dropout_train=split_dropout_train
@@ -208,8 +258,10 @@ def fit_surrogate(
     lsc = lsc_table(ev.rows, opts.loss_set)
     noise, noise_info = noise_model(ev, lsc, opts.loss_set)
     trees, hyper = {}, {}
-    for name, (X, y, pairs) in data.items():
-        est, info = fit_target(X, y, pairs, columns, opts)
+    for t, (name, (X, y, pairs)) in enumerate(data.items()):
+        direction = MONOTONE_IN_P[name] if opts.monotone_p else 0
+        _say(progress, f"fit {ev.id}: target {name} ({t + 1}/{len(data)}), {len(y)} rows of {len(np.unique(pairs))} pairs")
+        est, info = fit_target(X, y, pairs, columns, opts, direction, progress, f"  {name}: ")
         trees[name] = export_trees(est, columns)
         info["n_rows"] = int(len(y))
         info["n_nodes"] = len(trees[name]["value"])
@@ -229,15 +281,17 @@ def fit_surrogate(
             "pairs": int(rows["pair"].n_unique()),
             "lsc_rows": lsc.height,
             "lowvar_rows": ev.lowvar.height,
+            "noise_rows": ev.noise.height,
             "n_images": sorted(set(rows["n_images"].to_list())) if "n_images" in rows.columns else None,
         },
         "targets": {
-            "loss": "mean cross-entropy of one evaluation, E over minibatches, as a function of (arch, split, p)",
-            "acc": "top-1 accuracy, same",
+            "loss": "mean cross-entropy of one evaluation, E over minibatches, as a function of (arch, split, p); non-decreasing in p" if opts.monotone_p else "mean cross-entropy of one evaluation, E over minibatches, as a function of (arch, split, p)",
+            "acc": "top-1 accuracy, same; non-increasing in p" if opts.monotone_p else "top-1 accuracy, same",
             "lsc": f"l_SC (eq. 4): loss averaged over p in {list(opts.loss_set)}, as a function of (arch, split)",
         },
-        "model": {"kind": "sklearn HistGradientBoostingRegressor, exported to flat arrays", "features": [FEATURE_NAMES[c] for c in columns], "options": opts.to_dict(), "chosen": hyper},
-        "noise": {**noise, **noise_info, "meaning": "sd of one minibatch observation (n_images of the source rows)"},
+        "model": {"kind": "sklearn HistGradientBoostingRegressor, exported to flat arrays", "fitted_on": "design 'main' rows",
+                  "features": [FEATURE_NAMES[c] for c in columns], "options": opts.to_dict(), "chosen": hyper},
+        "noise": {**noise, **noise_info, "meaning": "sd of one minibatch observation on n_images images"},
         "fit_seconds": round(seconds, 2),
         "nascsim_version": __version__,
     }
@@ -258,7 +312,9 @@ def fit_surrogate(
         "targets": trees,
         "noise": noise,
     }
-    return Surrogate(doc)
+    s = Surrogate(doc, f"surrogate fitted on {ev.source}")
+    card["p_effect"] = p_effect(s, seed=opts.seed)
+    return s
 
 
 __all__ = ["FitOptions", "fit_surrogate", "fit_target", "noise_model", "target_data", "OP_COLUMNS"]
