@@ -314,7 +314,7 @@ def _integers(values: np.ndarray, name: str, source: str, rows: np.ndarray | Non
     bad = ~np.isfinite(sub.astype(np.float64)) | (sub.astype(np.float64) != np.round(sub.astype(np.float64)))
     if bad.any():
         i = int(np.flatnonzero(bad)[0]) if rows is None else int(rows[np.flatnonzero(bad)[0]])
-        raise TableError(f"{source}: column {name!r} row {i} holds {v[i]!r}, not an integer")
+        raise TableError(f"{source}: column {name!r} row {i} holds {v[i].item()!r}, not an integer")
     return v.astype(np.float64)
 
 
@@ -347,7 +347,7 @@ def tables_from_columns(cols: dict[str, np.ndarray], source: str = "table") -> M
     unknown = ~np.isin(block, BLOCKS)
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
-        raise TableError(f"{source}: row {i} has block {block[i]!r}; expected one of {', '.join(BLOCKS)}")
+        raise TableError(f"{source}: row {i} has block {str(block[i])!r}; expected one of {', '.join(BLOCKS)}")
     for name in ("stem", "header", "pool"):
         count = int(np.sum(block == name))
         if count != 1:
@@ -382,10 +382,10 @@ def tables_from_columns(cols: dict[str, np.ndarray], source: str = "table") -> M
         bad = ~np.isfinite(values)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise TableError(f"{source}: column {m!r} row {i} ({block[i]}) is {values[i]!r}; entries must be finite")
+            raise TableError(f"{source}: column {m!r} row {i} ({block[i]}) is {float(values[i])!r}; entries must be finite")
         if (values < 0).any():
             i = int(np.flatnonzero(values < 0)[0])
-            raise TableError(f"{source}: column {m!r} row {i} ({block[i]}) is negative ({values[i]!r})")
+            raise TableError(f"{source}: column {m!r} row {i} ({block[i]}) is negative ({float(values[i])!r})")
         layer[m] = values[order].reshape(n_layers, n_ops)
         f = {name: float(values[np.flatnonzero(block == name)[0]]) for name in ("stem", "header", "pool")}
         for row, c in zip(fc_rows.tolist(), classes.tolist()):

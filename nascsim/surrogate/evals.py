@@ -208,7 +208,7 @@ def _design_column(frame: pl.DataFrame, source: str) -> pl.Series:
         clash = (design == "lowvar") != lowmask
         if clash.any():
             i = int(np.flatnonzero(clash.to_numpy())[0])
-            raise ValueError(f"{source}: row {i} has design {design[i]!r} but lowvar {lowmask[i]}")
+            raise ValueError(f"{source}: row {i} has design {design[i]!r} but lowvar {'true' if lowmask[i] else 'false'}")
     return design
 
 

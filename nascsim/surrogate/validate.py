@@ -154,7 +154,7 @@ def _check_trees(c: _Checker, e, where: str) -> None:
     c.number(e["baseline"], f"{where}.baseline")
     feature = c.int_array(e["feature"], f"{where}.feature")
     n = len(feature)
-    threshold = c.float_array(e["threshold"], f"{where}.threshold", allow_inf=True)
+    threshold = c.float_array(e["threshold"], f"{where}.threshold", allow_inf=True)  # +inf: scikit-learn's split on missing values
     left = c.int_array(e["left"], f"{where}.left")
     right = c.int_array(e["right"], f"{where}.right")
     c.float_array(e["value"], f"{where}.value")
@@ -186,9 +186,6 @@ def _check_trees(c: _Checker, e, where: str) -> None:
         f = int(feature[i])
         if f not in CATEGORICAL or f not in mapped:
             c.fail(f"{where}.feature[{i}]", f"= {f} ({FEATURE_NAMES[f]}) is used by a categorical split but is not a categorical feature with an f_idx_map entry")
-    numeric_nan = internal & ~cat & np.isnan(threshold)
-    if numeric_nan.any():
-        c.fail(f"{where}.threshold[{int(np.flatnonzero(numeric_nan)[0])}]", "is NaN")
 
     starts = c.int_array(e["tree_start"], f"{where}.tree_start")
     if len(starts) == 0:
@@ -237,7 +234,7 @@ def _check_noise(c: _Checker, noise, where: str = "noise") -> None:
         c.fail(f"{where}.p", "is empty")
     for i, p in enumerate(grid):
         if not 0 <= p < 1:
-            c.fail(f"{where}.p[{i}]", f"= {p!r} is out of range [0, 1)")
+            c.fail(f"{where}.p[{i}]", f"= {float(p)!r} is out of range [0, 1)")
     if m > 1 and (np.diff(grid) <= 0).any():
         c.fail(f"{where}.p", f"must be strictly ascending, got {_show(noise['p'])}")
     for key in ("loss", "acc"):
@@ -256,7 +253,7 @@ def _check_noise(c: _Checker, noise, where: str = "noise") -> None:
         bad = (share < 0) | (share > 1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            c.fail(f"{where}.shared.{key}[{i}]", f"= {share[i]!r} is out of range [0, 1]")
+            c.fail(f"{where}.shared.{key}[{i}]", f"= {float(share[i])!r} is out of range [0, 1]")
     c.number(c.get(shared, "lsc", f"{where}.shared"), f"{where}.shared.lsc", 0.0, 1.0)
 
 
