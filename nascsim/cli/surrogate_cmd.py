@@ -153,8 +153,9 @@ def _report_targets(path: str | None) -> list[tuple[str, object, object, object]
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random held-out split.")
 @click.option("--region", default="8-14", show_default=True, callback=_region, help="Split points held out by the region-out design.")
 @click.option("--ablation", is_flag=True, help="Also compare feature groups (one fit per variant; slow).")
+@click.option("--monotone/--no-monotone", default=None, help="Override the monotone-in-p fit (default: as the surrogate was fitted; monotone for a parquet).")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
-def report(path, as_json, out_dir, seed, region, ablation, quiet):
+def report(path, as_json, out_dir, seed, region, ablation, monotone, quiet):
     """Held-out quality of surrogates fitted on PATH (an evaluation parquet, or a surrogate JSON
     whose source parquet lies next to it; default: the shipped defaults), and the predicted
     accuracy drop from p = 0 to p = 0.5."""
@@ -166,7 +167,7 @@ def report(path, as_json, out_dir, seed, region, ablation, quiet):
     targets = _report_targets(path)  # every file is read and checked before any work
     results = {}
     for label, ev, opts, s in targets:
-        opts = dataclasses.replace(opts, seed=seed)
+        opts = dataclasses.replace(opts, seed=seed, monotone_p=opts.monotone_p if monotone is None else monotone)
         r = evaluate(ev, opts, region=region, seed=seed, keep_predictions=True, progress=progress)
         if s is not None:
             r["_p_effect"]["file"] = p_effect(s, seed=seed)
