@@ -52,8 +52,11 @@ def test_fit_and_report_tell_on_stderr_what_they_are_doing_per_target_and_fold(t
     assert "report fbnet-synth-1ep: design random" in err and "design region_out" in err
     for target in ("loss", "acc", "lsc"):
         assert f"fit fbnet-synth-1ep: target {target}" in err
-        assert f"  {target}: grid point 1/1 (max_leaf_nodes 8, min_samples_leaf 10), CV fold 2/2" in err
-        assert f"  {target}: refit on all" in err
+    for target in ("loss", "acc"):  # the paired p-model: a level ensemble and an effect-of-p ensemble
+        assert f"  {target}: level (means of " in err
+        assert f"  {target}: effect of p (deviations): grid point 1/1 (max_leaf_nodes 8, min_samples_leaf 10), CV fold 2/2" in err
+        assert f"  {target}: effect of p (deviations): refit on all" in err
+    assert "  lsc: grid point 1/1 (max_leaf_nodes 8, min_samples_leaf 10), CV fold 2/2" in err and "  lsc: refit on all" in err
     code, out, err = run(["surrogate", "report", str(small_file), "--json", "--out", str(tmp_path / "r")], capsys)
     assert code == 0 and "CV fold 1/2" in err
     json.loads(out)  # progress stays off stdout

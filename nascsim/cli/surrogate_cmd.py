@@ -44,9 +44,10 @@ def _progress(quiet: bool):
 @click.option("--quality/--no-quality", default=True, show_default=True, help="Measure held-out quality first and put it in the model card.")
 @click.option("--region", default="8-14", show_default=True, callback=_region, help="Split points held out by the region-out design.")
 @click.option("--monotone/--no-monotone", default=True, show_default=True, help="Fit loss non-decreasing and accuracy non-increasing in p (--no-monotone: ablation).")
+@click.option("--p-model", default="paired", show_default=True, type=click.Choice(["paired", "joint"]), help="paired: level of each pair-batch + effect of p on the deviations; joint: one ensemble on the raw rows.")
 @click.option("--note", default=None, help="Free text stored in the model card (e.g. provenance caveats).")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
-def fit(evals, out_dir, name, sid, space, dataset, classes, split_dropout_train, seed, quality, region, monotone, note, quiet):
+def fit(evals, out_dir, name, sid, space, dataset, classes, split_dropout_train, seed, quality, region, monotone, p_model, note, quiet):
     """Fit a surrogate from an evaluation parquet EVALS (hyperparameters by grouped CV).
 
     The input schema is in the README ("Surrogate input schema"). Trees are fitted on the "main"
@@ -70,7 +71,7 @@ def fit(evals, out_dir, name, sid, space, dataset, classes, split_dropout_train,
         if t.resolve().parent != out.resolve():
             raise ValueError(f"refusing to write {str(t)!r} outside --out {out_dir!r}")
     progress = _progress(quiet)
-    opts = FitOptions(seed=seed, monotone_p=monotone)
+    opts = FitOptions(seed=seed, monotone_p=monotone, p_model=p_model)
     result = None
     if quality:
         result = evaluate(ev, opts, region=region, seed=seed, keep_predictions=True, progress=progress)
@@ -108,6 +109,7 @@ def _options_from_card(s) -> object:
             and is_int(o["folds"]) and 2 <= o["folds"] <= 100 and is_int(o["seed"])
             and o["loss_set"] and all(is_number(p) and 0 <= p < 1 for p in o["loss_set"])
             and isinstance(o.get("monotone_p", True), bool)
+            and o.get("p_model", "paired") in ("paired", "joint")
         )
     except (KeyError, TypeError, ValueError):
         ok = False
@@ -115,7 +117,8 @@ def _options_from_card(s) -> object:
         raise ValueError(f"{where} are not valid fit options ({json.dumps(o)[:120]})")
     return FitOptions(groups=groups, grid=grid, learning_rate=float(o["learning_rate"]), max_iter=o["max_iter"],
                       l2_regularization=float(o["l2_regularization"]), folds=o["folds"], seed=o["seed"],
-                      loss_set=tuple(float(p) for p in o["loss_set"]), monotone_p=o.get("monotone_p", True))
+                      loss_set=tuple(float(p) for p in o["loss_set"]), monotone_p=o.get("monotone_p", True),
+                      p_model=o.get("p_model", "paired"))
 
 
 def _report_targets(path: str | None) -> list[tuple[str, object, object, object]]:
@@ -154,8 +157,9 @@ def _report_targets(path: str | None) -> list[tuple[str, object, object, object]
 @click.option("--region", default="8-14", show_default=True, callback=_region, help="Split points held out by the region-out design.")
 @click.option("--ablation", is_flag=True, help="Also compare feature groups (one fit per variant; slow).")
 @click.option("--monotone/--no-monotone", default=None, help="Override the monotone-in-p fit (default: as the surrogate was fitted; monotone for a parquet).")
+@click.option("--p-model", default=None, type=click.Choice(["paired", "joint"]), help="Override the p-model (default: as the surrogate was fitted; paired for a parquet).")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
-def report(path, as_json, out_dir, seed, region, ablation, monotone, quiet):
+def report(path, as_json, out_dir, seed, region, ablation, monotone, p_model, quiet):
     """Held-out quality of surrogates fitted on PATH (an evaluation parquet, or a surrogate JSON
     whose source parquet lies next to it; default: the shipped defaults), and the predicted
     accuracy drop from p = 0 to p = 0.5."""
@@ -167,7 +171,8 @@ def report(path, as_json, out_dir, seed, region, ablation, monotone, quiet):
     targets = _report_targets(path)  # every file is read and checked before any work
     results = {}
     for label, ev, opts, s in targets:
-        opts = dataclasses.replace(opts, seed=seed, monotone_p=opts.monotone_p if monotone is None else monotone)
+        opts = dataclasses.replace(opts, seed=seed, monotone_p=opts.monotone_p if monotone is None else monotone,
+                                   p_model=opts.p_model if p_model is None else p_model)
         r = evaluate(ev, opts, region=region, seed=seed, keep_predictions=True, progress=progress)
         if s is not None:
             r["_p_effect"]["file"] = p_effect(s, seed=seed)

@@ -393,9 +393,12 @@ def model_card(s: Surrogate) -> str:
         n_trees = len(doc["targets"][name]["tree_start"])
         n_nodes = len(doc["targets"][name]["value"])
         detail = ""
-        if isinstance(c, dict):
+        if isinstance(c, dict) and isinstance(c.get("level"), dict) and isinstance(c.get("p_effect"), dict):
+            detail = (f" (level {_fmt_value(c['level'].get('n_iter', '-'))} + effect of p {_fmt_value(c['p_effect'].get('n_iter', '-'))}), "
+                      f"p {_fmt_value(c.get('monotone_p', '-'))}")
+        elif isinstance(c, dict):
             detail = f", max_leaf_nodes {_fmt_value(c.get('max_leaf_nodes', '-'))}, min_samples_leaf {_fmt_value(c.get('min_samples_leaf', '-'))}, p {_fmt_value(c.get('monotone_p', '-'))}"
-        parts.append(f"{name}: {n_trees} trees, {n_nodes} nodes{detail}")
+        parts.append(f"{name}: {n_trees} trees{detail}, {n_nodes} nodes")
     lines.append("  model     " + "; ".join(parts))
     q = card.get("quality")
     if isinstance(q, dict):
