@@ -65,19 +65,28 @@ def p_effect(s: Surrogate, n: int = P_EFFECT_SAMPLES, seed: int = 0, rates: tupl
     return {"p": [p0, p1], "samples": n, "seed": seed, "acc_drop": _stats(a0 - a1), "loss_rise": _stats(l1 - l0), "acc_at_p0": _stats(a0)}
 
 
-def measured_p_effect(frame: pl.DataFrame, rates: tuple[float, float] = P_EFFECT_RATES) -> dict | None:
+def measured_p_effect(frame: pl.DataFrame, rates: tuple[float, float] = P_EFFECT_RATES, s: Surrogate | None = None) -> dict | None:
     """Accuracy drop acc(p0) - acc(p1) measured on the same pair and batch at both rates.
 
     Returns {"n", "median", "mean", "min", "max"} over the (pair, batch, repeat) groups holding both
-    rates, or None when there are none."""
+    rates, or None when there are none; with a surrogate ``s``, also "predicted_mean" and
+    "predicted_median": its predicted drop on the same groups' (arch, split)."""
+    from nascsim.surrogate.evals import OP_COLUMNS
+
     p0, p1 = rates
     keys = ["pair", "batch", "repeat"]
-    a = frame.filter((pl.col("p") - p0).abs() <= 1e-9).group_by(keys).agg(pl.col("acc").first().alias("a0"))
+    a = frame.filter((pl.col("p") - p0).abs() <= 1e-9).group_by(keys).agg(pl.col("acc").first().alias("a0"), pl.col("split").first(), *[pl.col(c).first() for c in OP_COLUMNS])
     b = frame.filter((pl.col("p") - p1).abs() <= 1e-9).group_by(keys).agg(pl.col("acc").first().alias("a1"))
     j = a.join(b, on=keys)
     if j.height == 0:
         return None
-    return {"n": j.height, **_stats((j["a0"] - j["a1"]).to_numpy())}
+    out = {"n": j.height, **_stats((j["a0"] - j["a1"]).to_numpy())}
+    if s is not None:
+        archs = j.select(OP_COLUMNS).to_numpy().astype(np.int64)
+        splits = j["split"].to_numpy().astype(np.int64)
+        d = s.predict("acc", archs, splits, p0) - s.predict("acc", archs, splits, p1)
+        out["predicted_mean"], out["predicted_median"] = float(np.mean(d)), float(np.median(d))
+    return out
 
 
 def rank_metrics(pred: np.ndarray, obs: np.ndarray, lower_is_better: bool) -> dict:
@@ -235,9 +244,9 @@ def evaluate(ev: Evaluations, options: FitOptions | None = None, *, region: tupl
         "random": {"test_pairs": int(len(test_random)), "against": rnd["loss"]["against"], "seed": seed, "test_frac": test_frac},
         "region_out": {"test_pairs": int(len(test_region)), "band": f"split {lo}..{hi}"},
     }
-    out["_p_effect"] = {"fit": s_rnd.card["p_effect"], "measured": measured_p_effect(ev.rows)}
+    out["_p_effect"] = {"fit": s_rnd.card["p_effect"], "measured": measured_p_effect(ev.rows, s=s_rnd)}
     if ev.lowvar.height:
-        out["_p_effect"]["measured_lowvar"] = measured_p_effect(ev.lowvar)
+        out["_p_effect"]["measured_lowvar"] = measured_p_effect(ev.lowvar, s=s_rnd)
     if keep_predictions:
         out["_predictions"] = {"random": p_rnd, "region_out": p_reg}
     return out
@@ -279,7 +288,8 @@ def table(result: dict) -> str:
                 lines.append(p_effect_line(e, label))
         for label, m in (("main rows", eff.get("measured")), ("lowvar rows", eff.get("measured_lowvar"))):
             if m:
-                lines.append(f"accuracy drop p=0 -> 0.5 measured ({label}, {m['n']} pair-batches at both rates): median {100 * m['median']:.2f}, mean {100 * m['mean']:.2f} points")
+                pred = f"; the random-design fit predicts mean {100 * m['predicted_mean']:.2f} on the same pairs" if "predicted_mean" in m else ""
+                lines.append(f"accuracy drop p=0 -> 0.5 measured ({label}, {m['n']} pair-batches at both rates): median {100 * m['median']:.2f}, mean {100 * m['mean']:.2f} points{pred}")
     return "\n".join(lines)
 
 
