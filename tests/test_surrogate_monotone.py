@@ -101,6 +101,11 @@ def test_measured_p_effect_pairs_the_two_rates_on_the_same_pair_and_batch():
     m = measured_p_effect(load_evaluations(frame, meta=meta, id="x").rows)
     assert m["n"] >= 200
     assert m["mean"] == pytest.approx(0.025, rel=0.25)
+    # by split band: the synthetic drop is 0.05 (1 - k/22), so it falls from the first band to the last
+    bands = m["by_split"]
+    assert [b["splits"] for b in bands] == [[0, 3], [4, 7], [8, 11], [12, 15], [16, 19], [20, 22]]
+    assert sum(b["n"] for b in bands) == m["n"]
+    assert bands[0]["mean"] == pytest.approx(0.05 * (1 - 1.5 / 22), rel=0.2) and bands[-1]["mean"] < 0.01
     assert measured_p_effect(frame.filter(frame["p"] < 0.45)) is None
 
 

@@ -42,6 +42,8 @@ LOWER_IS_BETTER = {"loss": True, "acc": False, "lsc": True}
 DEFAULT_REGION = (8, 14)
 P_EFFECT_SAMPLES = 2000
 P_EFFECT_RATES = (0.0, 0.5)
+SPLIT_BAND = 4  # splits per band in the by-split view of the measured drop
+N_SPLIT_MAX = 22
 
 
 def _stats(x: np.ndarray) -> dict:
@@ -80,12 +82,20 @@ def measured_p_effect(frame: pl.DataFrame, rates: tuple[float, float] = P_EFFECT
     j = a.join(b, on=keys)
     if j.height == 0:
         return None
-    out = {"n": j.height, **_stats((j["a0"] - j["a1"]).to_numpy())}
+    drop = (j["a0"] - j["a1"]).to_numpy()
+    splits = j["split"].to_numpy().astype(np.int64)
+    out = {"n": j.height, **_stats(drop)}
+    bands = [(lo, min(lo + SPLIT_BAND - 1, N_SPLIT_MAX)) for lo in range(0, N_SPLIT_MAX + 1, SPLIT_BAND)]
+    out["by_split"] = [{"splits": [lo, hi], "n": int(np.sum((splits >= lo) & (splits <= hi))),
+                        "mean": float(np.mean(drop[(splits >= lo) & (splits <= hi)])) if np.any((splits >= lo) & (splits <= hi)) else None}
+                       for lo, hi in bands]
     if s is not None:
         archs = j.select(OP_COLUMNS).to_numpy().astype(np.int64)
-        splits = j["split"].to_numpy().astype(np.int64)
         d = s.predict("acc", archs, splits, p0) - s.predict("acc", archs, splits, p1)
         out["predicted_mean"], out["predicted_median"] = float(np.mean(d)), float(np.median(d))
+        for b in out["by_split"]:
+            m = (splits >= b["splits"][0]) & (splits <= b["splits"][1])
+            b["predicted_mean"] = float(np.mean(d[m])) if m.any() else None
     return out
 
 
@@ -290,7 +300,14 @@ def table(result: dict) -> str:
             if m:
                 pred = f"; the random-design fit predicts mean {100 * m['predicted_mean']:.2f} on the same pairs" if "predicted_mean" in m else ""
                 lines.append(f"accuracy drop p=0 -> 0.5 measured ({label}, {m['n']} pair-batches at both rates): median {100 * m['median']:.2f}, mean {100 * m['mean']:.2f} points{pred}")
+                cells = [f"{b['splits'][0]}-{b['splits'][1]}: {_pts(b['mean'])}" + (f" ({_pts(b['predicted_mean'])})" if "predicted_mean" in b else "") for b in m.get("by_split", [])]
+                if cells:
+                    lines.append("  by split, measured (predicted) mean drop in points: " + ", ".join(cells))
     return "\n".join(lines)
+
+
+def _pts(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
 
 
 def p_effect_line(e: dict, label: str) -> str:
