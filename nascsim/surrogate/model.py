@@ -20,9 +20,9 @@ import numpy as np
 
 from nascsim.space import get_space
 from nascsim.surrogate.export import assemble_arrays
-from nascsim.surrogate.features import FEATURE_NAMES, feature_tables
+from nascsim.surrogate.features import feature_tables
 from nascsim.surrogate.predict import TARGETS, noise_sd_batch, predict_batch
-from nascsim.surrogate.validate import FORMAT, FORMAT_VERSION, SurrogateFileError, validate_document
+from nascsim.surrogate.validate import FORMAT, FORMAT_VERSION, SurrogateFileError, validate_document  # noqa: F401 (FORMAT*: re-exported)
 
 DEFAULT_NAMES = ("dropout", "no_dropout")
 
