@@ -108,6 +108,8 @@ def test_report_json_has_the_documented_keys_per_target(tmp_path, small_file, ca
         (lambda f: f.drop("split"), "missing column(s) split"),
         (lambda f: f.with_columns(pl.lit(12).alias("op02")), "op index 12"),
         (lambda f: f.with_columns(pl.lit(float("nan")).alias("loss")), "'loss' has"),
+        (lambda f: f.filter(pl.col("repeat") == 0), "no pair was evaluated on two batches"),
+        (lambda f: f.filter(pl.col("split") < 8), "no pair has a split in the held-out band 8..14"),
     ],
 )
 def test_fit_on_a_bad_file_exits_2_with_one_line_and_writes_nothing(tmp_path, change, message, capsys):

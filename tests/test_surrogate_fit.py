@@ -98,6 +98,19 @@ def test_noise_model_needs_repeated_evaluations(evals):
         fit_surrogate(frame.filter(pl.col("repeat") == 0), meta=meta, id="x", options=quick_options())
 
 
+def test_a_fit_needs_two_pairs_and_for_the_paired_model_a_batch_with_every_p(evals):
+    frame, meta = evals
+    with pytest.raises(ValueError, match="only 1 distinct pair"):
+        fit_surrogate(frame.filter(pl.col("pair") == 3), meta=meta, id="x", options=quick_options())
+    # one extra evaluation at p = 0.7 on a batch of its own: no (pair, batch) group holds every p
+    # of the file any more, while l_SC (over the loss set) and the noise model still have data
+    extra = frame.filter((pl.col("pair") == 0) & (pl.col("repeat") == 0) & (pl.col("p") == 0.5)).with_columns(
+        pl.lit(0.7).alias("p"), pl.lit(99).cast(frame["batch"].dtype).alias("batch"), pl.lit(2).cast(frame["repeat"].dtype).alias("repeat"))
+    with pytest.raises(ValueError, match="the paired p-model needs some"):
+        fit_surrogate(pl.concat([frame, extra]), meta=meta, id="x", options=quick_options())
+    fit_surrogate(pl.concat([frame, extra]), meta=meta, id="x", options=quick_options(p_model="joint"))
+
+
 def test_save_load_round_trip_gives_identical_predictions_and_card(tmp_path):
     s = make_stand_in_surrogate("extended")
     path = save_surrogate(s, tmp_path / "s.json")

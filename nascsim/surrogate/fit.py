@@ -306,6 +306,21 @@ def target_data(ev: Evaluations, loss_set: tuple[float, ...], tables) -> dict[st
     }
 
 
+def check_fit_data(ev: Evaluations, opts: FitOptions) -> None:
+    """Raise ``ValueError`` (one line) if :func:`fit_surrogate` cannot fit ``ev`` with ``opts``:
+    fewer than 2 pairs, no l_SC observation, no repeats for the noise model, or (paired p-model)
+    no group holding every p. Cheap; called before any long work starts."""
+    n_pairs = ev.rows["pair"].n_unique()
+    if n_pairs < 2:
+        raise ValueError(f"{ev.source}: only {n_pairs} distinct pair(s) in the main rows: cross-validation needs at least 2")
+    lsc = lsc_table(ev.rows, opts.loss_set)
+    if lsc.height == 0:
+        raise ValueError(f"{ev.source}: no (pair, batch) holds every p of the loss set {list(opts.loss_set)}")
+    noise_model(ev, lsc, opts.loss_set)
+    if opts.p_model == "paired" and not batch_groups(ev.rows)[1].any():
+        raise ValueError(f"{ev.source}: no (pair, batch) group holds every p value of the file; the paired p-model needs some (or fit with --p-model joint)")
+
+
 def fit_surrogate(
     evals,
     *,
@@ -336,12 +351,11 @@ def fit_surrogate(
     t0 = time.perf_counter()
     tables = feature_tables(ev.space, ev.classes)
     columns = feature_columns(opts.groups)
+    check_fit_data(ev, opts)
     data = target_data(ev, opts.loss_set, tables)
     lsc = lsc_table(ev.rows, opts.loss_set)
     noise, noise_info = noise_model(ev, lsc, opts.loss_set)
     groups, complete = batch_groups(ev.rows)
-    if opts.p_model == "paired" and not complete.any():
-        raise ValueError(f"{ev.source}: no (pair, batch) group holds every p value of the file; the paired p-model needs some (or fit with --p-model joint)")
     trees, hyper = {}, {}
     for t, (name, (X, y, pairs)) in enumerate(data.items()):
         direction = MONOTONE_IN_P[name] if opts.monotone_p else 0
@@ -407,4 +421,4 @@ def fit_surrogate(
     return s
 
 
-__all__ = ["FitOptions", "fit_paired", "fit_surrogate", "fit_target", "merge_exports", "noise_model", "target_data", "OP_COLUMNS"]
+__all__ = ["FitOptions", "check_fit_data", "fit_paired", "fit_surrogate", "fit_target", "merge_exports", "noise_model", "target_data", "OP_COLUMNS"]

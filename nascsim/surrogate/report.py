@@ -34,7 +34,7 @@ import polars as pl
 
 from nascsim.space import get_space
 from nascsim.surrogate.evals import Evaluations, lsc_table
-from nascsim.surrogate.fit import FitOptions, Progress, _say, fit_surrogate
+from nascsim.surrogate.fit import FitOptions, Progress, _say, check_fit_data, fit_surrogate
 from nascsim.surrogate.model import Surrogate, write_atomic
 
 TARGET_NAMES = ("loss", "acc", "lsc")
@@ -229,7 +229,8 @@ def evaluate(ev: Evaluations, options: FitOptions | None = None, *, region: tupl
     test_region = np.sort(split_of.filter((pl.col("split") >= lo) & (pl.col("split") <= hi))["pair"].to_numpy())
     if len(test_region) == 0:
         raise ValueError(f"{ev.source}: no pair has a split in the held-out band {lo}..{hi}")
-    _train_rows(ev, test_random), _train_rows(ev, test_region)
+    for test in (test_random, test_region):  # every check before the first (long) fit
+        check_fit_data(dataclasses.replace(ev, rows=_train_rows(ev, test), lowvar=ev.lowvar.clear()), opts)
     against = "its lowvar rows" if use_lowvar else "single batches"
     _say(progress, f"report {ev.id}: design random, {len(test_random)} held-out pairs (scored against {against})")
     rnd, p_rnd, s_rnd = _design(ev, test_random, opts, use_lowvar, keep_predictions, progress)
