@@ -1,17 +1,29 @@
-"""HW-NAS-Bench FBNet lookup tables: importer, shipped parquet, and array views.
+"""HW-NAS-Bench FBNet lookup tables: importer, table files, and array views.
 
 Source: HW-NAS-Bench (Li et al., "HW-NAS-Bench: Hardware-Aware Neural Architecture Search
 Benchmark", ICLR 2021), MIT license. The importer reads the official pickle
 (``HW-NAS-Bench-v1_0.pickle``, whose ``HW_metrics["fbnet"]`` holds the tables) or a JSON export of
 that same object, checks that every key the CIFAR macro-architecture needs is there, and writes one
-long parquet table under ``tables/``. A network's metric is the sum of its blocks' entries.
+long parquet table to the path the user names. A network's metric is the sum of its blocks' entries.
+
+The pickle is read with a restricted unpickler (:func:`restricted_loads`) that rebuilds only the
+types that file holds -- dicts, lists, tuples, numbers, strings and numpy arrays / scalars -- and
+refuses anything else (a pickle that would call a function or build another object), so no code
+from the file runs.
+
+Table files (the shipped ``tables/hwnasbench_fbnet_cifar.parquet``, or a user's own with
+``--tables FILE``) are validated completely by :func:`tables_from_columns` before use; the schema
+is in ``tables/README.md``. Devices are named by the table: a column ``<device>_latency`` (ms) makes
+a device, ``<device>_energy`` (mJ) adds its energy. Reading needs pyarrow only (no polars).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,10 +55,69 @@ METRICS = (
 )
 TABLE_CLASSES = (10, 100)
 TABLE_FILE = "hwnasbench_fbnet_cifar.parquet"
+BLOCKS = ("stem", "layer", "header", "pool", "fc")
+TABLE_REQUIRED = ("block", "layer", "op", "classes")
+DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+MAX_TABLE_ROWS = 100_000
 
 
 class TableError(ValueError):
-    """An unreadable or incomplete lookup-table file."""
+    """An unreadable, incomplete or malformed lookup-table file (one line naming the bad value)."""
+
+
+# (module, name) pairs a lookup-table pickle may name: numpy's array and scalar reconstruction
+# (numpy 1 and 2 module paths; _frombuffer for protocol 5), the bytes helper protocol-2 pickles use
+# for array data, and OrderedDict. Dicts, lists, tuples, numbers and strings need no global at all.
+_PICKLE_ALLOWED = {
+    ("collections", "OrderedDict"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),
+}
+
+
+class _Refused(pickle.UnpicklingError):
+    """A global or persistent id the restricted unpickler does not admit."""
+
+
+class _TableUnpickler(pickle.Unpickler):
+    """Rebuilds dicts, lists, tuples, numbers, strings and numpy arrays / scalars; refuses every
+    other global (functions, classes), so unpickling runs no code named by the file."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _PICKLE_ALLOWED:
+            raise _Refused(f"the pickle asks for {module}.{name}")
+        if module.startswith("numpy.core."):  # numpy 1 pickles under numpy 2: same objects, no deprecation shim
+            try:
+                return super().find_class("numpy._core." + module.removeprefix("numpy.core."), name)
+            except (ImportError, AttributeError):
+                pass
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid):
+        raise _Refused("the pickle uses persistent ids")
+
+
+def restricted_loads(data: bytes, source: str = "pickle"):
+    """Unpickle ``data`` admitting only dicts, lists, tuples, numbers, strings and numpy arrays /
+    scalars; anything else raises :class:`TableError` (one line) before it is built."""
+    try:
+        return _TableUnpickler(io.BytesIO(data)).load()
+    except _Refused as exc:
+        raise TableError(
+            f"{source}: refused to unpickle ({exc}); a lookup-table pickle may hold only dicts, lists, "
+            "tuples, numbers, strings and numpy arrays"
+        ) from None
+    except (RecursionError, MemoryError) as exc:
+        raise TableError(f"{source}: refused to unpickle ({exc.__class__.__name__})") from None
+    except Exception as exc:  # truncated or garbage bytes raise many types
+        raise TableError(f"{source} is neither JSON nor a readable pickle: {exc.__class__.__name__}") from None
 
 
 def block_key(layer: Layer, op: Op) -> str:
@@ -86,11 +157,10 @@ def read_lut(path: str | os.PathLike) -> dict:
     obj = None
     try:
         obj = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        try:
-            obj = pickle.loads(raw)
-        except Exception as exc:  # any unpickling failure means the file is unreadable
-            raise TableError(f"{str(path)!r} is neither JSON nor a pickle: {exc.__class__.__name__}") from None
+    except RecursionError:
+        raise TableError(f"{str(path)!r}: JSON nested too deeply") from None
+    except (UnicodeDecodeError, ValueError):  # not JSON (JSONDecodeError is a ValueError): try the pickle
+        obj = restricted_loads(raw, repr(str(path)))
     if isinstance(obj, dict) and "fbnet" in obj and isinstance(obj["fbnet"], dict):
         obj = obj["fbnet"]
     if not isinstance(obj, dict):
@@ -117,8 +187,15 @@ def check_lut(lut: dict, source: str = "lookup table") -> None:
             raise TableError(f"{source}: metric {metric!r} lacks key {missing[0]!r}{more}")
         for k in required_keys():
             v = table[k]
-            if not isinstance(v, (int, float)) or not np.isfinite(v):
-                raise TableError(f"{source}: metric {metric!r} key {k!r} has non-numeric value {v!r}")
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+                raise TableError(f"{source}: metric {metric!r} key {k!r} has non-numeric value {_short(v)}")
+            if v < 0:
+                raise TableError(f"{source}: metric {metric!r} key {k!r} has negative value {float(v)!r}")
+
+
+def _short(v) -> str:
+    text = repr(v).replace("\n", " ")
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def lut_rows(lut: dict) -> dict[str, list]:
@@ -149,21 +226,29 @@ def lut_rows(lut: dict) -> dict[str, list]:
     return cols
 
 
-def build_tables(lut_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Import a pickle/JSON lookup table into ``out_dir/hwnasbench_fbnet_cifar.parquet``.
+def build_tables(lut_path: str | os.PathLike, out_path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Import a pickle/JSON lookup table into the parquet file ``out_path``.
 
-    Validates everything before writing; the file is written atomically (temp file + rename).
+    Validates everything (the lookup table, then the table it makes, as :func:`load_tables` would)
+    before writing; the file is written atomically. An existing file (the shipped table included)
+    is replaced only with ``overwrite=True``.
     """
     import polars as pl
 
+    out_path = Path(out_path)
+    if out_path.suffix != ".parquet":
+        raise TableError(f"--out {str(out_path)!r} must name a .parquet file")
+    if out_path.is_dir():
+        raise TableError(f"--out {str(out_path)!r} is a folder; name the .parquet file to write")
+    if out_path.exists() and not overwrite:
+        raise TableError(f"{str(out_path)!r} exists; pass --force to replace it")
     lut = read_lut(lut_path)
     check_lut(lut, source=str(lut_path))
     frame = pl.DataFrame(lut_rows(lut), schema_overrides={"classes": pl.Int64})
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / TABLE_FILE
-    atomic_write_parquet(frame, target)
-    return target
+    tables_from_columns({c: frame[c].to_numpy() for c in frame.columns}, source=f"table built from {str(lut_path)!r}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_parquet(frame, out_path)
+    return out_path
 
 
 def atomic_write_parquet(frame, target: Path) -> None:
@@ -176,77 +261,185 @@ def atomic_write_parquet(frame, target: Path) -> None:
 
 @dataclass(frozen=True)
 class MeasuredTables:
-    """HW-NAS-Bench entries as arrays for one metric each.
+    """Lookup-table entries as arrays for one metric each.
 
     ``layer[metric]``: shape (22, 9) in FBNet op order; ``fixed[metric]``: stem, header, pool and
-    ``fc{classes}`` entries.
+    ``fc{classes}`` entries. ``latency_devices`` / ``energy_devices``: the devices the table names
+    (columns ``<device>_latency`` / ``<device>_energy``), in column order.
     """
 
     layer: dict[str, np.ndarray]
     fixed: dict[str, dict[str, float]]
+    latency_devices: tuple[str, ...] = LATENCY_DEVICES
+    energy_devices: tuple[str, ...] = ENERGY_DEVICES
+    classes: tuple[int, ...] = TABLE_CLASSES
 
     @property
     def devices(self) -> tuple[str, ...]:
         """Devices with a latency column (``<device>_latency``), in the file's column order."""
-        return tuple(m[: -len("_latency")] for m in self.layer if m.endswith("_latency"))
+        return self.latency_devices
 
     def fixed_for(self, metric: str, classes: int) -> dict[str, float]:
+        if metric not in self.fixed:
+            raise ValueError(f"the latency table has no {metric!r} column (devices: {', '.join(self.latency_devices)})")
         f = self.fixed[metric]
         key = f"fc{classes}"
         if key not in f:
             raise ValueError(
-                f"HW-NAS-Bench has no FC entry for {classes} classes (it has {', '.join(str(c) for c in TABLE_CLASSES)}); "
+                f"the latency table has no FC entry for {classes} classes (it has {', '.join(str(c) for c in self.classes)}); "
                 "use --source flops"
             )
         return {"stem": f["stem"], "header": f["header"], "pool": f["pool"], "fc": f[key]}
 
 
-def tables_from_columns(cols: dict[str, np.ndarray]) -> MeasuredTables:
-    """:class:`MeasuredTables` from the long table's columns (``block``, ``layer``, ``op``,
-    ``classes`` and one column per metric, as numpy arrays)."""
-    block = np.asarray(cols["block"]).astype(str)
+def _device_metrics(names, source: str) -> tuple[list[str], list[str]]:
+    """Latency and energy devices of a table's column names; checks their names."""
+    lat, energy = [], []
+    for name in names:
+        for suffix, found in (("_latency", lat), ("_energy", energy)):
+            if name.endswith(suffix):
+                device = name.removesuffix(suffix)
+                if not DEVICE_NAME.fullmatch(device):
+                    raise TableError(f"{source}: column {name!r} names device {device!r}; device names are letters, digits and '-'")
+                found.append(device)
+    if not lat:
+        raise TableError(f"{source}: no <device>_latency column (e.g. raspi4_latency, in ms)")
+    orphan = [d for d in energy if d not in lat]
+    if orphan:
+        raise TableError(f"{source}: column {orphan[0]}_energy has no {orphan[0]}_latency column")
+    return lat, energy
+
+
+def _integers(values: np.ndarray, name: str, source: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """Integer values of column ``name`` (on ``rows``), or TableError naming the first bad one."""
+    v = np.asarray(values)
+    if v.dtype.kind not in "iuf":
+        raise TableError(f"{source}: column {name!r} has type {v.dtype}, expected integers")
+    sub = v if rows is None else v[rows]
+    bad = ~np.isfinite(sub.astype(np.float64)) | (sub.astype(np.float64) != np.round(sub.astype(np.float64)))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0]) if rows is None else int(rows[np.flatnonzero(bad)[0]])
+        raise TableError(f"{source}: column {name!r} row {i} holds {v[i].item()!r}, not an integer")
+    return v.astype(np.float64)
+
+
+def tables_from_columns(cols: dict[str, np.ndarray], source: str = "table") -> MeasuredTables:
+    """:class:`MeasuredTables` from a table's columns (numpy arrays), validated completely.
+
+    Required: ``block`` (stem, layer, header, pool, fc), ``layer`` (0 stem, 1..22, 23 header, 24
+    pool, 25 FC), ``op`` (0..8 for layer rows), ``classes`` (for fc rows), and one or more
+    ``<device>_latency`` columns (ms; optional ``<device>_energy``, mJ): finite, >= 0. Rows: one
+    stem, header and pool, every (layer 1..22, op 0..8) exactly once, one fc row per number of
+    classes. Any problem raises :class:`TableError` naming the column, row and value.
+    """
+    n_layers, n_ops = len(LAYERS), len(FBNET_OPS)
+    missing = [c for c in TABLE_REQUIRED if c not in cols]
+    if missing:
+        raise TableError(f"{source}: missing column(s) {', '.join(missing)}")
+    lat_devices, energy_devices = _device_metrics(list(cols), source)
+    metrics = [f"{d}_latency" for d in lat_devices] + [f"{d}_energy" for d in energy_devices]
+    arrays = {c: np.asarray(cols[c]) for c in TABLE_REQUIRED + tuple(metrics)}
+    n = len(arrays["block"])
+    for c, a in arrays.items():
+        if a.ndim != 1 or len(a) != n:
+            raise TableError(f"{source}: column {c!r} has shape {a.shape}; every column needs {n} values")
+    if not 0 < n <= MAX_TABLE_ROWS:
+        raise TableError(f"{source}: {n} rows; a table has between 1 and {MAX_TABLE_ROWS}")
+    block = arrays["block"]
+    if block.dtype.kind not in "UO" or not all(isinstance(b, str) for b in block.tolist()):
+        raise TableError(f"{source}: column 'block' must hold strings ({', '.join(BLOCKS)})")
+    block = block.astype(str)
+    unknown = ~np.isin(block, BLOCKS)
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise TableError(f"{source}: row {i} has block {str(block[i])!r}; expected one of {', '.join(BLOCKS)}")
+    for name in ("stem", "header", "pool"):
+        count = int(np.sum(block == name))
+        if count != 1:
+            raise TableError(f"{source}: {count} {name!r} rows; a table has exactly one")
     layer_rows = np.flatnonzero(block == "layer")
-    order = layer_rows[np.lexsort((np.asarray(cols["op"])[layer_rows], np.asarray(cols["layer"])[layer_rows]))]
-    classes = np.asarray(cols["classes"], dtype=np.float64)  # null (NaN) outside the fc rows
+    fc_rows = np.flatnonzero(block == "fc")
+    layer_idx = _integers(arrays["layer"], "layer", source, layer_rows)
+    op_idx = _integers(arrays["op"], "op", source, layer_rows)
+    li, oi = layer_idx[layer_rows].astype(np.int64), op_idx[layer_rows].astype(np.int64)
+    out = (li < 1) | (li > n_layers) | (oi < 0) | (oi >= n_ops)
+    if out.any():
+        i = int(layer_rows[np.flatnonzero(out)[0]])
+        raise TableError(f"{source}: layer row {i} has layer {int(layer_idx[i])}, op {int(op_idx[i])}; expected layer 1..{n_layers}, op 0..{n_ops - 1}")
+    cell = (li - 1) * n_ops + oi
+    counts = np.bincount(cell, minlength=n_layers * n_ops)
+    if (counts != 1).any():
+        c = int(np.flatnonzero(counts != 1)[0])
+        raise TableError(f"{source}: layer {c // n_ops + 1}, op {c % n_ops} has {int(counts[c])} rows; every (layer 1..{n_layers}, op 0..{n_ops - 1}) needs exactly one")
+    if len(fc_rows) == 0:
+        raise TableError(f"{source}: no 'fc' row (one per number of classes, e.g. 10 and 100)")
+    classes = _integers(arrays["classes"], "classes", source, fc_rows)[fc_rows].astype(np.int64)
+    if (classes < 1).any() or len(set(classes.tolist())) != len(classes):
+        raise TableError(f"{source}: fc rows have classes {classes.tolist()}; each must be a distinct positive integer")
+    order = layer_rows[np.argsort(cell, kind="stable")]
     layer: dict[str, np.ndarray] = {}
     fixed: dict[str, dict[str, float]] = {}
-    metrics = [m for m in cols if m.endswith("_latency") or m.endswith("_energy")]  # devices named by the table
     for m in metrics:
-        values = np.asarray(cols[m], dtype=np.float64)
-        layer[m] = values[order].reshape(len(LAYERS), len(FBNET_OPS))
-        f: dict[str, float] = {}
-        for name in ("stem", "header", "pool"):
-            f[name] = float(values[np.flatnonzero(block == name)[0]])
-        for c in TABLE_CLASSES:
-            f[f"fc{c}"] = float(values[np.flatnonzero((block == "fc") & (classes == c))[0]])
+        values = arrays[m]
+        if values.dtype.kind not in "iuf":
+            raise TableError(f"{source}: column {m!r} has type {values.dtype}, expected numbers")
+        values = values.astype(np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise TableError(f"{source}: column {m!r} row {i} ({block[i]}) is {float(values[i])!r}; entries must be finite")
+        if (values < 0).any():
+            i = int(np.flatnonzero(values < 0)[0])
+            raise TableError(f"{source}: column {m!r} row {i} ({block[i]}) is negative ({float(values[i])!r})")
+        layer[m] = values[order].reshape(n_layers, n_ops)
+        f = {name: float(values[np.flatnonzero(block == name)[0]]) for name in ("stem", "header", "pool")}
+        for row, c in zip(fc_rows.tolist(), classes.tolist()):
+            f[f"fc{c}"] = float(values[row])
         fixed[m] = f
-    return MeasuredTables(layer, fixed)
+    return MeasuredTables(layer, fixed, tuple(lat_devices), tuple(energy_devices), tuple(sorted(classes.tolist())))
 
 
 def read_table_columns(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The columns of a table parquet as numpy arrays, read with pyarrow (no polars: the torch
-    stage runs where polars is not installed)."""
+    stage runs where polars is not installed). Unreadable files and nested column types raise
+    :class:`TableError`."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
-    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    source = f"table file {str(path)!r}"
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises several types for missing, truncated or garbage files
+        raise TableError(f"cannot read {source}: {exc.__class__.__name__}") from None
+    cols = {}
+    for field in table.schema:
+        t = field.type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)):
+            raise TableError(f"{source}: column {field.name!r} has type {field.type}, expected numbers or strings")
+        col = table.column(field.name)
+        if pa.types.is_dictionary(field.type):
+            col = col.cast(t)
+        cols[field.name] = col.to_numpy(zero_copy_only=False)
+    return cols
 
 
-_CACHE: dict[str, MeasuredTables] = {}
+_CACHE: dict[tuple, MeasuredTables] = {}
 
 
 def load_tables(path: str | os.PathLike | None = None) -> MeasuredTables:
-    """The shipped tables (``tables/hwnasbench_fbnet_cifar.parquet``), or those at ``path``."""
+    """The shipped tables (``tables/hwnasbench_fbnet_cifar.parquet``), or those at ``path`` (a
+    table in the schema of ``tables/README.md``), validated completely; cached per file version."""
     from nascsim._data import shipped_path
 
     p = Path(path) if path is not None else shipped_path("tables") / TABLE_FILE
-    key = str(p.resolve())
+    if not p.is_file():
+        raise TableError(f"table file {str(p)!r} not found")
+    st = p.stat()
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
     if key not in _CACHE:
-        try:
-            cols = read_table_columns(p)
-        except Exception as exc:
-            raise TableError(f"cannot read table file {str(p)!r}: {exc.__class__.__name__}") from None
-        _CACHE[key] = tables_from_columns(cols)
+        _CACHE[key] = tables_from_columns(read_table_columns(p), f"table file {str(p)!r}")
     return _CACHE[key]
 
 

@@ -41,10 +41,54 @@ def test_fit_writes_surrogate_plot_and_report_and_prints_the_table(tmp_path, sma
     names = sorted(p.name for p in (tmp_path / "o").iterdir())
     assert names == ["fbnet-synth-1ep.json", "fbnet-synth-1ep.report.json", "fbnet-synth-1ep.report.png"]
     assert "kendall" not in out and "random" in out and "region_out" in out
+    assert "accuracy drop p=0 -> 0.5 predicted (the fitted surrogate" in out
     card = json.loads((tmp_path / "o" / "fbnet-synth-1ep.json").read_text())["card"]
-    assert card["source"] == "fbnet-synth-1ep.parquet" and "quality" in card
-    code, out, err = run(["surrogate", "show", str(tmp_path / "o" / "fbnet-synth-1ep.json")], capsys)
-    assert code == 0 and json.loads(out)["id"] == "fbnet-synth-1ep"
+    assert card["source"] == "fbnet-synth-1ep.parquet" and "quality" in card and "p_effect" in card
+
+
+def test_fit_and_report_tell_on_stderr_what_they_are_doing_per_target_and_fold(tmp_path, small_file, capsys):
+    code, out, err = run(["surrogate", "fit", str(small_file), "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    assert "report fbnet-synth-1ep: design random" in err and "design region_out" in err
+    for target in ("loss", "acc", "lsc"):
+        assert f"fit fbnet-synth-1ep: target {target}" in err
+    for target in ("loss", "acc"):  # the paired p-model: a level ensemble and an effect-of-p ensemble
+        assert f"  {target}: level (means of " in err
+        assert f"  {target}: effect of p (deviations): grid point 1/1 (max_leaf_nodes 8, min_samples_leaf 10), CV fold 2/2" in err
+        assert f"  {target}: effect of p (deviations): refit on all" in err
+    assert "  lsc: grid point 1/1 (max_leaf_nodes 8, min_samples_leaf 10), CV fold 2/2" in err and "  lsc: refit on all" in err
+    code, out, err = run(["surrogate", "report", str(small_file), "--json", "--out", str(tmp_path / "r")], capsys)
+    assert code == 0 and "CV fold 1/2" in err
+    json.loads(out)  # progress stays off stdout
+    code, out, err = run(["surrogate", "fit", str(small_file), "--out", str(tmp_path / "q"), "--quiet"], capsys)
+    assert code == 0 and err == ""
+
+
+def test_show_prints_a_model_card_and_json_prints_the_raw_file(tmp_path, small_file, capsys):
+    code, _, err = run(["surrogate", "fit", str(small_file), "--out", str(tmp_path), "--quiet"], capsys)
+    assert code == 0, err
+    path = tmp_path / "fbnet-synth-1ep.json"
+    code, out, err = run(["surrogate", "show", str(path)], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("surrogate fbnet-synth-1ep (format 2")
+    for label in ("data", "supernet", "model", "quality", "p effect", "noise"):
+        assert any(line.startswith(f"  {label} ") for line in lines), label
+    assert "fbnet-synth-1ep.parquet" in out and "split dropout 0.5" in out and "non-increasing" in out
+    assert "random held-out pairs" in out and "1000 images" in out
+    assert len(lines) < 15
+    code, out, err = run(["surrogate", "show", str(path), "--json"], capsys)
+    assert code == 0 and json.loads(out) == json.loads(path.read_text())
+
+
+def test_report_prints_the_predicted_and_measured_accuracy_drop_from_p0_to_p05(tmp_path, small_file, capsys):
+    code, out, err = run(["surrogate", "report", str(small_file), "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    assert "accuracy drop p=0 -> 0.5 predicted (random-design fit, 2000 random (arch, split)): median" in out
+    assert "accuracy drop p=0 -> 0.5 measured (main rows" in out
+    code, out, err = run(["surrogate", "report", str(small_file), "--json", "--out", str(tmp_path)], capsys)
+    eff = json.loads(out)["_p_effect"]
+    assert eff["fit"]["acc_drop"]["min"] >= 0 and eff["measured"]["n"] > 0
 
 
 def test_report_json_has_the_documented_keys_per_target(tmp_path, small_file, capsys):
@@ -64,6 +108,8 @@ def test_report_json_has_the_documented_keys_per_target(tmp_path, small_file, ca
         (lambda f: f.drop("split"), "missing column(s) split"),
         (lambda f: f.with_columns(pl.lit(12).alias("op02")), "op index 12"),
         (lambda f: f.with_columns(pl.lit(float("nan")).alias("loss")), "'loss' has"),
+        (lambda f: f.filter(pl.col("repeat") == 0), "no pair was evaluated on two batches"),
+        (lambda f: f.filter(pl.col("split") < 8), "no pair has a split in the held-out band 8..14"),
     ],
 )
 def test_fit_on_a_bad_file_exits_2_with_one_line_and_writes_nothing(tmp_path, change, message, capsys):

@@ -4,6 +4,7 @@ file format (save/load round trip, version and space checks) and the model card.
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import polars as pl
@@ -97,6 +98,19 @@ def test_noise_model_needs_repeated_evaluations(evals):
         fit_surrogate(frame.filter(pl.col("repeat") == 0), meta=meta, id="x", options=quick_options())
 
 
+def test_a_fit_needs_two_pairs_and_for_the_paired_model_a_batch_with_every_p(evals):
+    frame, meta = evals
+    with pytest.raises(ValueError, match="only 1 distinct pair"):
+        fit_surrogate(frame.filter(pl.col("pair") == 3), meta=meta, id="x", options=quick_options())
+    # one extra evaluation at p = 0.7 on a batch of its own: no (pair, batch) group holds every p
+    # of the file any more, while l_SC (over the loss set) and the noise model still have data
+    extra = frame.filter((pl.col("pair") == 0) & (pl.col("repeat") == 0) & (pl.col("p") == 0.5)).with_columns(
+        pl.lit(0.7).alias("p"), pl.lit(99).cast(frame["batch"].dtype).alias("batch"), pl.lit(2).cast(frame["repeat"].dtype).alias("repeat"))
+    with pytest.raises(ValueError, match="the paired p-model needs some"):
+        fit_surrogate(pl.concat([frame, extra]), meta=meta, id="x", options=quick_options())
+    fit_surrogate(pl.concat([frame, extra]), meta=meta, id="x", options=quick_options(p_model="joint"))
+
+
 def test_save_load_round_trip_gives_identical_predictions_and_card(tmp_path):
     s = make_stand_in_surrogate("extended")
     path = save_surrogate(s, tmp_path / "s.json")
@@ -133,7 +147,8 @@ def test_loading_without_sklearn_works(tmp_path):
         (lambda d: d.update(format_version=99), "format version 99"),
         (lambda d: d.update(format="something-else"), "not a nascsim surrogate"),
         (lambda d: d.update(space="mobilenet"), "unknown space 'mobilenet'"),
-        (lambda d: d["targets"].pop("lsc"), "lacks the 'lsc' model"),
+        (lambda d: d["targets"].pop("lsc"), "targets.lsc is missing"),
+        (lambda d: d.update(format_version=1), "refit it with `nascsim surrogate fit"),
     ],
 )
 def test_bad_surrogate_files_are_rejected(tmp_path, edit, message):
@@ -175,3 +190,60 @@ def test_default_surrogates_load_with_dropout_and_no_dropout_supernets():
         assert np.all(np.isfinite(x))
     with pytest.raises(ValueError, match="unknown space"):
         default_surrogates("nope")
+
+
+def _with_designs(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with a ``design`` column: pairs 0..9 become a "noise" set with wild values."""
+    design = pl.when(pl.col("lowvar")).then(pl.lit("lowvar")).when(pl.col("pair") < 10).then(pl.lit("noise")).otherwise(pl.lit("main"))
+    return frame.with_columns(design.alias("design")).with_columns(
+        pl.when(pl.col("design") == "noise").then(pl.lit(9.0)).otherwise(pl.col("loss")).alias("loss")
+    )
+
+
+def test_design_column_splits_main_lowvar_and_noise_rows():
+    frame, meta = synthetic_evaluations("fbnet", n_pairs=60, seed=11, lowvar_pairs=20)
+    ev = load_evaluations(_with_designs(frame), meta=meta, id="x")
+    assert set(ev.rows["design"]) == {"main"} and set(ev.lowvar["design"]) == {"lowvar"} and set(ev.noise["design"]) == {"noise"}
+    assert ev.noise["pair"].max() == 9 and ev.rows["pair"].min() == 10
+    assert ev.rows.height + ev.lowvar.height + ev.noise.height == frame.height
+    # without a design column: lowvar where lowvar is true, main elsewhere
+    ev0 = load_evaluations(frame, meta=meta, id="x")
+    assert ev0.noise.height == 0 and ev0.lowvar.height == frame["lowvar"].sum() and set(ev0.rows["design"]) == {"main"}
+
+
+def test_trees_are_fitted_on_main_rows_only():
+    """The "noise" rows carry a loss of 9 nats: were they fitted, predictions would move towards it."""
+    frame, meta = synthetic_evaluations("fbnet", n_pairs=60, seed=11)
+    s = fit_surrogate(_with_designs(frame), meta=meta, id="x", options=quick_options())
+    assert s.card["sizes"]["noise_rows"] == frame.filter(pl.col("pair") < 10).height
+    assert s.card["sizes"]["rows"] == frame.filter(pl.col("pair") >= 10).height
+    rng = np.random.default_rng(0)
+    pred = s.predict("loss", rng.integers(0, 9, (200, 22)), rng.integers(0, 23, 200), np.zeros(200))
+    assert pred.max() < 2.5
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda f: f.with_columns(pl.lit("extra").alias("design")), "column 'design' holds 'extra'"),
+        (lambda f: f.with_columns(pl.lit(None, dtype=pl.String).alias("design")), "column 'design' must hold strings"),
+        (lambda f: f.with_columns(pl.lit(1).alias("design")), "column 'design' must hold strings"),
+        (lambda f: f.with_columns(pl.lit("lowvar").alias("design")), "has design 'lowvar' but lowvar false"),
+        (lambda f: f.with_columns(pl.lit("noise").alias("design"), pl.lit(False).alias("lowvar")), 'no "main" (single-batch) rows'),
+        (lambda f: f.with_columns(pl.col("split").cast(pl.Float64) + 0.5), "column 'split' holds"),
+        (lambda f: f.with_columns(pl.lit(0).alias("n_images")), "'n_images' must hold positive integers"),
+        (lambda f: f.with_columns(pl.lit(float("inf")).alias("p")), "column 'p' has infinite"),
+    ],
+)
+def test_bad_design_and_integer_columns_are_named(evals, change, message):
+    frame, meta = evals
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_evaluations(change(frame), meta=meta, id="x")
+
+
+def test_an_unsafe_surrogate_id_is_refused_wherever_it_comes_from(evals):
+    frame, meta = evals
+    with pytest.raises(ValueError, match="surrogate id '../x' is not a safe name"):
+        load_evaluations(frame, meta={**meta, "id": "../x"})
+    with pytest.raises(ValueError, match="not a safe name"):
+        load_evaluations(frame, meta=meta, id="a/b")

@@ -67,16 +67,31 @@ def devices(tables, as_json):
 
 @click.group()
 def tables():
-    """Lookup tables shipped under tables/."""
+    """Import HW-NAS-Bench lookup tables; check a latency table file (schema: tables/README.md)."""
 
 
 @tables.command("build")
-@click.option("--lut", required=True, type=click.Path(dir_okay=False), help="HW-NAS-Bench pickle or its JSON export.")
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Output folder (default: the shipped tables/).")
-def tables_build(lut, out_dir):
-    """Rebuild the parquet table from the official pickle or a JSON export of HW_metrics['fbnet']."""
-    from nascsim._data import shipped_path
+@click.option("--lut", required=True, type=click.Path(dir_okay=False), help="HW-NAS-Bench pickle (read with a restricted unpickler) or its JSON export.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="The .parquet file to write (e.g. my-tables.parquet).")
+@click.option("--force", is_flag=True, help="Replace --out if it exists (needed to write over the shipped table).")
+def tables_build(lut, out_path, force):
+    """Build a table parquet from the official pickle or a JSON export of HW_metrics['fbnet'].
+
+    Nothing is written unless the whole table validates; an existing file, the shipped
+    tables/hwnasbench_fbnet_cifar.parquet included, is replaced only with --force.
+    """
     from nascsim.tables import build_tables
 
-    target = build_tables(lut, out_dir if out_dir is not None else shipped_path("tables"))
+    target = build_tables(lut, out_path, overwrite=force)
     click.echo(f"wrote {target}")
+
+
+@tables.command("check")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+def tables_check(path):
+    """Validate a table file (default: the shipped one) and list the devices it names."""
+    from nascsim.tables import load_tables
+
+    t = load_tables(path)
+    click.echo(f"{path or 'shipped table'}: valid; latency devices {', '.join(t.latency_devices)}; "
+               f"energy devices {', '.join(t.energy_devices) or 'none'}; FC rows for {', '.join(map(str, t.classes))} classes")

@@ -69,7 +69,7 @@ def resolve_surrogates(config: SearchConfig, surrogates: dict | None) -> dict:
     if surrogates is None:
         from nascsim.surrogate import default_surrogates
 
-        surrogates = default_surrogates()
+        surrogates = default_surrogates(config.space)
     for role in ("dropout", "no_dropout"):
         if role not in surrogates:
             raise ValueError(f"surrogate set lacks the {role!r} surrogate")

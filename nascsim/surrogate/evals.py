@@ -1,9 +1,15 @@
 """Read and validate supernet evaluation files (one row per (a, k, p) on one minibatch).
 
-Schema (shared with :mod:`nascsim.train`): ``pair``, ``op00``..``op21``, ``split``, ``p``, ``batch``,
-``repeat``, ``loss``, ``acc`` (required), ``supernet``, ``arch``, ``n_images``, ``dataset``,
-``seed``, ``lowvar`` (optional). The parquet schema metadata key ``nascsim_supernet`` holds the
-supernet's training record (dataset, space, classes, split_dropout_train, epochs, ...).
+Schema (shared with :mod:`nascsim.train`; the README's "Surrogate input schema" documents it):
+``pair``, ``op00``..``op21``, ``split``, ``p``, ``batch``, ``repeat``, ``loss``, ``acc`` (required),
+``supernet``, ``arch``, ``n_images``, ``dataset``, ``seed``, ``lowvar``, ``design`` (optional). The
+parquet schema metadata key ``nascsim_supernet`` holds the supernet's training record (dataset,
+space, classes, split_dropout_train, epochs, ...).
+
+``design`` (schemas.md A) says which experiment a row belongs to: "main" (single-batch pairs; the
+trees are fitted on these rows only), "lowvar" (whole held-out split; honest test targets of the
+report) and "noise" (the crossed minibatch-noise set; it feeds the noise model only). A file without
+``design`` reads as "lowvar" where ``lowvar`` is true, else "main".
 """
 
 from __future__ import annotations
@@ -17,17 +23,21 @@ import numpy as np
 import polars as pl
 
 from nascsim.space import N_LAYERS, Space, get_space
+from nascsim.surrogate.validate import check_name
 
 OP_COLUMNS = tuple(f"op{i:02d}" for i in range(N_LAYERS))
 REQUIRED = ("pair",) + OP_COLUMNS + ("split", "p", "batch", "repeat", "loss", "acc")
+INTEGER_COLUMNS = ("pair",) + OP_COLUMNS + ("split", "batch", "repeat")
 META_KEY = "nascsim_supernet"
+DESIGNS = ("main", "lowvar", "noise")
 
 
 @dataclass(frozen=True)
 class Evaluations:
-    """Validated evaluations: ``rows`` (single-minibatch rows, ``lowvar`` rows removed), ``lowvar``
-    (rows evaluated on the whole held-out split; may be empty), the supernet record ``meta`` and
-    the fields a surrogate needs."""
+    """Validated evaluations, split by ``design``: ``rows`` (the "main" single-batch rows the trees
+    are fitted on), ``lowvar`` (rows evaluated on the whole held-out split; may be empty), ``noise``
+    (the crossed minibatch-noise set; may be empty), the supernet record ``meta`` and the fields a
+    surrogate needs. Every frame keeps a ``design`` column."""
 
     rows: pl.DataFrame
     lowvar: pl.DataFrame
@@ -38,6 +48,11 @@ class Evaluations:
     classes: int
     split_dropout_train: float
     source: str
+    noise: pl.DataFrame | None = None
+
+    def __post_init__(self):
+        if self.noise is None:
+            object.__setattr__(self, "noise", self.rows.clear())
 
     def archs(self, frame: pl.DataFrame) -> np.ndarray:
         return np.ascontiguousarray(frame.select(OP_COLUMNS).to_numpy(), dtype=np.int64)
@@ -70,7 +85,9 @@ def load_evaluations(
     """Read (a parquet path) or take (a polars frame) evaluations and check them.
 
     Keyword arguments override the supernet record. ``id`` defaults to the record's ``id``, else
-    the file name without extension. Any problem raises ``ValueError`` naming the bad value.
+    the file name without extension; it must be a safe name
+    (:func:`nascsim.surrogate.validate.check_name`). Any problem raises ``ValueError`` naming the
+    bad value.
     """
     if isinstance(evals, pl.DataFrame):
         frame, record, source = evals, dict(meta or {}), "evaluation frame"
@@ -100,6 +117,18 @@ def load_evaluations(
         n_bad = col.null_count() + (int(col.is_nan().sum()) if col.dtype.is_float() else 0)
         if n_bad:
             raise ValueError(f"{source}: column {c!r} has {n_bad} missing/NaN value(s)")
+        if not np.isfinite(col.cast(pl.Float64).to_numpy()).all():
+            raise ValueError(f"{source}: column {c!r} has infinite value(s)")
+    for c in INTEGER_COLUMNS:
+        col = frame[c]
+        if col.dtype.is_float() and not (col == col.round(0)).all():
+            bad = col.filter(col != col.round(0))[0]
+            raise ValueError(f"{source}: column {c!r} holds {bad}, not an integer")
+    if "n_images" in frame.columns:
+        col = frame["n_images"]
+        if not col.dtype.is_integer() or col.null_count() or col.min() < 1:
+            raise ValueError(f"{source}: column 'n_images' must hold positive integers (type {col.dtype}, min {col.min()})")
+    design = _design_column(frame, source)
 
     if "supernet" in frame.columns and frame["supernet"].n_unique() > 1:
         names = sorted(str(x) for x in frame["supernet"].unique().to_list())
@@ -142,18 +171,45 @@ def load_evaluations(
     sid = id if id is not None else record.get("id", stem)
     if not sid:
         raise ValueError(f"{source}: surrogate id unknown (a frame has no file name); pass it explicitly")
+    check_name(sid, f"{source}: surrogate id")
 
-    frame = frame.with_columns(pl.col(list(OP_COLUMNS) + ["split", "pair", "batch", "repeat"]).cast(pl.Int64), pl.col("p", "loss", "acc").cast(pl.Float64))
-    if "lowvar" in frame.columns:
-        lowmask = frame["lowvar"].fill_null(False).cast(pl.Boolean)
-        rows, lowvar = frame.filter(~lowmask), frame.filter(lowmask)
-    else:
-        rows, lowvar = frame, frame.clear()
+    frame = frame.with_columns(
+        pl.col(list(INTEGER_COLUMNS)).cast(pl.Int64), pl.col("p", "loss", "acc").cast(pl.Float64), design.alias("design")
+    )
+    rows, lowvar, noise = (frame.filter(pl.col("design") == d) for d in DESIGNS)
     if rows.height == 0:
-        raise ValueError(f"{source}: no single-minibatch rows (all rows are lowvar)")
+        raise ValueError(f"{source}: no \"main\" (single-batch) rows to fit on (designs present: {', '.join(sorted(set(design.to_list())))})")
     record = dict(record)
     record.setdefault("space", sp.name)
-    return Evaluations(rows, lowvar, record, str(sid), sp, str(ds), int(n_classes), float(sdt), source)
+    return Evaluations(rows, lowvar, record, str(sid), sp, str(ds), int(n_classes), float(sdt), source, noise)
+
+
+def _design_column(frame: pl.DataFrame, source: str) -> pl.Series:
+    """The ``design`` of every row (schemas.md A): the column itself, checked against ``lowvar``,
+    or, without it, "lowvar" where ``lowvar`` is true and "main" elsewhere."""
+    lowmask = None
+    if "lowvar" in frame.columns:
+        col = frame["lowvar"]
+        if col.dtype != pl.Boolean or col.null_count():
+            raise ValueError(f"{source}: column 'lowvar' must hold true/false without nulls (type {col.dtype}, {col.null_count()} null)")
+        lowmask = col
+    if "design" not in frame.columns:
+        if lowmask is None:
+            return pl.Series("design", ["main"] * frame.height, dtype=pl.String)
+        return pl.Series("design", np.where(lowmask.to_numpy(), "lowvar", "main"), dtype=pl.String)
+    design = frame["design"]
+    if design.dtype not in (pl.String, pl.Categorical, pl.Enum) or design.null_count():
+        raise ValueError(f"{source}: column 'design' must hold strings {', '.join(DESIGNS)} without nulls (type {design.dtype}, {design.null_count()} null)")
+    design = design.cast(pl.String)
+    bad = design.filter(~design.is_in(DESIGNS))
+    if bad.len():
+        raise ValueError(f"{source}: column 'design' holds {bad[0]!r}; expected one of {', '.join(DESIGNS)}")
+    if lowmask is not None:
+        clash = (design == "lowvar") != lowmask
+        if clash.any():
+            i = int(np.flatnonzero(clash.to_numpy())[0])
+            raise ValueError(f"{source}: row {i} has design {design[i]!r} but lowvar {'true' if lowmask[i] else 'false'}")
+    return design
 
 
 def lsc_table(frame: pl.DataFrame, loss_set: tuple[float, ...]) -> pl.DataFrame:

@@ -1,16 +1,35 @@
 """Fit the accuracy surrogate: gradient-boosted trees for E[loss](a,k,p), E[acc](a,k,p) and
 l_SC(a,k) = mean over P of the loss (eq. 4), plus the minibatch noise model.
 
+Packet loss is monotone: more loss cannot, in expectation, lower the loss or raise the accuracy of
+a model. The loss trees are therefore fitted non-decreasing in p and the accuracy trees
+non-increasing in p (scikit-learn's ``monotonic_cst`` on the p feature; p stays a feature, so the
+data decide how strong the effect is). ``FitOptions(monotone_p=False)`` turns this off (ablation).
+
+The effect of p is small against the spread between architectures and the noise of one batch
+(in the shipped data: 0.2-0.3 accuracy points from p = 0 to 0.5, against about 1.2 points of batch
+noise), so a tree ensemble fitted on the raw rows never splits on p. The ``paired`` p-model
+(default) therefore fits loss and accuracy as two additive tree ensembles,
+
+    y(a, k, p) = level(a, k) + effect(a, k, p),
+
+``level`` on the means of each (pair, batch) group over its p values (no p feature) and ``effect``
+on the deviations from those means (monotone in p). The deviations compare the same network on
+the same images at different p, so the minibatch effect and the spread between pairs cancel out
+of them. The two ensembles are exported as one list of trees (their baselines added).
+``p_model="joint"`` fits one ensemble on the raw rows (the format-1 behaviour).
+
 Hyperparameters (tree size, leaf size and number of boosting iterations) are chosen by grouped
 k-fold cross-validation over the pairs of the data given (so evaluate on pairs held out *before*
-calling :func:`fit_surrogate`, as :mod:`nascsim.surrogate.report` does). scikit-learn is imported
-only inside these functions.
+calling :func:`fit_surrogate`, as :mod:`nascsim.surrogate.report` does). Trees are fitted on the
+"main" rows only (schemas.md A). scikit-learn is imported only inside these functions.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,9 +38,11 @@ import polars as pl
 from nascsim import __version__
 from nascsim.config import DEFAULT_LOSS_SET
 from nascsim.surrogate.evals import Evaluations, OP_COLUMNS, load_evaluations, lsc_table
-from nascsim.surrogate.export import export_trees
+from nascsim.surrogate.export import CATEGORICAL as CATEGORICAL_FLAG
+from nascsim.surrogate.export import LEAF, export_trees
 from nascsim.surrogate.features import (
     CATEGORICAL,
+    F_P,
     FEATURE_NAMES,
     feature_columns,
     feature_matrix,
@@ -31,6 +52,16 @@ from nascsim.surrogate.model import FORMAT, FORMAT_VERSION, Surrogate, _flop_che
 
 DEFAULT_GROUPS = ("split_op", "flops", "depth")
 MIN_REPEATS_PER_P = 30
+# direction of the constraint on p per target: loss non-decreasing, accuracy non-increasing
+MONOTONE_IN_P = {"loss": 1, "acc": -1, "lsc": 0}
+P_MODELS = ("paired", "joint")
+
+Progress = Callable[[str], None] | None
+
+
+def _say(progress: Progress, message: str) -> None:
+    if progress is not None:
+        progress(message)
 
 
 @dataclass(frozen=True)
@@ -39,6 +70,8 @@ class FitOptions:
 
     ``grid``: candidate (max_leaf_nodes, min_samples_leaf); the number of iterations (1..max_iter)
     is chosen per candidate from staged predictions. ``folds``: grouped CV folds over pairs.
+    ``monotone_p``: constrain loss non-decreasing and accuracy non-increasing in p. ``p_model``:
+    "paired" (level + effect of p, see the module docstring) or "joint" (one ensemble).
     """
 
     groups: tuple[str, ...] = DEFAULT_GROUPS
@@ -50,6 +83,12 @@ class FitOptions:
     seed: int = 0
     threads: int = 1
     loss_set: tuple[float, ...] = field(default=DEFAULT_LOSS_SET)
+    monotone_p: bool = True
+    p_model: str = "paired"
+
+    def __post_init__(self):
+        if self.p_model not in P_MODELS:
+            raise ValueError(f"unknown p-model {self.p_model!r}; expected one of {', '.join(P_MODELS)}")
 
     def to_dict(self) -> dict:
         return {
@@ -62,6 +101,8 @@ class FitOptions:
             "seed": self.seed,
             "threads": self.threads,
             "loss_set": list(self.loss_set),
+            "monotone_p": self.monotone_p,
+            "p_model": self.p_model,
         }
 
 
@@ -73,7 +114,7 @@ def _threads(n: int):
     return threadpool_limits(limits=n, user_api="openmp")
 
 
-def _regressor(leaves: int, min_leaf: int, n_iter: int, opts: FitOptions, cat_mask: np.ndarray):
+def _regressor(leaves: int, min_leaf: int, n_iter: int, opts: FitOptions, cat_mask: np.ndarray, monotonic: np.ndarray | None = None):
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     return HistGradientBoostingRegressor(
@@ -84,26 +125,41 @@ def _regressor(leaves: int, min_leaf: int, n_iter: int, opts: FitOptions, cat_ma
         min_samples_leaf=min_leaf,
         l2_regularization=opts.l2_regularization,
         categorical_features=cat_mask,
+        monotonic_cst=monotonic,
         early_stopping=False,
         random_state=opts.seed,
     )
 
 
-def fit_target(X: np.ndarray, y: np.ndarray, pairs: np.ndarray, columns: np.ndarray, opts: FitOptions):
+def monotonic_cst(columns: np.ndarray, direction: int) -> np.ndarray | None:
+    """scikit-learn's ``monotonic_cst`` for input columns ``columns``: ``direction`` (+1
+    non-decreasing, -1 non-increasing) on the p feature, 0 elsewhere; None when unconstrained."""
+    if direction == 0 or F_P not in columns:
+        return None
+    cst = np.zeros(len(columns), dtype=np.int64)
+    cst[int(np.flatnonzero(columns == F_P)[0])] = direction
+    return cst
+
+
+def fit_target(X: np.ndarray, y: np.ndarray, pairs: np.ndarray, columns: np.ndarray, opts: FitOptions,
+               monotone: int = 0, progress: Progress = None, label: str = ""):
     """Choose hyperparameters by grouped CV (groups = pairs), refit on all rows.
 
+    ``monotone``: +1 / -1 constrains the prediction non-decreasing / non-increasing in p (0: free).
+    ``progress`` (if given) receives one line per grid point and fold, prefixed by ``label``.
     Returns (estimator, info) with info = {"max_leaf_nodes", "min_samples_leaf", "n_iter",
-    "cv_mse", "cv_mse_constant"}.
+    "cv_mse", "cv_mse_constant", "monotone_p"}.
     """
     with _threads(opts.threads):
-        return _fit_target(X, y, pairs, columns, opts)
+        return _fit_target(X, y, pairs, columns, opts, monotone, progress, label)
 
 
-def _fit_target(X, y, pairs, columns, opts: FitOptions):
+def _fit_target(X, y, pairs, columns, opts: FitOptions, monotone: int, progress: Progress, label: str):
     from sklearn.model_selection import GroupKFold
 
     Xc = np.ascontiguousarray(X[:, columns])
     cat_mask = np.isin(columns, CATEGORICAL)
+    cst = monotonic_cst(columns, monotone)
     n_groups = len(np.unique(pairs))
     folds = min(opts.folds, n_groups)
     if folds < 2:
@@ -111,19 +167,82 @@ def _fit_target(X, y, pairs, columns, opts: FitOptions):
     splits = list(GroupKFold(n_splits=folds).split(Xc, y, pairs))
     best = None
     const_mse = float(np.mean([np.mean((y[te] - y[tr].mean()) ** 2) for tr, te in splits]))
-    for leaves, min_leaf in opts.grid:
+    for g, (leaves, min_leaf) in enumerate(opts.grid):
         curve = np.zeros(opts.max_iter)
-        for tr, te in splits:
-            est = _regressor(leaves, min_leaf, opts.max_iter, opts, cat_mask).fit(Xc[tr], y[tr])
+        for f, (tr, te) in enumerate(splits):
+            _say(progress, f"{label}grid point {g + 1}/{len(opts.grid)} (max_leaf_nodes {leaves}, min_samples_leaf {min_leaf}), CV fold {f + 1}/{len(splits)}: {len(tr)} rows")
+            est = _regressor(leaves, min_leaf, opts.max_iter, opts, cat_mask, cst).fit(Xc[tr], y[tr])
             for i, pred in enumerate(est.staged_predict(Xc[te])):
                 curve[i] += np.mean((y[te] - pred) ** 2) / len(splits)
         i_best = int(np.argmin(curve))
         if best is None or curve[i_best] < best[0]:
             best = (float(curve[i_best]), leaves, min_leaf, i_best + 1)
     mse, leaves, min_leaf, n_iter = best
-    est = _regressor(leaves, min_leaf, n_iter, opts, cat_mask).fit(Xc, y)
-    info = {"max_leaf_nodes": leaves, "min_samples_leaf": min_leaf, "n_iter": n_iter, "cv_mse": mse, "cv_mse_constant": const_mse}
+    _say(progress, f"{label}refit on all {len(y)} rows: max_leaf_nodes {leaves}, min_samples_leaf {min_leaf}, {n_iter} trees (CV MSE {mse:.3g} vs {const_mse:.3g} for a constant)")
+    est = _regressor(leaves, min_leaf, n_iter, opts, cat_mask, cst).fit(Xc, y)
+    info = {"max_leaf_nodes": leaves, "min_samples_leaf": min_leaf, "n_iter": n_iter, "cv_mse": mse, "cv_mse_constant": const_mse,
+            "monotone_p": {1: "non-decreasing", -1: "non-increasing"}.get(int(cst[columns == F_P][0]) if cst is not None else 0, "free")}
     return est, info
+
+
+def merge_exports(a: dict, b: dict) -> dict:
+    """One export whose prediction is the sum of two exports' predictions (trees of ``a``, then of
+    ``b``; baselines added). Both must have seen the same categories of every categorical feature
+    they share (true when fitted on rows of the same pairs)."""
+    n, n_cat = len(a["value"]), len(a["cat_bitsets"])
+    known = [list(w) for w in a["known_bitsets"]]
+    f_idx_map = dict(a["f_idx_map"])
+    for k, row in b["f_idx_map"].items():
+        if k in f_idx_map:
+            if known[f_idx_map[k]] != list(b["known_bitsets"][row]):
+                raise ValueError(f"the two ensembles saw different categories of feature {k}")
+        else:
+            f_idx_map[k] = len(known)
+            known.append(list(b["known_bitsets"][row]))
+    leaf = [bool(f & LEAF) for f in b["flags"]]
+    return {
+        "baseline": a["baseline"] + b["baseline"],
+        "tree_start": a["tree_start"] + [n + t for t in b["tree_start"]],
+        "feature": a["feature"] + b["feature"],
+        "threshold": a["threshold"] + b["threshold"],
+        "left": a["left"] + [0 if lf else n + c for c, lf in zip(b["left"], leaf)],
+        "right": a["right"] + [0 if lf else n + c for c, lf in zip(b["right"], leaf)],
+        "value": a["value"] + b["value"],
+        "flags": a["flags"] + b["flags"],
+        "bitset": a["bitset"] + [n_cat + x if f & CATEGORICAL_FLAG else 0 for x, f in zip(b["bitset"], b["flags"])],
+        "cat_bitsets": a["cat_bitsets"] + b["cat_bitsets"],
+        "known_bitsets": known,
+        "f_idx_map": f_idx_map,
+    }
+
+
+def batch_groups(rows: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the id of its (pair, batch, repeat) group, and whether that group holds every p
+    value of ``rows``."""
+    keys = ["pair", "batch", "repeat"]
+    n_p = rows["p"].n_unique()
+    g = rows.select(pl.struct(keys).rank("dense").alias("g"), (pl.col("p").n_unique().over(keys) == n_p).alias("complete"))
+    return g["g"].to_numpy().astype(np.int64), g["complete"].to_numpy()
+
+
+def fit_paired(X: np.ndarray, y: np.ndarray, pairs: np.ndarray, groups: np.ndarray, columns: np.ndarray, opts: FitOptions,
+               monotone: int = 0, progress: Progress = None, label: str = "") -> tuple[dict, dict]:
+    """y = level(a, k) + effect(a, k, p) (module docstring): ``level`` by :func:`fit_target` on the
+    group means (features without p), ``effect`` on the deviations from them, monotone in p as
+    ``monotone`` says. Rows of one group must hold the same set of p values.
+
+    Returns (merged export, info) with info = {"p_model": "paired", "level": ..., "p_effect": ...,
+    "monotone_p"}.
+    """
+    _, inv = np.unique(groups, return_inverse=True)
+    mean = np.bincount(inv, weights=y) / np.bincount(inv)
+    first = np.unique(inv, return_index=True)[1]
+    level_cols = columns[columns != F_P]
+    est_level, info_level = fit_target(X[first], mean, pairs[first], level_cols, opts, 0, progress,
+                                       f"{label}level (means of {len(first)} pair-batches): ")
+    est_effect, info_effect = fit_target(X, y - mean[inv], pairs, columns, opts, monotone, progress, f"{label}effect of p (deviations): ")
+    export = merge_exports(export_trees(est_level, level_cols), export_trees(est_effect, columns))
+    return export, {"p_model": "paired", "level": info_level, "p_effect": info_effect, "monotone_p": info_effect["monotone_p"]}
 
 
 def noise_model(ev: Evaluations, lsc: pl.DataFrame, loss_set: tuple[float, ...]) -> tuple[dict, dict]:
@@ -159,8 +278,15 @@ def noise_model(ev: Evaluations, lsc: pl.DataFrame, loss_set: tuple[float, ...])
         raise ValueError(f"{ev.source}: no pair has two complete l_SC observations (all of {list(loss_set)} on two batches)")
     dlsc = np.array([v[0] - v[1] for v in lrep["lsc"].to_list()])
     lsc_sd = float(np.sqrt(np.mean(dlsc**2) / 2))
-    noise = {"p": grid.tolist(), "loss": sd["loss"], "acc": sd["acc"], "lsc": lsc_sd}
-    info = {"repeat_pairs_per_p": counts, "repeat_pairs_lsc": int(lrep.height), "pooled": pooled, "min_repeats_per_p": MIN_REPEATS_PER_P}
+    if "n_images" not in rows.columns:
+        raise ValueError(f"{ev.source}: column 'n_images' (images per evaluation batch) is needed by the noise model")
+    n_images = int(rows["n_images"].mode().sort()[0])
+    # format 2 (schemas.md B): this estimator sees only repeats on different batches, so it cannot
+    # split off the share common to pairs on one batch and reports none (independent noise, as in format 1)
+    shared = {"loss": [0.0] * len(grid), "acc": [0.0] * len(grid), "lsc": 0.0}
+    noise = {"p": grid.tolist(), "loss": sd["loss"], "acc": sd["acc"], "lsc": lsc_sd, "n_images": n_images, "shared": shared}
+    info = {"repeat_pairs_per_p": counts, "repeat_pairs_lsc": int(lrep.height), "pooled": pooled, "min_repeats_per_p": MIN_REPEATS_PER_P,
+            "shared_estimated": False}
     return noise, info
 
 
@@ -180,6 +306,21 @@ def target_data(ev: Evaluations, loss_set: tuple[float, ...], tables) -> dict[st
     }
 
 
+def check_fit_data(ev: Evaluations, opts: FitOptions) -> None:
+    """Raise ``ValueError`` (one line) if :func:`fit_surrogate` cannot fit ``ev`` with ``opts``:
+    fewer than 2 pairs, no l_SC observation, no repeats for the noise model, or (paired p-model)
+    no group holding every p. Cheap; called before any long work starts."""
+    n_pairs = ev.rows["pair"].n_unique()
+    if n_pairs < 2:
+        raise ValueError(f"{ev.source}: only {n_pairs} distinct pair(s) in the main rows: cross-validation needs at least 2")
+    lsc = lsc_table(ev.rows, opts.loss_set)
+    if lsc.height == 0:
+        raise ValueError(f"{ev.source}: no (pair, batch) holds every p of the loss set {list(opts.loss_set)}")
+    noise_model(ev, lsc, opts.loss_set)
+    if opts.p_model == "paired" and not batch_groups(ev.rows)[1].any():
+        raise ValueError(f"{ev.source}: no (pair, batch) group holds every p value of the file; the paired p-model needs some (or fit with --p-model joint)")
+
+
 def fit_surrogate(
     evals,
     *,
@@ -191,12 +332,18 @@ def fit_surrogate(
     classes: int | None = None,
     split_dropout_train: float | None = None,
     quality: dict | None = None,
+    progress: Progress = None,
 ) -> Surrogate:
     """Fit a :class:`Surrogate` from evaluations (parquet path or polars frame; see
     :func:`nascsim.surrogate.evals.load_evaluations` for the overrides).
 
-    ``quality``: held-out figures (from :func:`nascsim.surrogate.report.evaluate`) to put in the card.
+    Trees are fitted on the "main" rows (``Evaluations.rows``); loss non-decreasing and accuracy
+    non-increasing in p unless ``options.monotone_p`` is False. ``quality``: held-out figures (from
+    :func:`nascsim.surrogate.report.evaluate`) to put in the card. ``progress`` (if given)
+    receives one line per step (target, grid point, CV fold).
     """
+    from nascsim.surrogate.report import p_effect
+
     opts = options or FitOptions()
     ev = evals if isinstance(evals, Evaluations) else load_evaluations(
         evals, meta=meta, id=id, space=space, dataset=dataset, classes=classes, split_dropout_train=split_dropout_train
@@ -204,13 +351,21 @@ def fit_surrogate(
     t0 = time.perf_counter()
     tables = feature_tables(ev.space, ev.classes)
     columns = feature_columns(opts.groups)
+    check_fit_data(ev, opts)
     data = target_data(ev, opts.loss_set, tables)
     lsc = lsc_table(ev.rows, opts.loss_set)
     noise, noise_info = noise_model(ev, lsc, opts.loss_set)
+    groups, complete = batch_groups(ev.rows)
     trees, hyper = {}, {}
-    for name, (X, y, pairs) in data.items():
-        est, info = fit_target(X, y, pairs, columns, opts)
-        trees[name] = export_trees(est, columns)
+    for t, (name, (X, y, pairs)) in enumerate(data.items()):
+        direction = MONOTONE_IN_P[name] if opts.monotone_p else 0
+        _say(progress, f"fit {ev.id}: target {name} ({t + 1}/{len(data)}), {len(y)} rows of {len(np.unique(pairs))} pairs")
+        if name != "lsc" and opts.p_model == "paired":
+            trees[name], info = fit_paired(X[complete], y[complete], pairs[complete], groups[complete], columns, opts, direction, progress, f"  {name}: ")
+            info["rows_without_every_p"] = int((~complete).sum())
+        else:
+            est, info = fit_target(X, y, pairs, columns, opts, direction, progress, f"  {name}: ")
+            trees[name] = export_trees(est, columns)
         info["n_rows"] = int(len(y))
         info["n_nodes"] = len(trees[name]["value"])
         hyper[name] = info
@@ -229,15 +384,18 @@ def fit_surrogate(
             "pairs": int(rows["pair"].n_unique()),
             "lsc_rows": lsc.height,
             "lowvar_rows": ev.lowvar.height,
+            "noise_rows": ev.noise.height,
             "n_images": sorted(set(rows["n_images"].to_list())) if "n_images" in rows.columns else None,
         },
         "targets": {
-            "loss": "mean cross-entropy of one evaluation, E over minibatches, as a function of (arch, split, p)",
-            "acc": "top-1 accuracy, same",
+            "loss": "mean cross-entropy of one evaluation, E over minibatches, as a function of (arch, split, p); non-decreasing in p" if opts.monotone_p else "mean cross-entropy of one evaluation, E over minibatches, as a function of (arch, split, p)",
+            "acc": "top-1 accuracy, same; non-increasing in p" if opts.monotone_p else "top-1 accuracy, same",
             "lsc": f"l_SC (eq. 4): loss averaged over p in {list(opts.loss_set)}, as a function of (arch, split)",
         },
-        "model": {"kind": "sklearn HistGradientBoostingRegressor, exported to flat arrays", "features": [FEATURE_NAMES[c] for c in columns], "options": opts.to_dict(), "chosen": hyper},
-        "noise": {**noise, **noise_info, "meaning": "sd of one minibatch observation (n_images of the source rows)"},
+        "model": {"kind": "sklearn HistGradientBoostingRegressor, exported to flat arrays", "fitted_on": "design 'main' rows",
+                  "p_model": opts.p_model + (" (loss, acc = level of the pair-batch means + effect of p on the deviations)" if opts.p_model == "paired" else ""),
+                  "features": [FEATURE_NAMES[c] for c in columns], "options": opts.to_dict(), "chosen": hyper},
+        "noise": {**noise, **noise_info, "meaning": "sd of one minibatch observation on n_images images"},
         "fit_seconds": round(seconds, 2),
         "nascsim_version": __version__,
     }
@@ -258,7 +416,9 @@ def fit_surrogate(
         "targets": trees,
         "noise": noise,
     }
-    return Surrogate(doc)
+    s = Surrogate(doc, f"surrogate fitted on {ev.source}")
+    card["p_effect"] = p_effect(s, seed=opts.seed)
+    return s
 
 
-__all__ = ["FitOptions", "fit_surrogate", "fit_target", "noise_model", "target_data", "OP_COLUMNS"]
+__all__ = ["FitOptions", "check_fit_data", "fit_paired", "fit_surrogate", "fit_target", "merge_exports", "noise_model", "target_data", "OP_COLUMNS"]

@@ -1,10 +1,13 @@
 """The :class:`Surrogate` object, its versioned JSON file format, and the shipped defaults.
 
-File format (``format: "nascsim-surrogate"``, ``format_version: 1``), one JSON object: id, dataset,
-space, classes, split_dropout_train, loss_set, card (model card), feature_names, flop_check (sum of
-the FLOP tables the features were computed from), targets ({"loss"|"acc"|"lsc": flat trees of
-:func:`nascsim.surrogate.export.export_trees`}) and noise ({"p": grid, "loss": sds, "acc": sds,
-"lsc": sd}). Loading needs numpy and numba only (no scikit-learn).
+File format (``format: "nascsim-surrogate"``, ``format_version: 2``), one JSON object: id (a safe
+name), dataset, space, classes, split_dropout_train, loss_set, card (model card), feature_names,
+flop_check (sum of the FLOP tables the features were computed from), targets ({"loss"|"acc"|"lsc":
+flat trees of :func:`nascsim.surrogate.export.export_trees`}) and noise (schemas.md B: {"p": grid,
+"loss": sds, "acc": sds, "lsc": sd, "n_images": int, "shared": {"loss", "acc", "lsc": shares}}).
+Every document is validated completely (:mod:`nascsim.surrogate.validate`) before its arrays are
+assembled; version-1 files are refused with a message to refit. Loading needs numpy and numba
+only (no scikit-learn).
 """
 
 from __future__ import annotations
@@ -17,11 +20,10 @@ import numpy as np
 
 from nascsim.space import get_space
 from nascsim.surrogate.export import assemble_arrays
-from nascsim.surrogate.features import FEATURE_NAMES, feature_tables
+from nascsim.surrogate.features import feature_tables
 from nascsim.surrogate.predict import TARGETS, noise_sd_batch, predict_batch
+from nascsim.surrogate.validate import FORMAT, FORMAT_VERSION, SurrogateFileError, validate_document  # noqa: F401 (FORMAT*: re-exported)
 
-FORMAT = "nascsim-surrogate"
-FORMAT_VERSION = 1
 DEFAULT_NAMES = ("dropout", "no_dropout")
 
 
@@ -44,7 +46,8 @@ class Surrogate:
     the arrays were assembled from (what :func:`save_surrogate` writes).
     """
 
-    def __init__(self, doc: dict):
+    def __init__(self, doc: dict, source: str = "surrogate document"):
+        validate_document(doc, source)
         self.doc = doc
         self.id: str = doc["id"]
         self.dataset: str = doc["dataset"]
@@ -54,8 +57,8 @@ class Surrogate:
         self.loss_set: tuple[float, ...] = tuple(float(p) for p in doc["loss_set"])
         self.card: dict = doc["card"]
         tables = feature_tables(get_space(self.space), self.classes)
-        if "flop_check" in doc and not np.isclose(_flop_check(tables), float(doc["flop_check"]), rtol=1e-12, atol=0):
-            raise ValueError(f"surrogate {self.id!r} was fitted on different FLOP tables than nascsim.flops computes now; refit it")
+        if not np.isclose(_flop_check(tables), float(doc["flop_check"]), rtol=1e-12, atol=0):
+            raise SurrogateFileError(f"{source}: surrogate {self.id!r} was fitted on different FLOP tables than nascsim.flops computes now; refit it with `nascsim surrogate fit`")
         self.arrays: tuple = assemble_arrays(tables, doc["targets"], doc["noise"])
 
     def __repr__(self) -> str:
@@ -109,21 +112,12 @@ def _target(target: str) -> int:
 
 
 def surrogate_from_doc(doc: dict, source: str = "surrogate document", space: str | None = None) -> Surrogate:
-    """Validate a surrogate document (format, version, space, features) and build the object."""
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError(f"{source} is not a nascsim surrogate (format {doc.get('format') if isinstance(doc, dict) else None!r})")
-    version = doc.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{source} has surrogate format version {version!r}; this nascsim reads version {FORMAT_VERSION}")
-    get_space(str(doc.get("space")))
-    if space is not None and doc["space"] != space:
-        raise ValueError(f"{source} is a surrogate of the {doc['space']!r} space, not {space!r}")
-    if tuple(doc.get("feature_names", ())) != FEATURE_NAMES:
-        raise ValueError(f"{source} uses features {doc.get('feature_names')!r}, not the ones this nascsim computes")
-    for name in TARGETS:
-        if name not in doc.get("targets", {}):
-            raise ValueError(f"{source} lacks the {name!r} model")
-    return Surrogate(doc)
+    """Validate a surrogate document completely (:func:`~nascsim.surrogate.validate.validate_document`),
+    check its space against ``space`` (if given) and build the object."""
+    s = Surrogate(doc, source)
+    if space is not None and s.space != space:
+        raise ValueError(f"{source} is a surrogate of the {s.space!r} space, not {space!r}")
+    return s
 
 
 def load_surrogate(path: str | os.PathLike, space: str | None = None) -> Surrogate:
@@ -132,9 +126,11 @@ def load_surrogate(path: str | os.PathLike, space: str | None = None) -> Surroga
     if not path.is_file():
         raise FileNotFoundError(f"surrogate file {str(path)!r} not found")
     try:
-        doc = json.loads(path.read_text())
+        doc = json.loads(path.read_bytes())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"surrogate file {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        raise SurrogateFileError(f"surrogate file {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (ValueError, RecursionError) as exc:  # undecodable bytes, over-long integers, deep nesting
+        raise SurrogateFileError(f"surrogate file {str(path)!r} is not valid JSON ({exc.__class__.__name__})") from None
     return surrogate_from_doc(doc, f"surrogate file {str(path)!r}", space)
 
 
@@ -152,11 +148,23 @@ def save_surrogate(s: Surrogate, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def how_to_make(space: str, name: str = "dropout") -> str:
+    """The commands that make the ``name`` ("dropout" | "no_dropout") surrogate of ``space`` (one line)."""
+    dropout = "0.5" if name == "dropout" else "0"
+    stem = f"{space}-{name}"
+    return (
+        f"`nascsim supernet train --space {space} --dropout {dropout} --data DATA --out sn-{stem}`, then "
+        f"`nascsim supernet evaluate --checkpoint sn-{stem} --data DATA --out evals-{stem}.parquet`, then "
+        f"`nascsim surrogate fit evals-{stem}.parquet --out surrogates --name {stem}`"
+    )
+
+
 def default_surrogates(space: str = "fbnet") -> dict[str, Surrogate]:
     """The shipped surrogates of ``space``: {"dropout": ..., "no_dropout": ...} from ``surrogate/``.
 
     "dropout" comes from a supernet trained with dropout at the split (used by nasc and
-    hwnas-dropout), "no_dropout" from one trained without (used by hwnas).
+    hwnas-dropout), "no_dropout" from one trained without (used by hwnas). A space without shipped
+    surrogates (today: ``extended``) raises ``FileNotFoundError`` whose one line says what to run.
     """
     from nascsim._data import shipped_path
 
@@ -166,6 +174,10 @@ def default_surrogates(space: str = "fbnet") -> dict[str, Surrogate]:
     for name in DEFAULT_NAMES:
         path = folder / f"{space}-{name}.json"
         if not path.is_file():
-            raise FileNotFoundError(f"no shipped {name!r} surrogate for the {space!r} space ({path} missing)")
+            flag = "--surrogate" if name == "dropout" else "--surrogate-no-dropout"
+            raise FileNotFoundError(
+                f"no {name!r} surrogate ships for the {space!r} space; make one: {how_to_make(space, name)}; "
+                f"then pass {flag} surrogates/{space}-{name}.json"
+            )
         out[name] = load_surrogate(path, space=space)
     return out

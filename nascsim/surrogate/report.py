@@ -8,12 +8,18 @@ only) and scoring it on pairs it never saw:
 - ``region_out``: every pair whose split point lies in a band (default 8..14) -- extrapolation
   to split points the fit has not seen.
 
-Scores per target (loss and acc over (pair, p) rows, l_SC over pairs): Kendall tau, Spearman rho,
-R^2, MAE, tau within the best 10% by measurement. Beside them the noise ceiling: tau between two
+Test targets come from the "main" rows of the held-out pairs, or, for the ``random`` design when
+the file has "lowvar" rows (schemas.md A), from those low-noise rows. "noise" rows are never test
+targets. Scores per target (loss and acc over (pair, p) rows, l_SC over pairs): Kendall tau,
+Spearman rho, R^2, MAE, tau within the best 10% by measurement. Beside them the noise ceiling: tau between two
 independent single-batch evaluations of the same rows (the repeats), and the tau a perfect
 predictor of the mean would reach against single-batch targets, 2/pi * arcsin(sqrt(r)) with r the
 repeat correlation (Gaussian noise assumed). Calibration: measured residual spread against the
 noise model's sd.
+
+The effect of packet loss (:func:`p_effect`): the predicted accuracy drop acc(a, k, 0) - acc(a, k,
+0.5) and loss rise over a seeded uniform sample of (a, k) of the space, beside the drop measured
+in the data (:func:`measured_p_effect`, same pair and batch at both rates).
 """
 
 from __future__ import annotations
@@ -26,13 +32,71 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from nascsim.space import get_space
 from nascsim.surrogate.evals import Evaluations, lsc_table
-from nascsim.surrogate.fit import FitOptions, fit_surrogate
+from nascsim.surrogate.fit import FitOptions, Progress, _say, check_fit_data, fit_surrogate
 from nascsim.surrogate.model import Surrogate, write_atomic
 
 TARGET_NAMES = ("loss", "acc", "lsc")
 LOWER_IS_BETTER = {"loss": True, "acc": False, "lsc": True}
 DEFAULT_REGION = (8, 14)
+P_EFFECT_SAMPLES = 2000
+P_EFFECT_RATES = (0.0, 0.5)
+SPLIT_BAND = 4  # splits per band in the by-split view of the measured drop
+N_SPLIT_MAX = 22
+
+
+def _stats(x: np.ndarray) -> dict:
+    return {"median": float(np.median(x)), "mean": float(np.mean(x)), "min": float(np.min(x)), "max": float(np.max(x))}
+
+
+def p_effect(s: Surrogate, n: int = P_EFFECT_SAMPLES, seed: int = 0, rates: tuple[float, float] = P_EFFECT_RATES) -> dict:
+    """Predicted effect of packet loss over ``n`` seeded uniform random (arch, split) of the space.
+
+    Returns {"p": [p0, p1], "samples", "seed", "acc_drop": acc(p0) - acc(p1), "loss_rise": loss(p1) -
+    loss(p0), "acc_at_p0": acc(p0)}, each as {"median", "mean", "min", "max"}. With the monotone
+    fit (:mod:`nascsim.surrogate.fit`) acc_drop and loss_rise are >= 0 for every sample.
+    """
+    sp = get_space(s.space)
+    rng = np.random.default_rng(seed)
+    archs = rng.integers(0, sp.n_ops, size=(n, sp.n_layers))
+    splits = rng.integers(0, sp.n_layers + 1, size=n)
+    p0, p1 = rates
+    a0, a1 = s.predict("acc", archs, splits, p0), s.predict("acc", archs, splits, p1)
+    l0, l1 = s.predict("loss", archs, splits, p0), s.predict("loss", archs, splits, p1)
+    return {"p": [p0, p1], "samples": n, "seed": seed, "acc_drop": _stats(a0 - a1), "loss_rise": _stats(l1 - l0), "acc_at_p0": _stats(a0)}
+
+
+def measured_p_effect(frame: pl.DataFrame, rates: tuple[float, float] = P_EFFECT_RATES, s: Surrogate | None = None) -> dict | None:
+    """Accuracy drop acc(p0) - acc(p1) measured on the same pair and batch at both rates.
+
+    Returns {"n", "median", "mean", "min", "max"} over the (pair, batch, repeat) groups holding both
+    rates, or None when there are none; with a surrogate ``s``, also "predicted_mean" and
+    "predicted_median": its predicted drop on the same groups' (arch, split)."""
+    from nascsim.surrogate.evals import OP_COLUMNS
+
+    p0, p1 = rates
+    keys = ["pair", "batch", "repeat"]
+    a = frame.filter((pl.col("p") - p0).abs() <= 1e-9).group_by(keys).agg(pl.col("acc").first().alias("a0"), pl.col("split").first(), *[pl.col(c).first() for c in OP_COLUMNS])
+    b = frame.filter((pl.col("p") - p1).abs() <= 1e-9).group_by(keys).agg(pl.col("acc").first().alias("a1"))
+    j = a.join(b, on=keys)
+    if j.height == 0:
+        return None
+    drop = (j["a0"] - j["a1"]).to_numpy()
+    splits = j["split"].to_numpy().astype(np.int64)
+    out = {"n": j.height, **_stats(drop)}
+    bands = [(lo, min(lo + SPLIT_BAND - 1, N_SPLIT_MAX)) for lo in range(0, N_SPLIT_MAX + 1, SPLIT_BAND)]
+    out["by_split"] = [{"splits": [lo, hi], "n": int(np.sum((splits >= lo) & (splits <= hi))),
+                        "mean": float(np.mean(drop[(splits >= lo) & (splits <= hi)])) if np.any((splits >= lo) & (splits <= hi)) else None}
+                       for lo, hi in bands]
+    if s is not None:
+        archs = j.select(OP_COLUMNS).to_numpy().astype(np.int64)
+        d = s.predict("acc", archs, splits, p0) - s.predict("acc", archs, splits, p1)
+        out["predicted_mean"], out["predicted_median"] = float(np.mean(d)), float(np.median(d))
+        for b in out["by_split"]:
+            m = (splits >= b["splits"][0]) & (splits <= b["splits"][1])
+            b["predicted_mean"] = float(np.mean(d[m])) if m.any() else None
+    return out
 
 
 def rank_metrics(pred: np.ndarray, obs: np.ndarray, lower_is_better: bool) -> dict:
@@ -91,19 +155,24 @@ def _score(s: Surrogate, ev: Evaluations, test: dict[str, pl.DataFrame], keep: b
     return scores, preds
 
 
-def _design(ev: Evaluations, test_pairs: np.ndarray, opts: FitOptions, use_lowvar: bool, keep: bool):
+def _train_rows(ev: Evaluations, test_pairs: np.ndarray) -> pl.DataFrame:
     train_rows = ev.rows.filter(~pl.col("pair").is_in(test_pairs.tolist()))
     if train_rows.height == 0:
         raise ValueError(f"{ev.source}: nothing left to train on after holding out {len(test_pairs)} pairs")
+    return train_rows
+
+
+def _design(ev: Evaluations, test_pairs: np.ndarray, opts: FitOptions, use_lowvar: bool, keep: bool, progress: Progress = None):
+    train_rows = _train_rows(ev, test_pairs)
     train = dataclasses.replace(ev, rows=train_rows, lowvar=ev.lowvar.clear())
-    s = fit_surrogate(train, options=opts)
+    s = fit_surrogate(train, options=opts, progress=progress)
     test = _observations(ev, test_pairs, opts.loss_set, use_lowvar)
     scores, preds = _score(s, ev, test, keep)
     n_train = {"loss": train_rows.height, "acc": train_rows.height, "lsc": int(s.card["sizes"]["lsc_rows"])}
     for name in TARGET_NAMES:
         scores[name]["n_train"] = n_train[name]
         scores[name]["against"] = "lowvar (whole held-out split)" if use_lowvar else "single batch"
-    return scores, preds
+    return scores, preds, s
 
 
 def noise_ceiling(ev: Evaluations, loss_set) -> dict:
@@ -136,12 +205,15 @@ def noise_ceiling(ev: Evaluations, loss_set) -> dict:
     return out
 
 
-def evaluate(ev: Evaluations, options: FitOptions | None = None, *, region: tuple[int, int] = DEFAULT_REGION, test_frac: float = 0.2, seed: int = 0, keep_predictions: bool = False) -> dict:
+def evaluate(ev: Evaluations, options: FitOptions | None = None, *, region: tuple[int, int] = DEFAULT_REGION, test_frac: float = 0.2,
+             seed: int = 0, keep_predictions: bool = False, progress: Progress = None) -> dict:
     """Quality figures of surrogates fitted on ``ev`` (see the module docstring).
 
     Returns {target: {"random": {...}, "region_out": {...}, "noise_ceiling_tau", "n_train",
-    "n_test", ...}} plus "_meta" (designs, sizes); with ``keep_predictions``, "_predictions":
-    {design: {target: (pred, obs)}} for the plot.
+    "n_test", ...}} plus "_meta" (designs, sizes) and "_p_effect" ({"fit": :func:`p_effect` of the
+    random design's surrogate, "measured": :func:`measured_p_effect` of the main rows and, when
+    present, "measured_lowvar"}); with ``keep_predictions``, "_predictions": {design: {target:
+    (pred, obs)}} for the plot. ``progress`` (if given) receives one line per step.
     """
     opts = options or FitOptions()
     pairs = np.unique(ev.rows["pair"].to_numpy())
@@ -157,8 +229,14 @@ def evaluate(ev: Evaluations, options: FitOptions | None = None, *, region: tupl
     test_region = np.sort(split_of.filter((pl.col("split") >= lo) & (pl.col("split") <= hi))["pair"].to_numpy())
     if len(test_region) == 0:
         raise ValueError(f"{ev.source}: no pair has a split in the held-out band {lo}..{hi}")
-    rnd, p_rnd = _design(ev, test_random, opts, use_lowvar, keep_predictions)
-    reg, p_reg = _design(ev, test_region, opts, False, keep_predictions)
+    for test in (test_random, test_region):  # every check before the first (long) fit
+        check_fit_data(dataclasses.replace(ev, rows=_train_rows(ev, test), lowvar=ev.lowvar.clear()), opts)
+    against = "its lowvar rows" if use_lowvar else "single batches"
+    _say(progress, f"report {ev.id}: design random, {len(test_random)} held-out pairs (scored against {against})")
+    rnd, p_rnd, s_rnd = _design(ev, test_random, opts, use_lowvar, keep_predictions, progress)
+    _say(progress, f"report {ev.id}: design region_out, {len(test_region)} held-out pairs with split {lo}..{hi}")
+    reg, p_reg, _ = _design(ev, test_region, opts, False, keep_predictions, progress)
+    _say(progress, f"report {ev.id}: noise ceiling from repeats, effect of p")
     ceiling = noise_ceiling(ev, opts.loss_set)
     out: dict = {}
     for name in TARGET_NAMES:
@@ -177,6 +255,9 @@ def evaluate(ev: Evaluations, options: FitOptions | None = None, *, region: tupl
         "random": {"test_pairs": int(len(test_random)), "against": rnd["loss"]["against"], "seed": seed, "test_frac": test_frac},
         "region_out": {"test_pairs": int(len(test_region)), "band": f"split {lo}..{hi}"},
     }
+    out["_p_effect"] = {"fit": s_rnd.card["p_effect"], "measured": measured_p_effect(ev.rows, s=s_rnd)}
+    if ev.lowvar.height:
+        out["_p_effect"]["measured_lowvar"] = measured_p_effect(ev.lowvar, s=s_rnd)
     if keep_predictions:
         out["_predictions"] = {"random": p_rnd, "region_out": p_reg}
     return out
@@ -211,7 +292,31 @@ def table(result: dict) -> str:
                 f"{_f(m['calibration']['z_sd'], '{:6.2f}')} {m['n_train']:7d} {m['n']:6d}"
             )
     lines.append("ceil: tau between two single-batch evaluations of the same rows; perfect: tau a perfect mean predictor would reach against one batch; z_sd: sd of (measured - predicted) / noise_sd (1 = noise explains all the residual)")
+    eff = result.get("_p_effect")
+    if eff:
+        for label, e in (("random-design fit", eff.get("fit")), ("file", eff.get("file"))):
+            if e:
+                lines.append(p_effect_line(e, label))
+        for label, m in (("main rows", eff.get("measured")), ("lowvar rows", eff.get("measured_lowvar"))):
+            if m:
+                pred = f"; the random-design fit predicts mean {100 * m['predicted_mean']:.2f} on the same pairs" if "predicted_mean" in m else ""
+                lines.append(f"accuracy drop p=0 -> 0.5 measured ({label}, {m['n']} pair-batches at both rates): median {100 * m['median']:.2f}, mean {100 * m['mean']:.2f} points{pred}")
+                cells = [f"{b['splits'][0]}-{b['splits'][1]}: {_pts(b['mean'])}" + (f" ({_pts(b['predicted_mean'])})" if "predicted_mean" in b else "") for b in m.get("by_split", [])]
+                if cells:
+                    lines.append("  by split, measured (predicted) mean drop in points: " + ", ".join(cells))
     return "\n".join(lines)
+
+
+def _pts(x) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def p_effect_line(e: dict, label: str) -> str:
+    """One line of :func:`p_effect`'s result, accuracy in points (%)."""
+    d, a = e["acc_drop"], e["acc_at_p0"]
+    return (f"accuracy drop p={e['p'][0]:g} -> {e['p'][1]:g} predicted ({label}, {e['samples']} random (arch, split)): median {100 * d['median']:.2f}, "
+            f"range [{100 * d['min']:.2f}, {100 * d['max']:.2f}] points; loss rise median {e['loss_rise']['median']:.4f}; "
+            f"accuracy at p={e['p'][0]:g} {100 * a['min']:.1f}..{100 * a['max']:.1f}%")
 
 
 def plot(result: dict, path: str | os.PathLike) -> Path:
@@ -246,7 +351,8 @@ def plot(result: dict, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def feature_ablation(ev: Evaluations, options: FitOptions, variants: dict[str, tuple[str, ...]] | None = None, seed: int = 0) -> dict:
+def feature_ablation(ev: Evaluations, options: FitOptions, variants: dict[str, tuple[str, ...]] | None = None, seed: int = 0,
+                     progress: Progress = None) -> dict:
     """Random-split quality of surrogates fitted with different feature groups.
 
     Returns {variant: {target: {"kendall_tau", "r2"}}}.
@@ -260,7 +366,8 @@ def feature_ablation(ev: Evaluations, options: FitOptions, variants: dict[str, t
     }
     out = {}
     for label, groups in variants.items():
-        r = evaluate(ev, dataclasses.replace(options, groups=tuple(groups)), seed=seed)
+        _say(progress, f"ablation {ev.id}: variant {label}")
+        r = evaluate(ev, dataclasses.replace(options, groups=tuple(groups)), seed=seed, progress=progress)
         out[label] = {n: {"kendall_tau": r[n]["random"]["kendall_tau"], "r2": r[n]["random"]["r2"], "region_out_tau": r[n]["region_out"]["kendall_tau"]} for n in TARGET_NAMES}
     return out
 
@@ -268,3 +375,86 @@ def feature_ablation(ev: Evaluations, options: FitOptions, variants: dict[str, t
 def write_json(obj: dict, path: str | os.PathLike) -> Path:
     write_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
     return Path(path)
+
+
+def _fmt_value(v) -> str:
+    text = f"{v:g}" if isinstance(v, float) else str(v)
+    text = text.replace("\n", " ")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _get(d, *keys):
+    """d[k1][k2]... or None when any level is missing or not a dict (cards are free-form)."""
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def model_card(s: Surrogate) -> str:
+    """The model card of ``s`` as plain text: data, supernet, model, quality, effect of p, noise.
+
+    Reads the validated document (``s.doc``) and the free-form ``card``; a card field that is
+    missing or of an unexpected type is shown as "-"."""
+    card = s.card
+    doc = s.doc
+    lines = [f"surrogate {s.id} (format {doc['format_version']}, fitted by nascsim {_fmt_value(card.get('nascsim_version', '-'))})"]
+    sizes = card.get("sizes") if isinstance(card.get("sizes"), dict) else {}
+    n_img = sizes.get("n_images")
+    lines.append(
+        f"  data      {s.dataset}, {s.space} space, {s.classes} classes; source {_fmt_value(card.get('source', '-'))}: "
+        f"{_fmt_value(sizes.get('rows', '-'))} main rows of {_fmt_value(sizes.get('pairs', '-'))} pairs, "
+        f"{_fmt_value(sizes.get('lowvar_rows', 0))} lowvar rows, {_fmt_value(sizes.get('noise_rows', 0))} noise rows"
+        + (f", {', '.join(map(_fmt_value, n_img))} images per batch" if isinstance(n_img, list) else "")
+    )
+    rec = card.get("supernet") if isinstance(card.get("supernet"), dict) else {}
+    scalars = [f"{k}={_fmt_value(v)}" for k, v in rec.items() if isinstance(v, (str, int, float, bool)) and k not in ("dataset", "space", "classes")]
+    log = rec.get("epochs_log")
+    if isinstance(log, list) and log and isinstance(log[-1], dict) and "loss" in log[-1]:
+        scalars.append(f"final train loss={_fmt_value(log[-1]['loss'])}")
+    lines.append(f"  supernet  split dropout {s.split_dropout_train:g} in training; " + (", ".join(scalars[:16]) if scalars else "no record"))
+    chosen = _get(card, "model", "chosen") or {}
+    parts = []
+    for name in TARGET_NAMES:
+        c = chosen.get(name) if isinstance(chosen, dict) else None
+        n_trees = len(doc["targets"][name]["tree_start"])
+        n_nodes = len(doc["targets"][name]["value"])
+        detail = ""
+        if isinstance(c, dict) and isinstance(c.get("level"), dict) and isinstance(c.get("p_effect"), dict):
+            detail = (f" (level {_fmt_value(c['level'].get('n_iter', '-'))} + effect of p {_fmt_value(c['p_effect'].get('n_iter', '-'))}), "
+                      f"p {_fmt_value(c.get('monotone_p', '-'))}")
+        elif isinstance(c, dict):
+            detail = f", max_leaf_nodes {_fmt_value(c.get('max_leaf_nodes', '-'))}, min_samples_leaf {_fmt_value(c.get('min_samples_leaf', '-'))}, p {_fmt_value(c.get('monotone_p', '-'))}"
+        parts.append(f"{name}: {n_trees} trees{detail}, {n_nodes} nodes")
+    lines.append("  model     " + "; ".join(parts))
+    q = card.get("quality")
+    if isinstance(q, dict):
+        for design in ("random", "region_out"):
+            cells = []
+            for name in TARGET_NAMES:
+                m = _get(q, name, design)
+                if isinstance(m, dict):
+                    tau, r2 = m.get("kendall_tau"), m.get("r2")
+                    cells.append(f"{name} tau {_f(tau) if isinstance(tau, (int, float)) else '-'} R2 {_f(r2) if isinstance(r2, (int, float)) else '-'}")
+            against = _get(q, "loss", design, "against")
+            if cells:
+                lines.append(f"  quality   {design} held-out pairs{f' (against {against})' if isinstance(against, str) else ''}: " + "; ".join(cells))
+    else:
+        lines.append("  quality   not measured (fit with --quality, or run `nascsim surrogate report`)")
+    e = card.get("p_effect")
+    if isinstance(e, dict):
+        try:
+            lines.append("  p effect  " + p_effect_line(e, "this fit").removeprefix("accuracy drop "))
+        except (KeyError, TypeError, ValueError):
+            lines.append("  p effect  -")
+    noise = doc["noise"]
+    lines.append(
+        f"  noise     sd of one observation on {noise['n_images']} images at p {', '.join(f'{p:g}' for p in noise['p'])}: "
+        f"loss {min(noise['loss']):.4f}..{max(noise['loss']):.4f}, acc {min(noise['acc']):.4f}..{max(noise['acc']):.4f}, l_SC {noise['lsc']:.4f}; "
+        f"share common to one batch: loss {min(noise['shared']['loss']):.2f}..{max(noise['shared']['loss']):.2f}, "
+        f"acc {min(noise['shared']['acc']):.2f}..{max(noise['shared']['acc']):.2f}, l_SC {noise['shared']['lsc']:.2f}"
+    )
+    if card.get("note"):
+        lines.append(f"  note      {str(card['note']).replace(chr(10), ' ')}")
+    return "\n".join(lines)
