@@ -20,6 +20,10 @@ class SearchConfig:
 
     ``loss`` is the packet-loss (split dropout) rate at which the final model's expected accuracy
     is reported. ``steps=None`` means the paper's schedule (see :mod:`nascsim.methods`).
+    ``noise``: how the search observes the loss term (``shared``: the λ samples of a step are
+    judged on one minibatch, so part of their noise is common; ``independent``: each sample's
+    noise on its own; ``none``: expected values); ``minibatch``: images per minibatch, to which
+    the surrogate's noise is scaled (see :mod:`nascsim.surrogate.noise`).
     """
 
     method: str = "nasc"
@@ -42,6 +46,8 @@ class SearchConfig:
     loss_set: tuple[float, ...] = field(default=DEFAULT_LOSS_SET)
     split_search: bool = True
     fixed_split: int | None = None
+    noise: str = "shared"
+    minibatch: int = 64
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -36,6 +36,12 @@ def objective_of(config: SearchConfig, loss_mode: int = LOSS_SC, latency_mode: i
     return Objective(config.threshold_ms, config.eps_loss, config.eps_lat, tuple(config.loss_set), loss_mode, latency_mode)
 
 
+def asng_options(config: SearchConfig) -> dict:
+    """Engine arguments of the ASNG run and its observations: λ, α, δ0, Δ_max, noise, minibatch."""
+    return {"lam": config.lam, "alpha": config.alpha, "delta0": config.delta0, "Delta_max": config.Delta_max,
+            "noise": config.noise, "minibatch": config.minibatch}
+
+
 def split_variables(config: SearchConfig) -> dict:
     """Engine arguments for the split: searched, or fixed by ``--no-split-search``."""
     return {"search_split": config.split_search, "fixed_split": -1 if config.split_search else int(config.fixed_split)}
@@ -71,6 +77,14 @@ def validate(config: SearchConfig) -> Space:
         if config.fixed_split is None:
             raise ValueError("--no-split-search needs a fixed split (--fixed-split K)")
         check_split(config.fixed_split, space)
+    # --- the observation noise model (issue 11): mode and minibatch size -----------------------
+    from nascsim.surrogate.noise import MODES
+
+    if config.noise not in MODES:
+        raise ValueError(f"unknown noise mode {config.noise!r}; expected one of {', '.join(MODES)}")
+    if isinstance(config.minibatch, bool) or int(config.minibatch) != config.minibatch or config.minibatch < 1:
+        raise ValueError(f"minibatch must be a positive number of images, got {config.minibatch}")
+    # ---------------------------------------------------------------------------------------------
     return space
 
 
@@ -96,6 +110,32 @@ def latency_model_for(config: SearchConfig, surrogate) -> LatencyModel:
     return build_latency_model(
         config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, surrogate.classes
     )
+
+
+NO_THETA = {"theta_op_confidence": None, "theta_split_prob": None, "theta_min_confidence": None,
+            "theta_decided_share": None, "Delta": None, "n_updates": None}
+DECIDED = 0.9  # a variable is decided when its most likely category has at least this probability
+
+
+def theta_summary(res, n_layers: int, split: int) -> dict:
+    """How concentrated the final θ is, and the run's bookkeeping.
+
+    ``theta_op_confidence``: mean over the op variables of max_k θ; ``theta_split_prob``: θ of the
+    chosen split (None when the split is not a variable of θ: HWNAS, ``--no-split-search``);
+    ``theta_min_confidence``: min over all variables of max_k θ; ``theta_decided_share``: share of
+    variables with max_k θ >= 0.9. Plus Δ, the number of updates and the engine's wall time.
+    """
+    theta, C = res.theta, res.C
+    conf = np.array([theta[d, : C[d]].max() for d in range(len(C))])
+    return {
+        "theta_op_confidence": float(conf[:n_layers].mean()),
+        "theta_split_prob": float(theta[n_layers, split]) if len(C) > n_layers else None,
+        "theta_min_confidence": float(conf.min()),
+        "theta_decided_share": float(np.mean(conf >= DECIDED)),
+        "Delta": res.Delta,
+        "n_updates": res.n_updates,
+        "search_s": res.wall_s,
+    }
 
 
 @dataclass

@@ -1,10 +1,13 @@
 """The :class:`Surrogate` object, its versioned JSON file format, and the shipped defaults.
 
-File format (``format: "nascsim-surrogate"``, ``format_version: 1``), one JSON object: id, dataset,
+File format (``format: "nascsim-surrogate"``, ``format_version: 2``), one JSON object: id, dataset,
 space, classes, split_dropout_train, loss_set, card (model card), feature_names, flop_check (sum of
 the FLOP tables the features were computed from), targets ({"loss"|"acc"|"lsc": flat trees of
-:func:`nascsim.surrogate.export.export_trees`}) and noise ({"p": grid, "loss": sds, "acc": sds,
-"lsc": sd}). Loading needs numpy and numba only (no scikit-learn).
+:func:`nascsim.surrogate.export.export_trees`}) and noise: {"p": grid, "loss": sds, "acc": sds,
+"lsc": sd, "n_images": images per evaluation batch those sds describe, "shared": {"loss": shares,
+"acc": shares, "lsc": share}, ...} (the minibatch noise model of :mod:`nascsim.surrogate.noise`;
+further keys are the estimator's notes). Version 1 (no ``n_images``/``shared``) is refused: refit.
+Loading needs numpy and numba only (no scikit-learn).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from nascsim.surrogate.features import FEATURE_NAMES, feature_tables
 from nascsim.surrogate.predict import TARGETS, noise_sd_batch, predict_batch
 
 FORMAT = "nascsim-surrogate"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_NAMES = ("dropout", "no_dropout")
 
 
@@ -113,6 +116,9 @@ def surrogate_from_doc(doc: dict, source: str = "surrogate document", space: str
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ValueError(f"{source} is not a nascsim surrogate (format {doc.get('format') if isinstance(doc, dict) else None!r})")
     version = doc.get("format_version")
+    if version == 1:
+        raise ValueError(f"{source} has surrogate format version 1 (no minibatch-noise components); "
+                         "refit it with `nascsim surrogate fit EVALS.parquet --out DIR`")
     if version != FORMAT_VERSION:
         raise ValueError(f"{source} has surrogate format version {version!r}; this nascsim reads version {FORMAT_VERSION}")
     get_space(str(doc.get("space")))
@@ -123,7 +129,42 @@ def surrogate_from_doc(doc: dict, source: str = "surrogate document", space: str
     for name in TARGETS:
         if name not in doc.get("targets", {}):
             raise ValueError(f"{source} lacks the {name!r} model")
+    check_noise(doc.get("noise"), source)
     return Surrogate(doc)
+
+
+def check_noise(noise, source: str) -> None:
+    """Validate the "noise" section of a version-2 document (ValueError naming the bad value)."""
+    import math
+
+    def finite(v, what: str, lo: float, hi: float = math.inf) -> None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+            raise ValueError(f"{source}: noise {what} {v!r} is not a finite number in [{lo:g}, {hi:g}]")
+
+    if not isinstance(noise, dict):
+        raise ValueError(f"{source}: the noise section is missing or not an object")
+    grid = noise.get("p")
+    if not isinstance(grid, list) or not grid:
+        raise ValueError(f"{source}: noise p grid {grid!r} is not a non-empty list")
+    for p in grid:
+        finite(p, "p", 0.0, 1.0)
+    if any(b <= a for a, b in zip(grid, grid[1:])) or grid[-1] >= 1.0:
+        raise ValueError(f"{source}: noise p grid {grid!r} is not ascending in [0, 1)")
+    n = noise.get("n_images")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"{source}: noise n_images {n!r} is not a positive integer")
+    shared = noise.get("shared")
+    if not isinstance(shared, dict):
+        raise ValueError(f"{source}: noise section lacks the 'shared' shares")
+    for part, lo, hi in ((noise, 0.0, math.inf), (shared, 0.0, 1.0)):
+        what = "sd" if part is noise else "shared share"
+        for target in ("loss", "acc"):
+            vals = part.get(target)
+            if not isinstance(vals, list) or len(vals) != len(grid):
+                raise ValueError(f"{source}: noise {what} of {target!r} is not a list of {len(grid)} numbers")
+            for v in vals:
+                finite(v, f"{what} of {target!r}", lo, hi)
+        finite(part.get("lsc"), f"{what} of 'lsc'", lo, hi)
 
 
 def load_surrogate(path: str | os.PathLike, space: str | None = None) -> Surrogate:

@@ -169,3 +169,123 @@ def noise_sd_batch(arrays, target, archs, splits, ps, out):
     """out[i] = noise_sd_one(arrays, target, archs[i], splits[i], ps[i])."""
     for i in range(archs.shape[0]):
         out[i] = noise_sd_one(arrays, target, archs[i], splits[i], ps[i])
+
+
+# ---------------------------------------------------------------------------------------------
+# Search form (:class:`nascsim.surrogate.export.SearchTrees`): tabulated and walked trees
+# ---------------------------------------------------------------------------------------------
+
+SLOTS = 3  # = export.SLOTS
+LINEAR_BINS = 16  # up to this many thresholds a feature's bin is counted, beyond it bisected
+FAST = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@njit(inline="always", **FAST)
+def bins_into(st, x, gbin):
+    """gbin[f] for every feature the tabulated trees read: the value of a categorical feature,
+    the number of thresholds below x[f] for a numeric one; gbin[N_FEATURES] stays 0."""
+    bin_off, bin_thr, used_cat, used_num = st[10], st[11], st[12], st[13]
+    for j in range(used_cat.shape[0]):
+        f = used_cat[j]
+        gbin[f] = np.uint32(x[f])
+    for j in range(used_num.shape[0]):
+        f = used_num[j]
+        v = x[f]
+        a = bin_off[f]
+        b = bin_off[f + 1]
+        if b - a <= LINEAR_BINS:
+            n = 0
+            for i in range(a, b):
+                n += bin_thr[i] < v
+            gbin[f] = n
+        else:
+            lo, hi = a, b
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if bin_thr[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            gbin[f] = lo - a
+
+
+@njit(inline="always", **FAST)
+def tables_into(st, gbin, vals):
+    """vals[t] for the tabulated trees: one lookup each, at the sum of its slots' bin offsets."""
+    tab_pos, tab_base, tab_feat, tab_map, binmap, leaf = st[4], st[5], st[6], st[7], st[8], st[9]
+    for j in range(tab_pos.shape[0]):
+        idx = tab_base[j]
+        for k in range(SLOTS):
+            idx += binmap[tab_map[k, j] + gbin[tab_feat[k, j]]]
+        vals[tab_pos[j]] = leaf[idx]
+
+
+@njit(inline="always", **FAST)
+def walks_into(st, x, vals):
+    """vals[t] for the walked trees: left at a categorical node when the value's bit is set in
+    the node's mask, at a numeric node when x <= threshold (as scikit-learn's predictor)."""
+    walk_pos, walk_root = st[14], st[15]
+    node_feat, node_thr, node_mask, node_cat = st[16], st[17], st[18], st[19]
+    node_left, node_right, node_value, node_leaf = st[20], st[21], st[22], st[23]
+    for j in range(walk_pos.shape[0]):
+        node = walk_root[j]
+        while node_leaf[node] == 0:
+            v = x[node_feat[node]]
+            if node_cat[node]:
+                go_left = ((node_mask[node] >> np.uint64(v)) & np.uint64(1)) == np.uint64(1)
+            else:
+                go_left = v <= node_thr[node]
+            node = node_left[node] if go_left else node_right[node]
+        vals[walk_pos[j]] = node_value[node]
+
+
+@njit(inline="always", **FAST)
+def leaves_into(st, x, gbin, vals):
+    """vals[t] = the leaf tree t of search trees ``st`` reaches for features ``x`` (binned in
+    ``gbin`` by :func:`bins_into`), for every tree of every term."""
+    tables_into(st, gbin, vals)
+    walks_into(st, x, vals)
+
+
+@njit(inline="always", **FAST)
+def term_sum(st, term, vals):
+    """Prediction of loss term ``term``: its baseline, then its trees' leaves in tree order."""
+    term_start, baseline = st[0], st[1]
+    s = 0.0
+    s += baseline[term]
+    for t in range(term_start[term], term_start[term + 1]):
+        s += vals[t]
+    return s
+
+
+@njit(inline="always", **FAST)
+def leaves2_into(st, x0, g0, x1, g1, v0, v1):
+    """:func:`leaves_into` for two samples at once (one pass over the tables' metadata)."""
+    tab_pos, tab_base, tab_feat, tab_map, binmap, leaf = st[4], st[5], st[6], st[7], st[8], st[9]
+    for j in range(tab_pos.shape[0]):
+        i0 = tab_base[j]
+        i1 = tab_base[j]
+        for k in range(SLOTS):
+            m = tab_map[k, j]
+            f = tab_feat[k, j]
+            i0 += binmap[m + g0[f]]
+            i1 += binmap[m + g1[f]]
+        t = tab_pos[j]
+        v0[t] = leaf[i0]
+        v1[t] = leaf[i1]
+    walks_into(st, x0, v0)
+    walks_into(st, x1, v1)
+
+
+@njit(inline="always", **FAST)
+def term_sum2(st, term, v0, v1):
+    """:func:`term_sum` of two samples (two independent chains of additions)."""
+    term_start, baseline = st[0], st[1]
+    s0 = 0.0
+    s1 = 0.0
+    s0 += baseline[term]
+    s1 += baseline[term]
+    for t in range(term_start[term], term_start[term + 1]):
+        s0 += v0[t]
+        s1 += v1[t]
+    return s0, s1
