@@ -99,14 +99,67 @@ def test_hwnas_dropout_is_judged_with_the_dropout_supernets_surrogate():
     assert a["dropout_distinguished"] and b["dropout_distinguished"]
 
 
-def test_hwnas_split_minimises_the_expected_objective(fbnet):
-    cfg = SearchConfig(method="hwnas", threshold_ms=30, seed=0, steps=1000)
+def test_hwnas_split_without_noise_minimises_the_expected_objective(fbnet):
+    cfg = SearchConfig(method="hwnas", threshold_ms=30, seed=0, steps=1000, noise="none")
     rec = run_search(cfg, fbnet)
     sur = fbnet["no_dropout"]
     lat = build_latency_model("fbnet", classes=sur.classes)
     arch = np.array(rec["arch_idx"])
     f = expected_objective(Objective(30.0), sur, lat, np.repeat(arch[None], 23, 0), np.arange(23))["f"]
     assert rec["split"] == int(np.argmin(f))
+
+
+def test_hwnas_split_is_judged_on_one_noisy_minibatch_with_the_search_surrogate(fbnet):
+    from nascsim.engine import make_rng
+    from nascsim.methods.hwnas import SPLIT_STREAM, choose_split
+
+    cfg = SearchConfig(method="hwnas-dropout", threshold_ms=30, seed=3, steps=1000)
+    rec = run_search(cfg, fbnet)
+    sur = fbnet["no_dropout"]
+    lat = build_latency_model("fbnet", classes=sur.classes)
+    arch = np.array(rec["arch_idx"])
+    again = choose_split(Objective(30.0), sur, lat, arch, 23, noise="shared", minibatch=64, rng=make_rng(3, SPLIT_STREAM))
+    assert rec["split"] == again
+    splits = {choose_split(Objective(30.0), sur, lat, arch, 23, noise="shared", minibatch=64, rng=make_rng(s, SPLIT_STREAM))
+              for s in range(12)}
+    assert len(splits) > 1  # the choice sees the noise
+
+
+def test_hwnas_variants_get_the_same_split_for_every_seed():
+    s_drop = make_stand_in_surrogate("fbnet", seed=0)
+    s_plain = make_stand_in_surrogate("fbnet", seed=0, split_dropout_train=0.0)
+    sur = {"dropout": s_drop, "no_dropout": s_plain}
+    for seed in range(6):
+        cfg = SearchConfig(method="hwnas", threshold_ms=30, loss=0.3, seed=seed, steps=600)
+        a, b = run_search(cfg, sur), run_search(cfg.with_(method="hwnas-dropout"), sur)
+        assert (a["arch"], a["split"]) == (b["arch"], b["split"])
+        assert a["search_surrogate"] == b["search_surrogate"] == s_plain.id
+        assert (a["surrogate"], b["surrogate"]) == (s_plain.id, s_drop.id)
+
+
+@pytest.mark.parametrize("method", ["nasc", "hwnas", "random"])
+def test_every_asng_record_says_how_concentrated_theta_ended(fbnet, method):
+    rec = run_search(SearchConfig(method=method, threshold_ms=30, seed=1, steps=3000), fbnet)
+    fields = ("theta_op_confidence", "theta_split_prob", "theta_min_confidence", "theta_decided_share")
+    if method == "random":
+        assert all(rec[f] is None for f in fields)
+        return
+    assert 1 / 9 <= rec["theta_min_confidence"] <= rec["theta_op_confidence"] <= 1.0
+    assert 0.0 <= rec["theta_decided_share"] <= 1.0
+    if method == "nasc":
+        assert 1 / 23 <= rec["theta_split_prob"] <= 1.0
+    else:
+        assert rec["theta_split_prob"] is None  # the split is not a variable of θ
+
+
+def test_noise_modes_are_ablations_of_one_search(fbnet):
+    base = SearchConfig(method="nasc", threshold_ms=30, seed=2, steps=3000)
+    recs = {mode: run_search(base.with_(noise=mode), fbnet) for mode in ("shared", "independent", "none")}
+    assert recs["shared"]["arch"] != recs["independent"]["arch"] or recs["shared"]["split"] != recs["independent"]["split"] \
+        or recs["shared"]["Delta"] != recs["independent"]["Delta"]
+    # without noise the seed only drives the sampling; a larger minibatch means less noise
+    assert run_search(base.with_(noise="none", minibatch=8), fbnet)["Delta"] == recs["none"]["Delta"]
+    assert run_search(base.with_(minibatch=1000), fbnet)["Delta"] != recs["shared"]["Delta"]
 
 
 def test_no_split_search_keeps_the_given_split(fbnet):
@@ -124,6 +177,8 @@ def test_no_split_search_keeps_the_given_split(fbnet):
     ({"head": "tpu"}, "unknown device 'tpu'"),
     ({"space": "extended"}, "fitted on the fbnet space"),
     ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"noise": "loud"}, "unknown noise mode 'loud'"),
+    ({"minibatch": 0}, "minibatch must be a positive number of images, got 0"),
 ])
 def test_bad_search_options_are_clear_errors(fbnet, changes, message):
     with pytest.raises(ValueError, match=message):
