@@ -1,5 +1,5 @@
-"""Numba search loops: the noisy observation of eq. 4, the ASNG loop and the random-search loop.
-Knows nothing of methods, CLI or storage.
+"""Numba search loops: the noisy observation of eq. 4, the ASNG loops (λ = 2 and any λ) and the
+random-search loop. Knows nothing of methods, CLI or storage.
 
 Arguments are flat arrays, allocated once by :mod:`nascsim.engine`:
 
@@ -9,7 +9,8 @@ Arguments are flat arrays, allocated once by :mod:`nascsim.engine`:
   several: the loss at each p of the objective's loss set, averaged as eq. 4b does);
 - ``nz``: the noise model (``NZ_*`` layout below), standard deviations already scaled to the
   search's minibatch;
-- ``rng``: the 4-word PCG64 state of :mod:`nascsim._rng_kernels` (written back by the caller).
+- ``rng``: the 4-word PCG64 state of :mod:`nascsim._rng_kernels` (written back by the caller);
+- θ in the column form of :mod:`nascsim._asng_kernels` (``thetaT``, ``cumT``, ``work_T``).
 
 One observation of sample i at step t (eq. 4a with the loss term observed on a minibatch):
 
@@ -28,15 +29,20 @@ import math
 import numpy as np
 from numba import njit
 
-from nascsim._asng_kernels import refresh_T, entropy_T, sample_T, update_lam2_T, update_ws
+from nascsim._asng_kernels import entropy_T, refresh_T, sample_T, update_lam2_T, update_ws
 from nascsim._latency_kernels import device_only_one, latency_one
 from nascsim._rng_kernels import next_double, standard_normal
 from nascsim.surrogate.features import N_FEATURES, features_into
-from nascsim.surrogate.predict import bins_into, leaves2_into, leaves_into, term_sum, term_sum2
+from nascsim.surrogate.predict import (
+    S_BASELINE, S_BINMAP, S_LEAF, S_LO, S_REST_ABS, S_REST_HI, S_REST_LO, S_TAB_BASE, S_TAB_FEAT, S_TAB_MAP,
+    S_TAB_POS, SLOTS, bins_into, leaves_into, term_sum, term_sum2, walks_into,
+)
 
 NOISE_NONE, NOISE_INDEPENDENT, NOISE_SHARED = 0, 1, 2
 NZ_MODE, NZ_SD_TOTAL, NZ_SD_SHARED, NZ_SD_OWN = 0, 1, 2, 3
 FAST = dict(cache=True, nogil=True, error_model="numpy")
+BLOCK = 16  # tabulated trees between two checks of the early exit
+SAFETY = 1e-9  # relative widening of the early exit's bounds (rounding of the sums is ~1e-14)
 
 
 @njit(inline="always", **FAST)
@@ -51,7 +57,7 @@ def features_of(arch, split, obj, ft, st, x, gbin):
 @njit(inline="always", **FAST)
 def mean_of_terms(st, vals):
     """The loss term of eq. 4 from the trees' leaves: the mean of the terms' predictions."""
-    n = st[1].shape[0]
+    n = st[S_BASELINE].shape[0]
     m = 0.0
     for j in range(n):
         m += term_sum(st, j, vals)
@@ -68,102 +74,213 @@ def latency_of(arch, split, obj, lat, lat_buf):
 
 
 @njit(inline="always", **FAST)
-def objective_value(loss, T, obj):
-    """Eq. 4a from an observed loss term and T."""
+def penalty(T, obj):
+    """The latency term of eq. 4a: ε_lat · max(0, T - T_th)."""
     over = T - obj[0]
     if over < 0.0:
         over = 0.0
-    return obj[1] * loss + obj[2] * over
+    return obj[2] * over
 
 
 @njit(inline="always", **FAST)
-def noisy(m, shared, nz, rng):
-    """m + b_t + e_i: ``shared`` is b_t (0 unless noise is shared); draws e_i."""
-    mode = nz[0]
-    if mode == 0.0:
-        return m
-    if mode == 1.0:
-        return m + nz[1] * standard_normal(rng)
-    return m + shared + nz[3] * standard_normal(rng)
+def own_noise(nz, rng):
+    """e_i: the sample's own part of the noise (0 without noise)."""
+    if nz[0] == 0.0:
+        return 0.0
+    if nz[0] == 1.0:
+        return nz[1] * standard_normal(rng)
+    return nz[3] * standard_normal(rng)
+
+
+@njit(inline="always", **FAST)
+def observed(m, shared, own, pen, obj):
+    """f of eq. 4a from the expected loss m, the noise parts b_t and e_i, and the penalty.
+    Nondecreasing in m (ε_loss >= 0), which the early exit relies on."""
+    return obj[1] * (m + shared + own) + pen
+
+
+@njit(inline="always", **FAST)
+def order_by_bounds(lo0, hi0, lo1, hi1, shared, own0, own1, pen0, pen1, obj):
+    """-1 when f0 < f1 for every m0 in [lo0, hi0] and m1 in [lo1, hi1], +1 when f0 > f1, else 0.
+    ``observed`` is monotone in m and computed with the same operations as the final f, so the
+    bounds of f are exact."""
+    if observed(hi0, shared, own0, pen0, obj) < observed(lo1, shared, own1, pen1, obj):
+        return -1
+    if observed(hi1, shared, own1, pen1, obj) < observed(lo0, shared, own0, pen0, obj):
+        return 1
+    return 0
 
 
 @njit(**FAST)
-def run_asng(
-    thetaT, cumT, C, n_block, s, scalars, params, theta_min, rng, steps, lam, n_layers, fixed_split,
-    obj, lat, ft, st, nz, trace_f, trace_scalars, trace_split, work, work_T,
+def run_asng2(
+    thetaT, cumT, C, n_block, s, scalars, params, theta_min, rng, steps, n_layers, fixed_split,
+    obj, lat, ft, st, nz, trace_f, trace_scalars, trace_split, work_T,
 ):
-    """``steps`` ASNG steps on θ in column form (see :mod:`nascsim._asng_kernels`). θ's first
-    ``n_layers`` variables are ops; when θ has one more, it is the split point, else the split
-    is ``fixed_split``. Returns the number of steps with an update.
+    """``steps`` ASNG steps with λ = 2 (the paper's setting). θ's first ``n_layers`` variables are
+    ops; when θ has one more, it is the split point, else the split is ``fixed_split``. Returns
+    (steps with an update, steps decided before every tree was read).
 
-    For λ = 2 two identical samples are not observed (their noise is still drawn): every variable
-    agreeing, G = 0 and nothing is updated whatever they score (unless tracing). Other λ take the
-    dense update (:func:`update_ws`) on a row-major copy of θ.
-    Trace buffers (skipped when they have 0 rows): trace_f (steps, λ) objective of each sample,
+    Only the order of f0 and f1 enters the update, so the loss term need not always be complete
+    (unless tracing, or the loss term averages several p):
+
+    - identical samples are not observed at all (their noise is still drawn): every variable
+      agreeing, G = 0 and nothing moves whatever they score;
+    - the latency penalties and the noise are known before any tree is read, and each tree adds
+      between its smallest and largest leaf: the trees are read in blocks, and as soon as the
+      bounds of f0 and f1 no longer overlap the order is known and the rest is skipped.
+
+    Either way the update receives the order the complete f would give, so θ is the same bit for
+    bit. Trace buffers (skipped when they have 0 rows): trace_f (steps, 2) objective of each sample,
     trace_scalars (steps, 3) = (entropy of θ, Δ, ε_θ), trace_split (steps, 23) split marginal.
     """
     D = C.shape[0]
-    c = np.empty((lam, D), dtype=np.int64)
-    f = np.empty(lam)
-    archs = np.empty((lam, n_layers), dtype=np.uint64)
-    splits = np.empty(lam, dtype=np.int64)
-    X = np.empty((lam, N_FEATURES))
-    GB = np.zeros((lam, N_FEATURES + 1), dtype=np.uint32)
-    V = np.empty((lam, st[2].shape[0]))
+    c = np.empty((2, D), dtype=np.int64)
+    a0 = np.empty(n_layers, dtype=np.uint64)
+    a1 = np.empty(n_layers, dtype=np.uint64)
+    x0 = np.empty(N_FEATURES)
+    x1 = np.empty(N_FEATURES)
+    g0 = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+    g1 = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+    v0 = np.empty(st[S_LO].shape[0])
+    v1 = np.empty(st[S_LO].shape[0])
     lat_buf = np.empty(3)
-    theta_rm = np.zeros((D, thetaT.shape[0]))
     tracing = trace_f.shape[0] > 0
+    early = not tracing and st[S_BASELINE].shape[0] == 1
+    tab_pos, tab_base, tab_feat, tab_map = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP]
+    binmap, leaf = st[S_BINMAP], st[S_LEAF]
+    rest_lo, rest_hi, rest_abs = st[S_REST_LO], st[S_REST_HI], st[S_REST_ABS]
+    n_tab = tab_pos.shape[0]
+    baseline = st[S_BASELINE][0]
     split_searched = D > n_layers
     n_updates = 0
+    n_early = 0
     refresh_T(thetaT, C, cumT, work_T[11])
     for t in range(steps):
         sample_T(cumT, C, n_block, rng, c, work_T)
-        shared = 0.0
-        if nz[0] == 2.0:
-            shared = nz[2] * standard_normal(rng)
-        if lam == 2 and not tracing:
+        shared = nz[2] * standard_normal(rng) if nz[0] == 2.0 else 0.0
+        if not tracing:
             same = True
             for d in range(D):
                 if c[0, d] != c[1, d]:
                     same = False
                     break
             if same:
-                if nz[0] != 0.0:
-                    standard_normal(rng)
-                    standard_normal(rng)
+                own_noise(nz, rng)
+                own_noise(nz, rng)
                 continue
-        for i in range(lam):
-            for l in range(n_layers):
-                archs[i, l] = c[i, l]
-            splits[i] = np.int64(c[i, n_layers]) if split_searched else fixed_split
-            features_of(archs[i], splits[i], obj, ft, st, X[i], GB[i])
-        if lam == 2:
-            leaves2_into(st, X[0], GB[0], X[1], GB[1], V[0], V[1])
-            if st[1].shape[0] == 1:
-                m0, m1 = term_sum2(st, 0, V[0], V[1])
-            else:
-                m0 = mean_of_terms(st, V[0])
-                m1 = mean_of_terms(st, V[1])
-            f[0] = objective_value(noisy(m0, shared, nz, rng), latency_of(archs[0], splits[0], obj, lat, lat_buf), obj)
-            f[1] = objective_value(noisy(m1, shared, nz, rng), latency_of(archs[1], splits[1], obj, lat, lat_buf), obj)
-            moved = update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f[0], f[1], work_T)
+        for l in range(n_layers):
+            a0[l] = c[0, l]
+            a1[l] = c[1, l]
+        k0 = c[0, n_layers] if split_searched else fixed_split
+        k1 = c[1, n_layers] if split_searched else fixed_split
+        own0 = own_noise(nz, rng)
+        own1 = own_noise(nz, rng)
+        pen0 = penalty(latency_of(a0, k0, obj, lat, lat_buf), obj)
+        pen1 = penalty(latency_of(a1, k1, obj, lat, lat_buf), obj)
+        order = 0
+        if early:  # bounds before any tree, then after each block of tabulated trees
+            w = SAFETY * (1.0 + abs(baseline) + rest_abs[0])
+            order = order_by_bounds(baseline + rest_lo[0] - w, baseline + rest_hi[0] + w,
+                                    baseline + rest_lo[0] - w, baseline + rest_hi[0] + w,
+                                    shared, own0, own1, pen0, pen1, obj)
+        if order == 0:
+            features_of(a0, k0, obj, ft, st, x0, g0)
+            features_of(a1, k1, obj, ft, st, x1, g1)
+            p0 = baseline
+            p1 = baseline
+            j = 0
+            while j < n_tab:
+                end = min(j + BLOCK, n_tab)
+                for jj in range(j, end):
+                    i0 = tab_base[jj]
+                    i1 = tab_base[jj]
+                    for k in range(SLOTS):
+                        mp = tab_map[k, jj]
+                        f = tab_feat[k, jj]
+                        i0 += binmap[mp + g0[f]]
+                        i1 += binmap[mp + g1[f]]
+                    l0 = leaf[i0]
+                    l1 = leaf[i1]
+                    v0[tab_pos[jj]] = l0
+                    v1[tab_pos[jj]] = l1
+                    p0 += l0
+                    p1 += l1
+                j = end
+                if early:
+                    w0 = SAFETY * (1.0 + abs(p0) + rest_abs[j])
+                    w1 = SAFETY * (1.0 + abs(p1) + rest_abs[j])
+                    order = order_by_bounds(p0 + rest_lo[j] - w0, p0 + rest_hi[j] + w0,
+                                            p1 + rest_lo[j] - w1, p1 + rest_hi[j] + w1,
+                                            shared, own0, own1, pen0, pen1, obj)
+                    if order != 0:
+                        break
+        if order != 0:
+            n_early += 1
+            f0, f1 = (0.0, 1.0) if order < 0 else (1.0, 0.0)
         else:
-            for i in range(lam):
-                leaves_into(st, X[i], GB[i], V[i])
-                m = mean_of_terms(st, V[i])
-                f[i] = objective_value(noisy(m, shared, nz, rng), latency_of(archs[i], splits[i], obj, lat, lat_buf), obj)
-            for d in range(D):
-                for k in range(C[d]):
-                    theta_rm[d, k] = thetaT[k, d]
-            moved = update_ws(theta_rm, C, s, scalars, params, c, f, work)
-            if moved:
-                for d in range(D):
-                    for k in range(C[d]):
-                        thetaT[k, d] = theta_rm[d, k]
-                refresh_T(thetaT, C, cumT, work_T[11])
-        if moved:
+            walks_into(st, x0, v0)
+            walks_into(st, x1, v1)
+            if st[S_BASELINE].shape[0] == 1:
+                m0, m1 = term_sum2(st, 0, v0, v1)
+            else:
+                m0 = mean_of_terms(st, v0)
+                m1 = mean_of_terms(st, v1)
+            f0 = observed(m0, shared, own0, pen0, obj)
+            f1 = observed(m1, shared, own1, pen1, obj)
+        if update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0, f1, work_T):
             n_updates += 1
         if tracing:
+            trace_f[t, 0] = f0
+            trace_f[t, 1] = f1
+            trace_scalars[t, 0] = entropy_T(thetaT, C)
+            trace_scalars[t, 1] = scalars[0]
+            trace_scalars[t, 2] = scalars[2]
+            if split_searched:
+                for k in range(C[n_layers]):
+                    trace_split[t, k] = thetaT[k, n_layers]
+    return n_updates, n_early
+
+
+@njit(**FAST)
+def run_asng_any(
+    thetaT, cumT, C, n_block, s, scalars, params, theta_min, rng, steps, lam, n_layers, fixed_split,
+    obj, lat, ft, st, nz, trace_f, trace_scalars, trace_split, work, work_T,
+):
+    """:func:`run_asng2` for any λ: every sample observed in full, the dense update
+    (:func:`update_ws`) on a row-major copy of θ. Returns (steps with an update, 0)."""
+    D = C.shape[0]
+    c = np.empty((lam, D), dtype=np.int64)
+    f = np.empty(lam)
+    arch = np.empty(n_layers, dtype=np.uint64)
+    x = np.empty(N_FEATURES)
+    gbin = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+    vals = np.empty(st[S_LO].shape[0])
+    lat_buf = np.empty(3)
+    theta_rm = np.zeros((D, thetaT.shape[0]))
+    split_searched = D > n_layers
+    n_updates = 0
+    refresh_T(thetaT, C, cumT, work_T[11])
+    for t in range(steps):
+        sample_T(cumT, C, n_block, rng, c, work_T)
+        shared = nz[2] * standard_normal(rng) if nz[0] == 2.0 else 0.0
+        for i in range(lam):
+            for l in range(n_layers):
+                arch[l] = c[i, l]
+            split = c[i, n_layers] if split_searched else fixed_split
+            features_of(arch, split, obj, ft, st, x, gbin)
+            leaves_into(st, x, gbin, vals)
+            own = own_noise(nz, rng)
+            f[i] = observed(mean_of_terms(st, vals), shared, own, penalty(latency_of(arch, split, obj, lat, lat_buf), obj), obj)
+        for d in range(D):
+            for k in range(C[d]):
+                theta_rm[d, k] = thetaT[k, d]
+        if update_ws(theta_rm, C, s, scalars, params, c, f, work):
+            n_updates += 1
+            for d in range(D):
+                for k in range(C[d]):
+                    thetaT[k, d] = theta_rm[d, k]
+            refresh_T(thetaT, C, cumT, work_T[11])
+        if trace_f.shape[0] > 0:
             for i in range(lam):
                 trace_f[t, i] = f[i]
             trace_scalars[t, 0] = entropy_T(thetaT, C)
@@ -172,7 +289,7 @@ def run_asng(
             if split_searched:
                 for k in range(C[n_layers]):
                     trace_split[t, k] = thetaT[k, n_layers]
-    return n_updates
+    return n_updates, 0
 
 
 @njit(**FAST)
@@ -185,7 +302,7 @@ def run_random(C, rng, budget, n_layers, fixed_split, obj, lat, ft, st, nz, best
     arch = np.empty(n_layers, dtype=np.uint64)
     x = np.empty(N_FEATURES)
     gbin = np.zeros(N_FEATURES + 1, dtype=np.uint32)
-    vals = np.empty(st[2].shape[0])
+    vals = np.empty(st[S_LO].shape[0])
     lat_buf = np.empty(3)
     best = math.inf
     for _ in range(budget):
@@ -201,7 +318,8 @@ def run_random(C, rng, budget, n_layers, fixed_split, obj, lat, ft, st, nz, best
         leaves_into(st, x, gbin, vals)
         m = mean_of_terms(st, vals)
         shared = nz[2] * standard_normal(rng) if nz[0] == 2.0 else 0.0
-        fi = objective_value(noisy(m, shared, nz, rng), latency_of(arch, split, obj, lat, lat_buf), obj)
+        own = own_noise(nz, rng)
+        fi = observed(m, shared, own, penalty(latency_of(arch, split, obj, lat, lat_buf), obj), obj)
         if fi < best:
             best = fi
             for d in range(D):

@@ -34,6 +34,7 @@ class EngineResult:
     """Final distribution and bookkeeping of one engine run.
 
     ``choice``: argmax θ per variable (ASNG) or the best sample (random), shape (D,).
+    ``early_exits``: steps whose order of f0, f1 was known before every tree was read (λ = 2).
     ``trace``: per-step arrays (``f`` (steps, λ), ``entropy``, ``Delta``, ``eps``, ``split_marginal``
     (steps, 23)) when asked for, else None.
     """
@@ -46,6 +47,7 @@ class EngineResult:
     n_updates: int
     wall_s: float
     trace: dict | None = None
+    early_exits: int = 0
 
 
 def make_rng(seed: int, stream: int = 0) -> np.random.Generator:
@@ -173,10 +175,13 @@ def run_asng_search(
     trace_split = np.full((rows, n_layers + 1), np.nan)
     state = state_from_generator(rng)
     t0 = time.perf_counter()
-    n_updates = K.run_asng(
-        thetaT, cumT, C, n_layers, s, scalars, params, theta_min_of(C), state, steps, lam, n_layers,
-        fixed_split, obj, lat, ft, st, nz, trace_f, trace_scalars, trace_split, workspace(C, lam), workspace_T(C),
-    )
+    common = (thetaT, cumT, C, n_layers, s, scalars, params, theta_min_of(C), state, steps)
+    if lam == 2:
+        n_updates, n_early = K.run_asng2(*common, n_layers, fixed_split, obj, lat, ft, st, nz,
+                                         trace_f, trace_scalars, trace_split, workspace_T(C))
+    else:
+        n_updates, n_early = K.run_asng_any(*common, lam, n_layers, fixed_split, obj, lat, ft, st, nz,
+                                            trace_f, trace_scalars, trace_split, workspace(C, lam), workspace_T(C))
     wall = time.perf_counter() - t0
     state_to_generator(state, rng)
     theta = np.ascontiguousarray(thetaT[:, : len(C)].T)
@@ -191,7 +196,7 @@ def run_asng_search(
             "eps": trace_scalars[:, 2],
             "split_marginal": trace_split if search_split else None,
         }
-    return EngineResult(choice, theta, C, float(scalars[0]), float(scalars[1]), int(n_updates), wall, tr)
+    return EngineResult(choice, theta, C, float(scalars[0]), float(scalars[1]), int(n_updates), wall, tr, int(n_early))
 
 
 def run_random_search(

@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 from surrogate_fixtures import make_stand_in_surrogate
 
+from nascsim.config import SearchConfig
 from nascsim.sweep.grid import Grid
 from nascsim.sweep.run import batch_size, execute
 from nascsim.sweep.store import ResultStore, SweepSpec
@@ -66,27 +67,33 @@ def test_each_finished_batch_is_committed_as_one_chunk(tmp_path, surrogates):
     seen = []
     store = ResultStore.create(tmp_path / "out", SweepSpec(grid, "test", "stand-in"))
     execute(list(grid.cells()), store, surrogates, jobs=1, size=5, on_commit=seen.append)
-    # 12 runs = 6 searches x 2 loss rates; a batch takes whole searches (2 runs) up to 5 runs
-    assert seen == [4, 4, 4]
-    assert len(store.chunks()) == 3
+    # 12 runs = 4 searches: per threshold nasc (2 loss rates) and hwnas with hwnas-dropout (2 x 2);
+    # a batch takes whole searches up to 5 runs
+    assert seen == [2, 4, 2, 4]
+    assert len(store.chunks()) == 4
 
 
-def test_runs_differing_only_in_loss_rate_share_one_search(tmp_path, surrogates):
-    from nascsim.methods import run_search_losses
+def test_runs_that_differ_only_in_what_the_search_ignores_share_one_search(tmp_path, surrogates):
+    """Loss rates, hwnas vs hwnas-dropout, and thresholds below the lowest reachable latency."""
+    from nascsim.methods import run_search, run_search_group
 
     calls = []
 
-    def counting_search(config, losses, sur):
-        calls.append((config.method, config.threshold_ms, tuple(losses)))
-        return run_search_losses(config, losses, sur)
+    def counting_search(configs, sur):
+        calls.append(sorted({(c.method, c.threshold_ms, c.loss) for c in configs}))
+        return run_search_group(configs, sur)
 
-    grid = small_grid(seeds=1)
+    grid = Grid.build(threshold_ms="5,10,30", loss="0,0.3", method="nasc,hwnas,hwnas-dropout", seed=range(1), steps=STEPS)
     store = ResultStore.create(tmp_path / "out", SweepSpec(grid, "test", "stand-in"))
     execute(list(grid.cells()), store, surrogates, jobs=1, search=counting_search)
-    assert len(calls) == 6 and all(losses == (0.0, 0.3) for _, _, losses in calls)
+    # nasc: 5 and 10 ms lie below the lowest reachable latency (15.45 ms): one search for both;
+    # hwnas: the whole network on the Raspberry Pi takes at least 7.67 ms, so 5 ms alone is below
+    assert len(calls) == 2 + 3
     frame = store.read()
-    per_search = frame.group_by(["method", "threshold_ms"]).agg(pl.col("split").n_unique(), pl.col("loss").n_unique())
-    assert per_search["split"].to_list() == [1] * 6 and per_search["loss"].to_list() == [2] * 6
+    assert len(frame) == len(grid)
+    for row in frame.iter_rows(named=True):
+        alone = run_search(SearchConfig.from_dict({k: row[k] for k in SearchConfig.__dataclass_fields__}), surrogates["fbnet"])
+        assert (row["arch_idx"], row["split"], row["accuracy"], row["feasible"]) == (alone["arch_idx"], alone["split"], alone["accuracy"], alone["feasible"])
 
 
 def test_batches_shrink_so_that_every_worker_gets_several():

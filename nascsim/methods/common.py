@@ -8,6 +8,7 @@ distribution updates are then 90 x 391 = 35,190 steps.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -91,9 +92,7 @@ def validate(config: SearchConfig) -> Space:
 def resolve_surrogates(config: SearchConfig, surrogates: dict | None) -> dict:
     """{"dropout": ..., "no_dropout": ...}; the shipped defaults when None. Checks the space."""
     if surrogates is None:
-        from nascsim.surrogate import default_surrogates
-
-        surrogates = default_surrogates()
+        surrogates = _shipped(config.space)
     for role in ("dropout", "no_dropout"):
         if role not in surrogates:
             raise ValueError(f"surrogate set lacks the {role!r} surrogate")
@@ -106,10 +105,72 @@ def resolve_surrogates(config: SearchConfig, surrogates: dict | None) -> dict:
     return surrogates
 
 
+@functools.lru_cache(maxsize=4)
+def _shipped(space: str) -> dict:
+    from nascsim.surrogate import default_surrogates
+
+    return default_surrogates(space)
+
+
 def latency_model_for(config: SearchConfig, surrogate) -> LatencyModel:
-    return build_latency_model(
-        config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, surrogate.classes
-    )
+    return _latency_model(config.space, config.head, config.tail, config.source, config.bits, config.bandwidth,
+                          surrogate.classes)
+
+
+@functools.lru_cache(maxsize=64)
+def _latency_model(space, head, tail, source, bits, bandwidth, classes) -> LatencyModel:
+    return build_latency_model(space, head, tail, source, bits, bandwidth, classes)
+
+
+SEARCH_ROLE = {"nasc": "dropout", "random": "dropout", "hwnas": "no_dropout", "hwnas-dropout": "no_dropout"}
+EVAL_ROLE = {"nasc": "dropout", "random": "dropout", "hwnas": "no_dropout", "hwnas-dropout": "dropout"}
+
+
+def latency_floor(config: SearchConfig, surrogates: dict) -> float:
+    """The lowest T that any (architecture, split) reaches under the latencies the method's
+    objectives read (eq. 3 for NASC; for HWNAS also the whole network on the head device, which
+    its search reads), less 1e-9 relative: below it every penalty of eq. 4a is T - T_th. Each
+    layer's op is taken at its minimum independently (the layer at the split with its payload)."""
+    sur = surrogates[SEARCH_ROLE[config.method]]
+    args = (config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, sur.classes)
+    t = _split_floor(*args)
+    if config.method.startswith("hwnas"):
+        t = min(t, _device_floor(*args))
+    return t - 1e-9 * (1.0 + abs(t))
+
+
+@functools.lru_cache(maxsize=64)
+def _device_floor(*args) -> float:
+    from nascsim.latency import C_FIXED_HEAD, C_STEM_HEAD
+
+    lat = _latency_model(*args)
+    return float(lat.consts[C_STEM_HEAD] + np.nanmin(lat.layer_head, axis=1).sum() + lat.consts[C_FIXED_HEAD])
+
+
+@functools.lru_cache(maxsize=64)
+def _split_floor(*args) -> float:
+    from nascsim.latency import C_FIXED_TAIL, C_MS_PER_ELEMENT, C_STEM_HEAD
+
+    lat = _latency_model(*args)
+    c = lat.consts
+    head_min = np.nanmin(lat.layer_head, axis=1)
+    tail_min = np.nanmin(lat.layer_tail, axis=1)
+    best = []
+    for k in range(lat.layer_head.shape[0] + 1):
+        if k == 0:
+            at_split = lat.payload[0, 0] * c[C_MS_PER_ELEMENT]
+        else:
+            at_split = np.nanmin(lat.split_head[k - 1] + lat.split_tail[k - 1] + lat.payload[k] * c[C_MS_PER_ELEMENT])
+        best.append(c[C_STEM_HEAD] + head_min[: max(k - 1, 0)].sum() + at_split + tail_min[k:].sum() + c[C_FIXED_TAIL])
+    return float(np.nanmin(best))
+
+
+def with_eval_surrogate(choice: "Choice", config: SearchConfig, surrogates: dict) -> "Choice":
+    """The choice of a shared search as the run ``config`` reports it: judged by the surrogate of
+    its own final model (``hwnas-dropout``: the dropout supernet's)."""
+    from dataclasses import replace
+
+    return replace(choice, eval_surrogate=surrogates[EVAL_ROLE[config.method]])
 
 
 NO_THETA = {"theta_op_confidence": None, "theta_split_prob": None, "theta_min_confidence": None,

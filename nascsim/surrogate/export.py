@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from nascsim.surrogate.features import N_FEATURES
-from nascsim.surrogate.predict import TARGETS
+from nascsim.surrogate.predict import ST_FIELDS, TARGETS
 
 LEAF, CATEGORICAL, MISSING_LEFT = 1, 2, 4
 
@@ -233,6 +233,9 @@ class SearchTrees:
 
     - ``term_start`` int64 (terms + 1,): first tree of each term; ``baseline`` float64 (terms,);
       ``lo``, ``hi`` float64 (T,): smallest / largest leaf of each tree;
+    - ``rest_lo``, ``rest_hi``, ``rest_abs`` float64 (n_tab + 1,): over the tabulated trees from
+      j on and every walked tree, the sum of their smallest / largest leaves / largest |leaf|
+      (the range the trees not yet evaluated can add: the search's early exit);
     - tabulated trees: ``tab_pos`` uint32 (n_tab,): tree index; ``tab_base`` uint32: first entry in
       ``leaf``; ``tab_feat``, ``tab_map`` uint32 (SLOTS, n_tab): feature of each slot (N_FEATURES =
       none: its bin is always 0) and the offset of its bin map in ``binmap`` (uint32, table offset
@@ -250,6 +253,9 @@ class SearchTrees:
     baseline: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
+    rest_lo: np.ndarray
+    rest_hi: np.ndarray
+    rest_abs: np.ndarray
     tab_pos: np.ndarray
     tab_base: np.ndarray
     tab_feat: np.ndarray
@@ -279,6 +285,9 @@ class SearchTrees:
     @property
     def n_terms(self) -> int:
         return len(self.baseline)
+
+    def __post_init__(self) -> None:
+        assert tuple(f.name for f in fields(self)) == ST_FIELDS, "predict.ST_FIELDS must follow SearchTrees"
 
     @property
     def n_trees(self) -> int:
@@ -461,8 +470,14 @@ def search_trees(arrays: tuple, targets_ps: list[tuple[int, float]], fixed: dict
         leaf.extend(table.tolist())
     col = list(zip(*nodes)) if nodes else [()] * 8
     u32 = lambda v: np.asarray(v, dtype=np.uint32)  # noqa: E731
+    walk_lo, walk_hi = float(lo[walk_pos].sum()), float(hi[walk_pos].sum())
+    walk_abs = float(np.maximum(np.abs(lo), np.abs(hi))[walk_pos].sum())
+    tab_lo, tab_hi = lo[tab_pos], hi[tab_pos]
+    tab_abs = np.maximum(np.abs(tab_lo), np.abs(tab_hi))
+    rest = lambda v, w: np.append(np.cumsum(v[::-1])[::-1], 0.0) + w  # noqa: E731
     return SearchTrees(
         term_start=np.asarray(term_start, dtype=np.int64), baseline=np.asarray(baseline, dtype=np.float64), lo=lo, hi=hi,
+        rest_lo=rest(tab_lo, walk_lo), rest_hi=rest(tab_hi, walk_hi), rest_abs=rest(tab_abs, walk_abs),
         tab_pos=u32(tab_pos), tab_base=u32(tab_base),
         tab_feat=np.ascontiguousarray(u32(tab_feat).reshape(-1, SLOTS).T), tab_map=np.ascontiguousarray(u32(tab_map).reshape(-1, SLOTS).T),
         binmap=u32(binmap), leaf=np.asarray(leaf, dtype=np.float64),

@@ -175,6 +175,64 @@ def noise_sd_batch(arrays, target, archs, splits, ps, out):
 # Search form (:class:`nascsim.surrogate.export.SearchTrees`): tabulated and walked trees
 # ---------------------------------------------------------------------------------------------
 
+# positions in the SearchTrees tuple (export.SearchTrees field order, checked there)
+ST_FIELDS = (
+    "term_start",
+    "baseline",
+    "lo",
+    "hi",
+    "rest_lo",
+    "rest_hi",
+    "rest_abs",
+    "tab_pos",
+    "tab_base",
+    "tab_feat",
+    "tab_map",
+    "binmap",
+    "leaf",
+    "bin_off",
+    "bin_thr",
+    "used_cat",
+    "used_num",
+    "walk_pos",
+    "walk_root",
+    "node_feat",
+    "node_thr",
+    "node_mask",
+    "node_cat",
+    "node_left",
+    "node_right",
+    "node_value",
+    "node_leaf",
+)
+S_TERM_START = 0
+S_BASELINE = 1
+S_LO = 2
+S_HI = 3
+S_REST_LO = 4
+S_REST_HI = 5
+S_REST_ABS = 6
+S_TAB_POS = 7
+S_TAB_BASE = 8
+S_TAB_FEAT = 9
+S_TAB_MAP = 10
+S_BINMAP = 11
+S_LEAF = 12
+S_BIN_OFF = 13
+S_BIN_THR = 14
+S_USED_CAT = 15
+S_USED_NUM = 16
+S_WALK_POS = 17
+S_WALK_ROOT = 18
+S_NODE_FEAT = 19
+S_NODE_THR = 20
+S_NODE_MASK = 21
+S_NODE_CAT = 22
+S_NODE_LEFT = 23
+S_NODE_RIGHT = 24
+S_NODE_VALUE = 25
+S_NODE_LEAF = 26
+
 SLOTS = 3  # = export.SLOTS
 LINEAR_BINS = 16  # up to this many thresholds a feature's bin is counted, beyond it bisected
 FAST = dict(cache=True, nogil=True, error_model="numpy")
@@ -184,7 +242,7 @@ FAST = dict(cache=True, nogil=True, error_model="numpy")
 def bins_into(st, x, gbin):
     """gbin[f] for every feature the tabulated trees read: the value of a categorical feature,
     the number of thresholds below x[f] for a numeric one; gbin[N_FEATURES] stays 0."""
-    bin_off, bin_thr, used_cat, used_num = st[10], st[11], st[12], st[13]
+    bin_off, bin_thr, used_cat, used_num = st[S_BIN_OFF], st[S_BIN_THR], st[S_USED_CAT], st[S_USED_NUM]
     for j in range(used_cat.shape[0]):
         f = used_cat[j]
         gbin[f] = np.uint32(x[f])
@@ -212,7 +270,7 @@ def bins_into(st, x, gbin):
 @njit(inline="always", **FAST)
 def tables_into(st, gbin, vals):
     """vals[t] for the tabulated trees: one lookup each, at the sum of its slots' bin offsets."""
-    tab_pos, tab_base, tab_feat, tab_map, binmap, leaf = st[4], st[5], st[6], st[7], st[8], st[9]
+    tab_pos, tab_base, tab_feat, tab_map, binmap, leaf = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP], st[S_BINMAP], st[S_LEAF]
     for j in range(tab_pos.shape[0]):
         idx = tab_base[j]
         for k in range(SLOTS):
@@ -224,9 +282,9 @@ def tables_into(st, gbin, vals):
 def walks_into(st, x, vals):
     """vals[t] for the walked trees: left at a categorical node when the value's bit is set in
     the node's mask, at a numeric node when x <= threshold (as scikit-learn's predictor)."""
-    walk_pos, walk_root = st[14], st[15]
-    node_feat, node_thr, node_mask, node_cat = st[16], st[17], st[18], st[19]
-    node_left, node_right, node_value, node_leaf = st[20], st[21], st[22], st[23]
+    walk_pos, walk_root = st[S_WALK_POS], st[S_WALK_ROOT]
+    node_feat, node_thr, node_mask, node_cat = st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CAT]
+    node_left, node_right, node_value, node_leaf = st[S_NODE_LEFT], st[S_NODE_RIGHT], st[S_NODE_VALUE], st[S_NODE_LEAF]
     for j in range(walk_pos.shape[0]):
         node = walk_root[j]
         while node_leaf[node] == 0:
@@ -250,7 +308,7 @@ def leaves_into(st, x, gbin, vals):
 @njit(inline="always", **FAST)
 def term_sum(st, term, vals):
     """Prediction of loss term ``term``: its baseline, then its trees' leaves in tree order."""
-    term_start, baseline = st[0], st[1]
+    term_start, baseline = st[S_TERM_START], st[S_BASELINE]
     s = 0.0
     s += baseline[term]
     for t in range(term_start[term], term_start[term + 1]):
@@ -261,7 +319,7 @@ def term_sum(st, term, vals):
 @njit(inline="always", **FAST)
 def leaves2_into(st, x0, g0, x1, g1, v0, v1):
     """:func:`leaves_into` for two samples at once (one pass over the tables' metadata)."""
-    tab_pos, tab_base, tab_feat, tab_map, binmap, leaf = st[4], st[5], st[6], st[7], st[8], st[9]
+    tab_pos, tab_base, tab_feat, tab_map, binmap, leaf = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP], st[S_BINMAP], st[S_LEAF]
     for j in range(tab_pos.shape[0]):
         i0 = tab_base[j]
         i1 = tab_base[j]
@@ -280,7 +338,7 @@ def leaves2_into(st, x0, g0, x1, g1, v0, v1):
 @njit(inline="always", **FAST)
 def term_sum2(st, term, v0, v1):
     """:func:`term_sum` of two samples (two independent chains of additions)."""
-    term_start, baseline = st[0], st[1]
+    term_start, baseline = st[S_TERM_START], st[S_BASELINE]
     s0 = 0.0
     s1 = 0.0
     s0 += baseline[term]
