@@ -45,9 +45,23 @@ class EngineResult:
     Delta: float
     gamma: float
     n_updates: int
-    wall_s: float
+    wall_s: float  # the kernel's run, numba's compilation or cache load excluded
     trace: dict | None = None
     early_exits: int = 0
+
+
+def kernels_ready(lam: int = 2) -> bool:
+    """True when the numba cache already holds the ASNG kernel for this CPU (no compilation
+    ahead); False when the first search will compile it. Unknown (an unreadable cache) -> True."""
+    try:
+        from nascsim import _engine_kernels as K
+
+        kernel = K.run_asng2 if lam == 2 else K.run_asng_any
+        index = kernel._cache._cache_file._load_index()
+        magic = kernel.targetctx.codegen().magic_tuple()
+        return any(key[1] == magic for key in index)
+    except Exception:  # numba internals moved: say nothing rather than something wrong
+        return True
 
 
 def make_rng(seed: int, stream: int = 0) -> np.random.Generator:
@@ -84,18 +98,16 @@ def noise_vector(objective: Objective, surrogate, noise: str, minibatch: int | N
     are averaged the same way. All are scaled to ``minibatch`` images.
     """
     from nascsim._engine_kernels import NOISE_INDEPENDENT, NOISE_NONE, NOISE_SHARED
-    from nascsim.surrogate.noise import MODES, minibatch_scale, shared_share
-    from nascsim.surrogate.predict import TARGETS, noise_sd_one
+    from nascsim.surrogate.noise import MODES, minibatch_scale, observation_sd, shared_share
 
     if noise not in MODES:
         raise ValueError(f"unknown noise mode {noise!r}; expected one of {', '.join(MODES)}")
     if minibatch is not None and (int(minibatch) != minibatch or minibatch < 1):
         raise ValueError(f"minibatch must be a positive number of images, got {minibatch}")
     terms = loss_terms(objective, surrogate)
-    dummy_arch = np.zeros(1, dtype=np.int64)
     total = own = shared = 0.0
     for target, p in terms:
-        sd = noise_sd_one(surrogate.arrays, TARGETS[target], dummy_arch, 0, p)
+        sd = observation_sd(surrogate.doc["noise"], target, p)
         share = shared_share(surrogate.doc["noise"], target, p)
         total += sd
         shared += sd * np.sqrt(share)
@@ -174,14 +186,14 @@ def run_asng_search(
     trace_scalars = np.full((rows, 3), np.nan)
     trace_split = np.full((rows, n_layers + 1), np.nan)
     state = state_from_generator(rng)
+    work = (workspace_T(C),) if lam == 2 else (workspace(C, lam), workspace_T(C))
+    kernel = K.run_asng2 if lam == 2 else K.run_asng_any
+    lam_arg = () if lam == 2 else (lam,)
+    tail = (*lam_arg, n_layers, fixed_split, obj, lat, ft, st, nz, trace_f, trace_scalars, trace_split, *work)
+    tm = theta_min_of(C)
+    kernel(thetaT, cumT, C, n_layers, s, scalars, params, tm, state, 0, *tail)  # compile or load: not the search's time
     t0 = time.perf_counter()
-    common = (thetaT, cumT, C, n_layers, s, scalars, params, theta_min_of(C), state, steps)
-    if lam == 2:
-        n_updates, n_early = K.run_asng2(*common, n_layers, fixed_split, obj, lat, ft, st, nz,
-                                         trace_f, trace_scalars, trace_split, workspace_T(C))
-    else:
-        n_updates, n_early = K.run_asng_any(*common, lam, n_layers, fixed_split, obj, lat, ft, st, nz,
-                                            trace_f, trace_scalars, trace_split, workspace(C, lam), workspace_T(C))
+    n_updates, n_early = kernel(thetaT, cumT, C, n_layers, s, scalars, params, tm, state, steps, *tail)
     wall = time.perf_counter() - t0
     state_to_generator(state, rng)
     theta = np.ascontiguousarray(thetaT[:, : len(C)].T)
@@ -224,6 +236,7 @@ def run_random_search(
                                         -1 if search_split else fixed_split, noise, minibatch)
     best = np.zeros(len(C), dtype=np.int64)
     state = state_from_generator(rng)
+    K.run_random(C, state, 0, n_layers, fixed_split, obj, lat, ft, st, nz, best)  # compile or load
     t0 = time.perf_counter()
     K.run_random(C, state, budget, n_layers, fixed_split, obj, lat, ft, st, nz, best)
     wall = time.perf_counter() - t0

@@ -161,3 +161,14 @@ def test_version_one_files_are_refused_with_the_refit_command(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="format version 1.*nascsim surrogate fit"):
         load_surrogate(path)
+
+
+def test_observation_sd_equals_the_kernel_noise_sd_at_any_p():
+    from nascsim.surrogate.noise import observation_sd
+    from nascsim.surrogate.predict import TARGETS, noise_sd_one
+
+    s = make_stand_in_surrogate("fbnet")
+    arch = np.zeros(22, dtype=np.int64)
+    for target in ("loss", "acc", "lsc"):
+        for p in (0.0, 0.05, 0.1, 0.27, 0.5, 0.7):
+            assert observation_sd(s.doc["noise"], target, p) == noise_sd_one(s.arrays, TARGETS[target], arch, 3, p)

@@ -33,6 +33,14 @@ def load_surrogates(path: str | None, path_no_dropout: str | None) -> dict | Non
     return {"dropout": s, "no_dropout": s0}
 
 
+def compile_notice(*lams: int) -> None:
+    """One line on stderr when a search kernel (for the given λ) is not in numba's cache yet."""
+    from nascsim.engine import kernels_ready
+
+    if not all(kernels_ready(lam) for lam in lams):
+        click.echo("nascsim: compiling the search kernels (once; later runs load them from the cache)", err=True)
+
+
 def write_trace(trace: dict, path: str) -> None:
     """Per-step θ entropy, split marginal, Δ, ε_θ and each sample's objective, as parquet."""
     import polars as pl
@@ -64,6 +72,8 @@ def write_trace(trace: dict, path: str) -> None:
 @click.option("--eps-lat", default=1.0, show_default=True, type=float, help="Weight ε_lat of the latency penalty.")
 @click.option("--eps-loss", default=1.0, show_default=True, type=float, help="Weight ε_loss of the loss term.")
 @click.option("--loss-set", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Dropout rates P averaged in l_SC.")
+@click.option("--noise", default="shared", show_default=True, type=click.Choice(["shared", "independent", "none"]), help="How the loss term is observed: the λ samples of a step on one minibatch (shared), each on its own (independent), or noise-free (none).")
+@click.option("--minibatch", default=64, show_default=True, type=int, help="Images per minibatch; the surrogate's noise is scaled to it.")
 @click.option("--no-split-search", is_flag=True, help="Ablation: keep the split fixed at --fixed-split.")
 @click.option("--fixed-split", default=None, type=int, help="The split used with --no-split-search.")
 @click.option("--surrogate", "surrogate_path", default=None, type=click.Path(dir_okay=False), help="Surrogate file (both roles) instead of the shipped defaults.")
@@ -71,7 +81,8 @@ def write_trace(trace: dict, path: str) -> None:
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False), help="Write per-step θ entropy, split marginal, Δ, ε_θ, objectives (parquet).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth, source, classes, steps, lam, eps_lat,
-           eps_loss, loss_set, no_split_search, fixed_split, surrogate_path, surrogate_nd_path, trace_path, as_json):
+           eps_loss, loss_set, noise, minibatch, no_split_search, fixed_split, surrogate_path, surrogate_nd_path, trace_path,
+           as_json):
     """Search an architecture and split point under a latency threshold (NASC or a baseline).
 
     The number of classes comes from the surrogate's dataset; --classes is ignored here.
@@ -88,9 +99,11 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
         method=method, threshold_ms=threshold_ms, loss=loss, seed=seed, space=space, head=head, tail=tail,
         bits=bits, bandwidth=bandwidth, source=source, steps=steps, lam=lam, eps_lat=eps_lat, eps_loss=eps_loss,
         loss_set=parse_loss_set(loss_set), split_search=not no_split_search, fixed_split=fixed_split,
+        noise=noise, minibatch=minibatch,
     )
     validate(config)
     surrogates = load_surrogates(surrogate_path, surrogate_nd_path)
+    compile_notice(config.lam)
     rec = run_search(config, surrogates, trace=trace_path is not None)
     trace = rec.pop("_trace", None)
     if trace_path is not None:

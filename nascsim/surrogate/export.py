@@ -176,7 +176,9 @@ def categorical_left_masks(feat, flags, bits, cat, known, f_idx_map, target_tree
     categories >= 64 (none in these spaces) take the exact bitset path.
     """
     n = len(feat)
-    mask = np.zeros(n, dtype=np.uint64)
+    feat = np.asarray(feat, dtype=np.int64)
+    flags = np.asarray(flags, dtype=np.int64)
+    bits = np.asarray(bits, dtype=np.int64)
     node_target = np.zeros(n, dtype=np.int64)
     for t in range(target_trees.shape[0]):
         first, end = target_trees[t]
@@ -184,21 +186,19 @@ def categorical_left_masks(feat, flags, bits, cat, known, f_idx_map, target_tree
             lo = roots[first]
             hi = roots[end] if end < len(roots) else n
             node_target[lo:hi] = t
-    for i in range(n):
-        if not flags[i] & CATEGORICAL:
-            continue
-        known_row = f_idx_map[node_target[i], feat[i]]
-        m = 0
-        for v in range(64):
-            if _bit(cat, bits[i], v):
-                go_left = True
-            elif known_row >= 0 and _bit(known, known_row, v):
-                go_left = False
-            else:
-                go_left = bool(flags[i] & MISSING_LEFT)
-            if go_left:
-                m |= 1 << v
-        mask[i] = np.uint64(m)
+    mask = np.zeros(n, dtype=np.uint64)
+    idx = np.flatnonzero(flags & CATEGORICAL)
+    if len(idx) == 0:
+        return mask
+
+    def low64(words: np.ndarray) -> np.ndarray:  # categories 0..63 of (rows, 8) uint32 bitsets
+        return words[:, 0].astype(np.uint64) | (words[:, 1].astype(np.uint64) << np.uint64(32))
+
+    in_split = low64(cat[bits[idx]])
+    known_row = f_idx_map[node_target[idx], feat[idx]]
+    known_bits = np.where(known_row >= 0, low64(known[np.maximum(known_row, 0)]) if len(known) else np.uint64(0), np.uint64(0))
+    unseen_left = np.where(flags[idx] & MISSING_LEFT, ~(in_split | known_bits), np.uint64(0))
+    mask[idx] = in_split | unseen_left
     return mask
 
 

@@ -50,6 +50,14 @@ def _interp(grid: list[float], values: list[float], p: float) -> float:
     return (1.0 - w) * values[j - 1] + w * values[j]
 
 
+def observation_sd(noise: dict, target: str, p: float) -> float:
+    """SD of one observation of ``target`` at p on ``n_images`` images (equal to
+    :func:`nascsim.surrogate.predict.noise_sd_one`: piecewise linear in p, l_SC constant)."""
+    if target == "lsc":
+        return float(noise["lsc"])
+    return _interp(list(noise["p"]), list(noise[target]), float(p))
+
+
 def shared_share(noise: dict, target: str, p: float) -> float:
     """Share of one observation's variance common to the pairs judged on the same batch."""
     sh = noise["shared"][target]
