@@ -211,9 +211,8 @@ def entropy_theta(theta, C):
 #
 # The engine keeps θ transposed, ``thetaT[k, d]`` of shape (K_max, W) with W >= D a multiple of
 # LANES (columns D..W-1 are padding), and the cumulative rows ``cumT``. The first ``n_block``
-# variables share one K (the ops of the layers): their draws of step 1 and their projection in
-# step 9 run on whole vectors of variables, each variable's sums still taken in k order. The
-# rest (the split point) are handled one variable at a time. ``work_T`` = :func:`workspace_T`.
+# variables share one K (the ops of the layers): step 1 compares their draws with whole vectors
+# of variables, each variable's sums still taken in k order. ``work_T`` = :func:`workspace_T`.
 
 FAST = dict(cache=True, nogil=True, error_model="numpy")
 LANES = 8
@@ -239,24 +238,22 @@ def to_columns(theta: np.ndarray) -> np.ndarray:
 
 
 def workspace_T(C: np.ndarray) -> tuple:
-    """Buffers of :func:`update_lam2_T` and :func:`sample_T`: (s_G (N,), P, Q (K_max, W), total,
-    total2, denom, a, acc, mask, u (W,) float64, count (W,) int64, sqT (K_max, W))."""
+    """Buffers of :func:`update_lam2_T` and :func:`sample_T`: (s_G (N,), mask, u (W,) float64,
+    count (W,) int64)."""
     C = np.asarray(C, dtype=np.int64)
-    D, K_max, N = len(C), int(C.max()), int(np.sum(C - 1))
+    D, N = len(C), int(np.sum(C - 1))
     W = padded_width(D)
-    return (np.zeros(N), np.zeros((K_max, W)), np.zeros((K_max, W)), np.zeros(W), np.zeros(W), np.zeros(W), np.zeros(W),
-            np.zeros(W), np.zeros(W), np.zeros(W), np.zeros(W, dtype=np.int64), np.ones((K_max, W)))
+    return (np.zeros(N), np.zeros(W), np.zeros(W), np.zeros(W, dtype=np.int64))
 
 
 @njit(**FAST)
-def refresh_T(thetaT, C, cumT, sqT):
-    """cumT (summed in k order) and sqT = sqrt(θ) of every variable from thetaT."""
+def refresh_T(thetaT, C, cumT):
+    """cumT of every variable from thetaT (summed in k order)."""
     for d in range(C.shape[0]):
         acc = 0.0
         for k in range(C[d]):
             acc += thetaT[k, d]
             cumT[k, d] = acc
-            sqT[k, d] = math.sqrt(thetaT[k, d])
 
 
 @njit(**FAST)
@@ -267,7 +264,7 @@ def sample_T(cumT, C, n_block, rng_state, c_out, work_T):
     θ is at least θ_min), capped at K - 1 as the sequential scan's fall-through is: counted for the
     whole block of variables at once, then one variable at a time for the rest.
     """
-    u, cnt = work_T[9], work_T[10]
+    u, cnt = work_T[2], work_T[3]
     lam, D = c_out.shape
     W = u.shape[0]
     Kb = C[0]
@@ -289,73 +286,39 @@ def sample_T(cumT, C, n_block, rng_state, c_out, work_T):
             c_out[i, d] = min(n, K - 1)
 
 
-@njit(**FAST)
-def _project_column(thetaT, cumT, sqT, d, K, tmin):
-    """Step 9 on one variable (column d), in the operation order of :func:`update_ws`."""
+@njit(inline="always", **FAST)
+def _project_column(thetaT, cumT, d, K, tmin):
+    """Step 9 on one variable (column d), in the operation order of :func:`update_ws`, and its
+    cumulative sums.
+
+    Where the clamped row already sums to exactly 1 (most steps: the θ step moves two entries by
+    ±ε/2), (total - 1) = 0 makes the correction and the division by the new sum (then also 1)
+    exact identities, so they are skipped; likewise the division when the corrected row sums to
+    exactly 1. The result is the same bit for bit.
+    """
     total = 0.0
     for k in range(K):
-        if thetaT[k, d] < tmin:
-            thetaT[k, d] = tmin
-        total += thetaT[k, d]
+        v = thetaT[k, d]
+        if v < tmin:
+            v = tmin
+            thetaT[k, d] = v
+        total += v
+        cumT[k, d] = total
+    if total == 1.0:
+        return
     denom = total - tmin * K
     a = total - 1.0
     total2 = 0.0
     for k in range(K):
-        thetaT[k, d] -= a * (thetaT[k, d] - tmin) / denom
-        total2 += thetaT[k, d]
+        v = thetaT[k, d] - a * (thetaT[k, d] - tmin) / denom
+        thetaT[k, d] = v
+        total2 += v
     acc = 0.0
     for k in range(K):
-        thetaT[k, d] /= total2
-        acc += thetaT[k, d]
+        v = thetaT[k, d] if total2 == 1.0 else thetaT[k, d] / total2
+        thetaT[k, d] = v
+        acc += v
         cumT[k, d] = acc
-        sqT[k, d] = math.sqrt(thetaT[k, d])
-
-
-@njit(**FAST)
-def _project_block(thetaT, cumT, sqT, Kb, tmin, mask, P, Q, total, total2, denom, a, acc):
-    """Step 9 on the block's W columns as vectors (each column's sums in k order), kept where
-    mask = 1."""
-    W = mask.shape[0]
-    for d in range(W):
-        total[d] = 0.0
-        total2[d] = 0.0
-        acc[d] = 0.0
-    for k in range(Kb):
-        for d in range(W):
-            x = thetaT[k, d]
-            P[k, d] = tmin if x < tmin else x
-    for k in range(Kb):
-        for d in range(W):
-            total[d] += P[k, d]
-    tK = tmin * Kb
-    for d in range(W):
-        denom[d] = total[d] - tK
-        a[d] = total[d] - 1.0
-    for k in range(Kb):
-        for d in range(W):
-            P[k, d] = P[k, d] - a[d] * (P[k, d] - tmin) / denom[d]
-    for k in range(Kb):
-        for d in range(W):
-            total2[d] += P[k, d]
-    for k in range(Kb):
-        for d in range(W):
-            P[k, d] = P[k, d] / total2[d]
-    for k in range(Kb):  # unconditional stores of selected values (no branch per element)
-        for d in range(W):
-            acc[d] += P[k, d]
-            Q[k, d] = acc[d]
-    for k in range(Kb):
-        for d in range(W):
-            thetaT[k, d] = P[k, d] if mask[d] != 0.0 else thetaT[k, d]
-    for k in range(Kb):
-        for d in range(W):
-            cumT[k, d] = Q[k, d] if mask[d] != 0.0 else cumT[k, d]
-    for k in range(Kb):
-        for d in range(W):
-            P[k, d] = math.sqrt(P[k, d])
-    for k in range(Kb):
-        for d in range(W):
-            sqT[k, d] = P[k, d] if mask[d] != 0.0 else sqT[k, d]
 
 
 @njit(**FAST)
@@ -368,20 +331,16 @@ def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0
     sqrt(θ) in s_G is 0 and the entries of s_G other than w and l are exact zeros: they are skipped
     in ‖G‖_F (adding +0.0 changes nothing) and in the θ step (θ + ε·0 = θ). Where w or l is K - 1,
     the other entries are sqrt(θ) · coef (0 / sqrt(θ) + x = x). ‖G‖_F and ‖s‖² are summed in the
-    order of the dense equations; sqrt(θ) is kept up to date in ``sqT`` (``work_T[11]``). Step 9
-    runs on the whole block of variables and keeps the result where the samples differ. Returns
-    False (changing nothing) on tied losses or identical samples.
+    order of the dense equations; step 9 runs on the variables that moved (:func:`_project_column`).
+    Returns False (changing nothing) on tied losses or identical samples.
     """
     if f0 == f1:  # step 2: tied losses, u = 0 for both
         return False
     win = 1 if f0 > f1 else 0  # NaN compares as the sequential ranking does: sample 0 first
     lose = 1 - win
-    s_G, P, Q, total, total2, denom, a, acc, mask = (work_T[0], work_T[1], work_T[2], work_T[3], work_T[4], work_T[5],
-                                                      work_T[6], work_T[7], work_T[8])
-    sqT = work_T[11]
+    s_G, mask = work_T[0], work_T[1]
     D = c.shape[1]
     N = s_G.shape[0]
-    W = mask.shape[0]
     delta = params[1] / scalars[0]  # step 4
     beta = delta / math.sqrt(N)
     for j in range(N):
@@ -399,16 +358,17 @@ def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0
         if act and w != K - 1 and l != K - 1:  # Σ_{k<K-1} G = 0: two entries
             lo = min(w, l)
             hi = max(w, l)
-            vlo = (0.5 if lo == w else -0.5) / sqT[lo, d]
-            vhi = (0.5 if hi == w else -0.5) / sqT[hi, d]
+            vlo = (0.5 if lo == w else -0.5) / math.sqrt(thetaT[lo, d])
+            vhi = (0.5 if hi == w else -0.5) / math.sqrt(thetaT[hi, d])
             s_G[pos + lo] = vlo
             s_G[pos + hi] = vhi
             G_norm += vlo * vlo
             G_norm += vhi * vhi
         elif act:
-            coef_K = (0.5 if l == K - 1 else -0.5) / (thetaT[K - 1, d] + sqT[K - 1, d])
+            th_K = thetaT[K - 1, d]
+            coef_K = (0.5 if l == K - 1 else -0.5) / (th_K + math.sqrt(th_K))
             for k in range(K - 1):
-                sq = sqT[k, d]
+                sq = math.sqrt(thetaT[k, d])
                 v = sq * coef_K
                 if k == w:
                     v = 0.5 / sq + v
@@ -439,13 +399,9 @@ def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0
         if mask[d] != 0.0:
             thetaT[c[win, d], d] += step_w
             thetaT[c[lose, d], d] += step_l
-    for d in range(n_block, W):
-        mask[d] = 0.0
-    if n_block > 0 and C[0] > 1:  # step 9 on the block, as vectors
-        _project_block(thetaT, cumT, sqT, C[0], theta_min[0], mask, P, Q, total, total2, denom, a, acc)
-    for d in range(n_block, D):  # the other variables one at a time
-        if c[win, d] != c[lose, d] and C[d] > 1:
-            _project_column(thetaT, cumT, sqT, d, C[d], theta_min[d])
+    for d in range(D):  # step 9 on the variables that moved
+        if mask[d] != 0.0:
+            _project_column(thetaT, cumT, d, C[d], theta_min[d])
     return True
 
 

@@ -154,7 +154,7 @@ def run_asng2(
     split_searched = D > n_layers
     n_updates = 0
     n_early = 0
-    refresh_T(thetaT, C, cumT, work_T[11])
+    refresh_T(thetaT, C, cumT)
     for t in range(steps):
         sample_T(cumT, C, n_block, rng, c, work_T)
         shared = nz[2] * standard_normal(rng) if nz[0] == 2.0 else 0.0
@@ -259,7 +259,7 @@ def run_asng_any(
     theta_rm = np.zeros((D, thetaT.shape[0]))
     split_searched = D > n_layers
     n_updates = 0
-    refresh_T(thetaT, C, cumT, work_T[11])
+    refresh_T(thetaT, C, cumT)
     for t in range(steps):
         sample_T(cumT, C, n_block, rng, c, work_T)
         shared = nz[2] * standard_normal(rng) if nz[0] == 2.0 else 0.0
@@ -279,7 +279,7 @@ def run_asng_any(
             for d in range(D):
                 for k in range(C[d]):
                     thetaT[k, d] = theta_rm[d, k]
-            refresh_T(thetaT, C, cumT, work_T[11])
+            refresh_T(thetaT, C, cumT)
         if trace_f.shape[0] > 0:
             for i in range(lam):
                 trace_f[t, i] = f[i]

@@ -140,7 +140,7 @@ def _column_run(C, steps, seed, losses_fn):
     thetaT = to_columns(theta)
     cumT = np.zeros_like(thetaT)
     work_T = workspace_T(C)
-    refresh_T(thetaT, C, cumT, work_T[11])
+    refresh_T(thetaT, C, cumT)
     ref_theta, ref_s, ref_scalars = init_state(C)
     params = np.array([1.5, 1.0, np.inf])
     rng_col, rng_ref = state_from_generator(np.random.default_rng(seed)), np.random.default_rng(seed)
