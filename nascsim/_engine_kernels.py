@@ -35,7 +35,7 @@ from nascsim._rng_kernels import next_double, standard_normal
 from nascsim.surrogate.features import N_FEATURES, features_into
 from nascsim.surrogate.predict import (
     S_BASELINE, S_BINMAP, S_LEAF, S_LO, S_REST_ABS, S_REST_HI, S_REST_LO, S_TAB_BASE, S_TAB_FEAT, S_TAB_MAP,
-    S_TAB_POS, SLOTS, bins_into, leaves_into, term_sum, term_sum2, walks_into,
+    S_TAB_POS, S_WALK_POS, SLOTS, bins_into, leaves_into, small_ints_into, term_sum, term_sum2, walk4_pair, walk_leaf,
 )
 
 NOISE_NONE, NOISE_INDEPENDENT, NOISE_SHARED = 0, 1, 2
@@ -141,6 +141,10 @@ def run_asng2(
     x1 = np.empty(N_FEATURES)
     g0 = np.zeros(N_FEATURES + 1, dtype=np.uint32)
     g1 = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+    xi0 = np.zeros(N_FEATURES, dtype=np.uint64)
+    xi1 = np.zeros(N_FEATURES, dtype=np.uint64)
+    q0 = np.empty(4)
+    q1 = np.empty(4)
     v0 = np.empty(st[S_LO].shape[0])
     v1 = np.empty(st[S_LO].shape[0])
     lat_buf = np.empty(3)
@@ -150,6 +154,8 @@ def run_asng2(
     binmap, leaf = st[S_BINMAP], st[S_LEAF]
     rest_lo, rest_hi, rest_abs = st[S_REST_LO], st[S_REST_HI], st[S_REST_ABS]
     n_tab = tab_pos.shape[0]
+    walk_pos = st[S_WALK_POS]
+    n_walk = walk_pos.shape[0]
     baseline = st[S_BASELINE][0]
     split_searched = D > n_layers
     n_updates = 0
@@ -214,12 +220,42 @@ def run_asng2(
                                             shared, own0, own1, pen0, pen1, obj)
                     if order != 0:
                         break
+            if order == 0 and n_walk > 0:  # then the walked trees, in blocks as well
+                small_ints_into(x0, xi0)
+                small_ints_into(x1, xi1)
+                j = 0
+                while j < n_walk:
+                    end = min(j + BLOCK, n_walk)
+                    jj = j
+                    while jj + 4 <= end:
+                        walk4_pair(st, jj, x0, xi0, x1, xi1, q0, q1)
+                        for i in range(4):
+                            v0[walk_pos[jj + i]] = q0[i]
+                            v1[walk_pos[jj + i]] = q1[i]
+                            p0 += q0[i]
+                            p1 += q1[i]
+                        jj += 4
+                    for jj in range(jj, end):
+                        l0 = walk_leaf(st, jj, x0, xi0)
+                        l1 = walk_leaf(st, jj, x1, xi1)
+                        v0[walk_pos[jj]] = l0
+                        v1[walk_pos[jj]] = l1
+                        p0 += l0
+                        p1 += l1
+                    j = end
+                    if early:
+                        r = n_tab + j
+                        w0 = SAFETY * (1.0 + abs(p0) + rest_abs[r])
+                        w1 = SAFETY * (1.0 + abs(p1) + rest_abs[r])
+                        order = order_by_bounds(p0 + rest_lo[r] - w0, p0 + rest_hi[r] + w0,
+                                                p1 + rest_lo[r] - w1, p1 + rest_hi[r] + w1,
+                                                shared, own0, own1, pen0, pen1, obj)
+                        if order != 0:
+                            break
         if order != 0:
             n_early += 1
             f0, f1 = (0.0, 1.0) if order < 0 else (1.0, 0.0)
         else:
-            walks_into(st, x0, v0)
-            walks_into(st, x1, v1)
             if st[S_BASELINE].shape[0] == 1:
                 m0, m1 = term_sum2(st, 0, v0, v1)
             else:
@@ -254,6 +290,7 @@ def run_asng_any(
     arch = np.empty(n_layers, dtype=np.uint64)
     x = np.empty(N_FEATURES)
     gbin = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+    xi = np.zeros(N_FEATURES, dtype=np.uint64)
     vals = np.empty(st[S_LO].shape[0])
     lat_buf = np.empty(3)
     theta_rm = np.zeros((D, thetaT.shape[0]))
@@ -268,7 +305,7 @@ def run_asng_any(
                 arch[l] = c[i, l]
             split = c[i, n_layers] if split_searched else fixed_split
             features_of(arch, split, obj, ft, st, x, gbin)
-            leaves_into(st, x, gbin, vals)
+            leaves_into(st, x, gbin, xi, vals)
             own = own_noise(nz, rng)
             f[i] = observed(mean_of_terms(st, vals), shared, own, penalty(latency_of(arch, split, obj, lat, lat_buf), obj), obj)
         for d in range(D):
@@ -302,6 +339,7 @@ def run_random(C, rng, budget, n_layers, fixed_split, obj, lat, ft, st, nz, best
     arch = np.empty(n_layers, dtype=np.uint64)
     x = np.empty(N_FEATURES)
     gbin = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+    xi = np.zeros(N_FEATURES, dtype=np.uint64)
     vals = np.empty(st[S_LO].shape[0])
     lat_buf = np.empty(3)
     best = math.inf
@@ -315,7 +353,7 @@ def run_random(C, rng, budget, n_layers, fixed_split, obj, lat, ft, st, nz, best
             arch[l] = c[l]
         split = c[n_layers] if D > n_layers else fixed_split
         features_of(arch, split, obj, ft, st, x, gbin)
-        leaves_into(st, x, gbin, vals)
+        leaves_into(st, x, gbin, xi, vals)
         m = mean_of_terms(st, vals)
         shared = nz[2] * standard_normal(rng) if nz[0] == 2.0 else 0.0
         own = own_noise(nz, rng)

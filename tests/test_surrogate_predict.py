@@ -158,11 +158,12 @@ def _search_tree_predictions(s, terms, archs, splits, fixed=None):
     def run(st, ft, archs, splits, out):
         x = np.empty(N_FEATURES)
         gbin = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+        xi = np.zeros(N_FEATURES, dtype=np.uint64)
         vals = np.empty(st[2].shape[0])
         for i in range(archs.shape[0]):
             features_into(ft[0], ft[1], ft[2], ft[3], ft[4], ft[5], archs[i], splits[i], 0.0, x)
             bins_into(st, x, gbin)
-            leaves_into(st, x, gbin, vals)
+            leaves_into(st, x, gbin, xi, vals)
             for j in range(out.shape[1]):
                 out[i, j] = term_sum(st, j, vals)
 

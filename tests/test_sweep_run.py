@@ -1,5 +1,5 @@
-"""Executors: the same rows whatever runs them (in process, 2 local processes, a dask cluster),
-and the sweep's throughput with 1 and 2 workers (pytest-benchmark)."""
+"""Executors: the same rows whatever runs them (in process, 2 local processes, a dask cluster).
+The sweep's throughput is measured by the benchmark suite (benchmarks/)."""
 
 import polars as pl
 import pytest
@@ -108,37 +108,3 @@ def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path, surrogates):
     with pytest.raises(ValueError, match="127.0.0.1:9"):
         execute(list(grid.cells()), store, surrogates, executor="dask", address="tcp://127.0.0.1:9",
                 connect_timeout="1s")
-
-
-@pytest.fixture(scope="module")
-def shipped_or_stand_in():
-    """The shipped surrogates when the checkout has them, else the stand-in (named in extra_info)."""
-    from nascsim.surrogate import default_surrogates
-
-    try:
-        return "shipped", {"fbnet": default_surrogates("fbnet")}
-    except FileNotFoundError:
-        s = make_stand_in_surrogate("fbnet", 0)
-        return "stand-in", {"fbnet": {"dropout": s, "no_dropout": s}}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_sweep_throughput_with_one_and_two_workers(benchmark, tmp_path, shipped_or_stand_in, jobs):
-    """Runs per second of a 72-run sweep (36 searches, each judged at 2 loss rates) at the paper's
-    schedule (35,190 steps per search), worker start-up included, as a real sweep pays it. Both cases land in one benchmark table (group
-    'sweep'): their ratio is the speed-up of 2 workers."""
-    benchmark.group = "sweep"
-    which, sets = shipped_or_stand_in
-    grid = small_grid(seeds=6, steps="none")
-    dirs = iter(range(1000))
-    run_into(tmp_path / "warm-up", small_grid(seeds=1, steps=10), sets, jobs=1)  # numba cache written
-
-    def sweep():
-        return run_into(tmp_path / f"run{next(dirs)}", grid, sets, jobs=jobs)[0]
-
-    n = benchmark.pedantic(sweep, rounds=1, iterations=1, warmup_rounds=0)
-    assert n == len(grid)
-    benchmark.extra_info["surrogate"] = which
-    if benchmark.stats is not None:
-        benchmark.extra_info["runs_per_s"] = len(grid) / benchmark.stats.stats.mean

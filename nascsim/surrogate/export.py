@@ -233,9 +233,10 @@ class SearchTrees:
 
     - ``term_start`` int64 (terms + 1,): first tree of each term; ``baseline`` float64 (terms,);
       ``lo``, ``hi`` float64 (T,): smallest / largest leaf of each tree;
-    - ``rest_lo``, ``rest_hi``, ``rest_abs`` float64 (n_tab + 1,): over the tabulated trees from
-      j on and every walked tree, the sum of their smallest / largest leaves / largest |leaf|
-      (the range the trees not yet evaluated can add: the search's early exit);
+    - ``rest_lo``, ``rest_hi``, ``rest_abs`` float64 (n_tab + n_walk + 1,): in the order the search
+      reads trees (tabulated ones, then walked ones), the sum over trees j, j+1, ... of their
+      smallest / largest leaves / largest |leaf|: the range the trees not yet read can add (the
+      search's early exit);
     - tabulated trees: ``tab_pos`` uint32 (n_tab,): tree index; ``tab_base`` uint32: first entry in
       ``leaf``; ``tab_feat``, ``tab_map`` uint32 (SLOTS, n_tab): feature of each slot (N_FEATURES =
       none: its bin is always 0) and the offset of its bin map in ``binmap`` (uint32, table offset
@@ -243,10 +244,12 @@ class SearchTrees:
     - binning: ``bin_off`` int64 (N_FEATURES + 2,): the thresholds of numeric feature f are
       ``bin_thr[bin_off[f]:bin_off[f + 1]]`` (sorted); ``used_cat``, ``used_num`` uint32: the
       categorical / numeric features whose bins the tables read;
-    - walked trees: ``walk_pos``, ``walk_root`` uint32 (n_walk,); nodes ``node_feat`` uint32,
-      ``node_thr`` float64, ``node_mask`` uint64 (categories 0..63 sent left at a categorical
-      node), ``node_cat`` uint8 (1 = categorical), ``node_left``, ``node_right`` uint32,
-      ``node_value`` float64, ``node_leaf`` uint8 (1 = leaf).
+    - walked trees: ``walk_pos``, ``walk_root``, ``walk_depth`` uint32 (n_walk,); nodes
+      ``node_feat`` uint32, ``node_thr`` float64 (-inf at categorical nodes), ``node_mask`` uint64
+      (the categories 0..63 sent left at a categorical node, 0 at numeric ones), ``node_child``
+      uint32 (2 n,): left and right child (a leaf is its own child), ``node_value`` float64. A
+      step goes left when the value's bit is set in the mask or x <= threshold, and a tree is
+      walked exactly ``walk_depth`` steps: no branch depends on the data.
     """
 
     term_start: np.ndarray
@@ -268,14 +271,12 @@ class SearchTrees:
     used_num: np.ndarray
     walk_pos: np.ndarray
     walk_root: np.ndarray
+    walk_depth: np.ndarray
     node_feat: np.ndarray
     node_thr: np.ndarray
     node_mask: np.ndarray
-    node_cat: np.ndarray
-    node_left: np.ndarray
-    node_right: np.ndarray
+    node_child: np.ndarray
     node_value: np.ndarray
-    node_leaf: np.ndarray
 
     @property
     def arrays(self) -> tuple:
@@ -329,6 +330,11 @@ def _specialised(arrays: tuple, root: int, fixed: dict[int, float]) -> _Tree:
 
     emit(int(root))
     return _Tree(nodes)
+
+
+def _depth(tree: _Tree, i: int = 0) -> int:
+    f, t, m, cat, li, ri, v, leaf = tree.nodes[i]
+    return 0 if leaf else 1 + max(_depth(tree, li), _depth(tree, ri))
 
 
 def _walk(tree: _Tree, x: dict[int, float]) -> float:
@@ -418,7 +424,7 @@ def search_trees(arrays: tuple, targets_ps: list[tuple[int, float]], fixed: dict
 
     T = len(trees)
     lo, hi = np.zeros(T), np.zeros(T)
-    tab_pos, tab_base, walk_pos, walk_root = [], [], [], []
+    tab_pos, tab_base, walk_pos, walk_root, walk_depth = [], [], [], [], []
     tab_feat: list[list[int]] = []
     tab_map: list[list[int]] = []
     binmap: list[int] = [0]  # offset 0: the map of an empty slot (one bin, offset 0)
@@ -430,9 +436,13 @@ def search_trees(arrays: tuple, targets_ps: list[tuple[int, float]], fixed: dict
         if not tab:
             walk_pos.append(i)
             walk_root.append(len(nodes))
+            walk_depth.append(_depth(tr))
             off = len(nodes)
-            for f, t, m, cat, li, ri, v, lf in tr.nodes:
-                nodes.append((f, t, m, cat, li + off if li >= 0 else 0, ri + off if ri >= 0 else 0, v, lf))
+            for j, (f, t, m, cat, li, ri, v, lf) in enumerate(tr.nodes):
+                if lf:  # a leaf is its own child
+                    nodes.append((0, math.inf, 0, j + off, j + off, v))
+                else:
+                    nodes.append((f, -math.inf if cat else t, m if cat else 0, li + off, ri + off, 0.0))
             continue
         tab_pos.append(i)
         tab_base.append(len(leaf))
@@ -468,23 +478,20 @@ def search_trees(arrays: tuple, targets_ps: list[tuple[int, float]], fixed: dict
                 r //= n
             table[idx] = _walk(tr, x)
         leaf.extend(table.tolist())
-    col = list(zip(*nodes)) if nodes else [()] * 8
+    col = list(zip(*nodes)) if nodes else [()] * 6
     u32 = lambda v: np.asarray(v, dtype=np.uint32)  # noqa: E731
-    walk_lo, walk_hi = float(lo[walk_pos].sum()), float(hi[walk_pos].sum())
-    walk_abs = float(np.maximum(np.abs(lo), np.abs(hi))[walk_pos].sum())
-    tab_lo, tab_hi = lo[tab_pos], hi[tab_pos]
-    tab_abs = np.maximum(np.abs(tab_lo), np.abs(tab_hi))
-    rest = lambda v, w: np.append(np.cumsum(v[::-1])[::-1], 0.0) + w  # noqa: E731
+    order = np.asarray(tab_pos + walk_pos, dtype=np.int64)  # the order the search reads trees in
+    biggest = np.maximum(np.abs(lo), np.abs(hi))
+    rest = lambda v: np.append(np.cumsum(v[order][::-1])[::-1], 0.0)  # noqa: E731
     return SearchTrees(
         term_start=np.asarray(term_start, dtype=np.int64), baseline=np.asarray(baseline, dtype=np.float64), lo=lo, hi=hi,
-        rest_lo=rest(tab_lo, walk_lo), rest_hi=rest(tab_hi, walk_hi), rest_abs=rest(tab_abs, walk_abs),
+        rest_lo=rest(lo), rest_hi=rest(hi), rest_abs=rest(biggest),
         tab_pos=u32(tab_pos), tab_base=u32(tab_base),
         tab_feat=np.ascontiguousarray(u32(tab_feat).reshape(-1, SLOTS).T), tab_map=np.ascontiguousarray(u32(tab_map).reshape(-1, SLOTS).T),
         binmap=u32(binmap), leaf=np.asarray(leaf, dtype=np.float64),
         bin_off=bin_off, bin_thr=np.asarray(bin_thr, dtype=np.float64),
         used_cat=u32([f for f in used if is_cat[f]]), used_num=u32([f for f in used if not is_cat[f]]),
-        walk_pos=u32(walk_pos), walk_root=u32(walk_root),
+        walk_pos=u32(walk_pos), walk_root=u32(walk_root), walk_depth=u32(walk_depth),
         node_feat=u32(col[0]), node_thr=np.asarray(col[1], dtype=np.float64), node_mask=np.asarray(col[2], dtype=np.uint64),
-        node_cat=np.asarray(col[3], dtype=np.uint8), node_left=u32(col[4]), node_right=u32(col[5]),
-        node_value=np.asarray(col[6], dtype=np.float64), node_leaf=np.asarray(col[7], dtype=np.uint8),
+        node_child=u32([c for pair in zip(col[3], col[4]) for c in pair]), node_value=np.asarray(col[5], dtype=np.float64),
     )

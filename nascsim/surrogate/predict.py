@@ -196,14 +196,12 @@ ST_FIELDS = (
     "used_num",
     "walk_pos",
     "walk_root",
+    "walk_depth",
     "node_feat",
     "node_thr",
     "node_mask",
-    "node_cat",
-    "node_left",
-    "node_right",
+    "node_child",
     "node_value",
-    "node_leaf",
 )
 S_TERM_START = 0
 S_BASELINE = 1
@@ -224,14 +222,12 @@ S_USED_CAT = 15
 S_USED_NUM = 16
 S_WALK_POS = 17
 S_WALK_ROOT = 18
-S_NODE_FEAT = 19
-S_NODE_THR = 20
-S_NODE_MASK = 21
-S_NODE_CAT = 22
-S_NODE_LEFT = 23
-S_NODE_RIGHT = 24
-S_NODE_VALUE = 25
-S_NODE_LEAF = 26
+S_WALK_DEPTH = 19
+S_NODE_FEAT = 20
+S_NODE_THR = 21
+S_NODE_MASK = 22
+S_NODE_CHILD = 23
+S_NODE_VALUE = 24
 
 SLOTS = 3  # = export.SLOTS
 LINEAR_BINS = 16  # up to this many thresholds a feature's bin is counted, beyond it bisected
@@ -279,30 +275,81 @@ def tables_into(st, gbin, vals):
 
 
 @njit(inline="always", **FAST)
-def walks_into(st, x, vals):
-    """vals[t] for the walked trees: left at a categorical node when the value's bit is set in
-    the node's mask, at a numeric node when x <= threshold (as scikit-learn's predictor)."""
-    walk_pos, walk_root = st[S_WALK_POS], st[S_WALK_ROOT]
-    node_feat, node_thr, node_mask, node_cat = st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CAT]
-    node_left, node_right, node_value, node_leaf = st[S_NODE_LEFT], st[S_NODE_RIGHT], st[S_NODE_VALUE], st[S_NODE_LEAF]
-    for j in range(walk_pos.shape[0]):
-        node = walk_root[j]
-        while node_leaf[node] == 0:
-            v = x[node_feat[node]]
-            if node_cat[node]:
-                go_left = ((node_mask[node] >> np.uint64(v)) & np.uint64(1)) == np.uint64(1)
-            else:
-                go_left = v <= node_thr[node]
-            node = node_left[node] if go_left else node_right[node]
-        vals[walk_pos[j]] = node_value[node]
+def small_ints_into(x, xi):
+    """xi[f] = min(x[f], 63) as an unsigned integer: the shift of a categorical node's mask test
+    (numeric features, whose masks are 0, only need a shift below 64)."""
+    for f in range(x.shape[0]):
+        v = x[f]
+        xi[f] = np.uint64(v) if v < 63.0 else np.uint64(63)
 
 
 @njit(inline="always", **FAST)
-def leaves_into(st, x, gbin, vals):
+def walk_leaf(st, j, x, xi):
+    """Leaf value of walked tree j: ``walk_depth[j]`` steps, left when the value's bit is set in
+    the node's mask (categorical) or x <= threshold (numeric), as scikit-learn's predictor goes."""
+    node_feat, node_thr, node_mask, node_child = st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD]
+    node = np.uint64(st[S_WALK_ROOT][j])
+    for _ in range(st[S_WALK_DEPTH][j]):
+        f = node_feat[node]
+        left = ((node_mask[node] >> xi[f]) & np.uint64(1)) | np.uint64(x[f] <= node_thr[node])
+        node = np.uint64(node_child[np.uint64(2) * node + np.uint64(1) - left])
+    return st[S_NODE_VALUE][node]
+
+
+@njit(inline="always", **FAST)
+def _step(node_feat, node_thr, node_mask, node_child, node, x, xi):
+    f = node_feat[node]
+    left = ((node_mask[node] >> xi[f]) & np.uint64(1)) | np.uint64(x[f] <= node_thr[node])
+    return np.uint64(node_child[np.uint64(2) * node + np.uint64(1) - left])
+
+
+@njit(inline="always", **FAST)
+def walk4_pair(st, j, x0, xi0, x1, xi1, out0, out1):
+    """Walked trees j..j+3 for two samples at once (eight independent chains of loads, so the
+    processor overlaps them): out0[i], out1[i] = leaf of tree j + i."""
+    node_feat, node_thr, node_mask, node_child = st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD]
+    roots, depth, value = st[S_WALK_ROOT], st[S_WALK_DEPTH], st[S_NODE_VALUE]
+    a0 = b0 = np.uint64(roots[j])
+    a1 = b1 = np.uint64(roots[j + 1])
+    a2 = b2 = np.uint64(roots[j + 2])
+    a3 = b3 = np.uint64(roots[j + 3])
+    steps = max(max(depth[j], depth[j + 1]), max(depth[j + 2], depth[j + 3]))
+    for _ in range(steps):  # a leaf is its own child: extra steps stay on it
+        a0 = _step(node_feat, node_thr, node_mask, node_child, a0, x0, xi0)
+        b0 = _step(node_feat, node_thr, node_mask, node_child, b0, x1, xi1)
+        a1 = _step(node_feat, node_thr, node_mask, node_child, a1, x0, xi0)
+        b1 = _step(node_feat, node_thr, node_mask, node_child, b1, x1, xi1)
+        a2 = _step(node_feat, node_thr, node_mask, node_child, a2, x0, xi0)
+        b2 = _step(node_feat, node_thr, node_mask, node_child, b2, x1, xi1)
+        a3 = _step(node_feat, node_thr, node_mask, node_child, a3, x0, xi0)
+        b3 = _step(node_feat, node_thr, node_mask, node_child, b3, x1, xi1)
+    out0[0] = value[a0]
+    out0[1] = value[a1]
+    out0[2] = value[a2]
+    out0[3] = value[a3]
+    out1[0] = value[b0]
+    out1[1] = value[b1]
+    out1[2] = value[b2]
+    out1[3] = value[b3]
+
+
+@njit(inline="always", **FAST)
+def walks_into(st, x, xi, vals):
+    """vals[t] for the walked trees (``xi`` from :func:`small_ints_into`)."""
+    walk_pos = st[S_WALK_POS]
+    for j in range(walk_pos.shape[0]):
+        vals[walk_pos[j]] = walk_leaf(st, j, x, xi)
+
+
+@njit(inline="always", **FAST)
+def leaves_into(st, x, gbin, xi, vals):
     """vals[t] = the leaf tree t of search trees ``st`` reaches for features ``x`` (binned in
-    ``gbin`` by :func:`bins_into`), for every tree of every term."""
+    ``gbin`` by :func:`bins_into`), for every tree of every term (``xi``: work buffer, uint64
+    (N_FEATURES,))."""
     tables_into(st, gbin, vals)
-    walks_into(st, x, vals)
+    if st[S_WALK_POS].shape[0] > 0:
+        small_ints_into(x, xi)
+        walks_into(st, x, xi, vals)
 
 
 @njit(inline="always", **FAST)
@@ -314,25 +361,6 @@ def term_sum(st, term, vals):
     for t in range(term_start[term], term_start[term + 1]):
         s += vals[t]
     return s
-
-
-@njit(inline="always", **FAST)
-def leaves2_into(st, x0, g0, x1, g1, v0, v1):
-    """:func:`leaves_into` for two samples at once (one pass over the tables' metadata)."""
-    tab_pos, tab_base, tab_feat, tab_map, binmap, leaf = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP], st[S_BINMAP], st[S_LEAF]
-    for j in range(tab_pos.shape[0]):
-        i0 = tab_base[j]
-        i1 = tab_base[j]
-        for k in range(SLOTS):
-            m = tab_map[k, j]
-            f = tab_feat[k, j]
-            i0 += binmap[m + g0[f]]
-            i1 += binmap[m + g1[f]]
-        t = tab_pos[j]
-        v0[t] = leaf[i0]
-        v1[t] = leaf[i1]
-    walks_into(st, x0, v0)
-    walks_into(st, x1, v1)
 
 
 @njit(inline="always", **FAST)
