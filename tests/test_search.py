@@ -198,3 +198,75 @@ def test_one_search_judged_at_several_loss_rates_equals_separate_searches(fbnet)
     for rec in many:
         alone = run_search(cfg.with_(loss=rec["loss"]), fbnet)
         assert (rec["arch"], rec["split"], rec["accuracy"]) == (alone["arch"], alone["split"], alone["accuracy"])
+
+
+def test_no_architecture_and_split_is_faster_than_the_latency_floor():
+    from nascsim.latency import latency_batch
+    from nascsim.methods.common import latency_floor
+
+    sur = make_stand_in_surrogate("fbnet", seed=0)
+    sets = {"dropout": sur, "no_dropout": sur}
+    lat = build_latency_model("fbnet", classes=sur.classes)
+    rng = np.random.default_rng(0)
+    archs = rng.integers(0, 9, (50_000, 22))
+    archs[:20_000] = np.where(rng.random((20_000, 22)) < 0.9, 8, archs[:20_000])  # near the all-skip corner
+    splits = rng.integers(0, 23, 50_000)
+    T = latency_batch(lat, archs, splits).sum(axis=1)
+    floor = latency_floor(SearchConfig(method="nasc"), sets)
+    assert T.min() > floor and T.min() - floor < 0.5  # a lower bound, and a tight one
+    device = np.array([lat.consts[0] + lat.layer_head[np.arange(22), a].sum() + lat.consts[1] for a in archs])
+    assert min(device.min(), T.min()) > latency_floor(SearchConfig(method="hwnas"), sets)
+
+
+def test_runs_that_cannot_change_the_search_share_its_key(fbnet):
+    from nascsim.methods import shared_search
+    from nascsim.methods.common import latency_floor
+
+    base = SearchConfig(method="nasc", threshold_ms=30, loss=0.3, seed=4)
+    assert shared_search(base, fbnet) == base.with_(loss=0.0)
+    assert shared_search(base.with_(method="hwnas-dropout"), fbnet) == shared_search(base.with_(method="hwnas"), fbnet)
+    floor = latency_floor(base, fbnet)
+    low = [shared_search(base.with_(threshold_ms=t), fbnet) for t in (1.0, 10.0, floor * 0.999)]
+    assert all(k.threshold_ms == floor for k in low) and len(set(low)) == 1
+    assert shared_search(base.with_(threshold_ms=floor + 0.1), fbnet).threshold_ms == floor + 0.1
+    assert shared_search(base.with_(method="random", threshold_ms=5.0), fbnet).threshold_ms == 5.0
+
+
+def test_thresholds_below_the_floor_give_the_same_search_as_each_other(fbnet):
+    recs = [run_search(SearchConfig(method="nasc", threshold_ms=t, seed=3, steps=3000), fbnet) for t in (5.0, 12.0)]
+    assert (recs[0]["arch"], recs[0]["split"], recs[0]["Delta"]) == (recs[1]["arch"], recs[1]["split"], recs[1]["Delta"])
+    assert recs[0]["threshold_ms"] == 5.0 and recs[1]["threshold_ms"] == 12.0 and not recs[0]["feasible"]
+
+
+def test_early_exit_and_identical_samples_change_nothing_but_the_work(fbnet):
+    """With a trace every step reads every tree; without one most steps stop early: same θ."""
+    sur = fbnet["dropout"]
+    lat = build_latency_model("fbnet", classes=sur.classes)
+    for noise in ("shared", "none"):
+        quick = run_asng_search(Objective(25.0), sur, lat, make_rng(6), steps=5000, n_ops=9, noise=noise)
+        full = run_asng_search(Objective(25.0), sur, lat, make_rng(6), steps=5000, n_ops=9, noise=noise, trace=True)
+        np.testing.assert_array_equal(quick.theta, full.theta)
+        assert quick.Delta == full.Delta and quick.early_exits > 1000 and full.early_exits == 0
+
+
+def test_the_compile_notice_names_the_one_time_cost(monkeypatch, tmp_path):
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    import nascsim.engine
+    from nascsim.cli.search_cmd import compile_notice
+
+    fresh = subprocess.run([sys.executable, "-c", "from nascsim.engine import kernels_ready; print(kernels_ready())"],
+                           capture_output=True, text=True, env={**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)})
+    assert fresh.stdout.strip() == "False"
+    monkeypatch.setattr(nascsim.engine, "kernels_ready", lambda lam=2: False)
+    import click
+
+    @click.command()
+    def probe():
+        compile_notice(2)
+
+    out = CliRunner().invoke(probe)
+    assert "compiling the search kernels (once" in out.output
