@@ -14,17 +14,7 @@ feature vector), ``fit`` (boosting + CV + noise model; imports scikit-learn lazi
 ``report`` (held-out quality).
 """
 
+from nascsim.surrogate.fit import FitOptions, fit_surrogate
 from nascsim.surrogate.model import Surrogate, default_surrogates, load_surrogate, save_surrogate
-
-
-def __getattr__(name: str):
-    """The fitting side (polars, scikit-learn) is imported only when asked for: a search that
-    just loads surrogates does not pay for it."""
-    if name in ("FitOptions", "fit_surrogate"):
-        from nascsim.surrogate import fit
-
-        return getattr(fit, name)
-    raise AttributeError(f"module 'nascsim.surrogate' has no attribute {name!r}")
-
 
 __all__ = ["FitOptions", "Surrogate", "default_surrogates", "fit_surrogate", "load_surrogate", "save_surrogate"]
