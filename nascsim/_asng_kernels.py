@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numba import njit
 
+from nascsim._rng_kernels import next_double
+
 RHO = 0.25
 EPS_NORM = 1e-9
 
@@ -198,6 +200,218 @@ def entropy_theta(theta, C):
     for d in range(theta.shape[0]):
         for k in range(C[d]):
             t = theta[d, k]
+            if t > 0.0:
+                h -= t * math.log(t)
+    return h
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine's form: θ by columns, the inline generator, and λ = 2 in sparse form
+# ---------------------------------------------------------------------------------------------
+#
+# The engine keeps θ transposed, ``thetaT[k, d]`` of shape (K_max, W) with W >= D a multiple of
+# LANES (columns D..W-1 are padding), and the cumulative rows ``cumT``. The first ``n_block``
+# variables share one K (the ops of the layers): step 1 compares their draws with whole vectors
+# of variables, each variable's sums still taken in k order. ``work_T`` = :func:`workspace_T`.
+
+FAST = dict(cache=True, nogil=True, error_model="numpy")
+LANES = 8
+
+
+def padded_width(D: int) -> int:
+    return -(-D // LANES) * LANES
+
+
+def theta_min_of(C: np.ndarray) -> np.ndarray:
+    """θ_min of every variable (step 9): 1 / (D_valid (K_d - 1)), 0 where K_d = 1."""
+    C = np.asarray(C, dtype=np.int64)
+    D_valid = int(np.sum(C > 1))
+    return np.array([1.0 / (D_valid * (K - 1)) if K > 1 else 0.0 for K in C])
+
+
+def to_columns(theta: np.ndarray) -> np.ndarray:
+    """θ (D, K_max) -> thetaT (K_max, W), zero padding."""
+    D, K_max = theta.shape
+    out = np.zeros((K_max, padded_width(D)))
+    out[:, :D] = theta.T
+    return out
+
+
+def workspace_T(C: np.ndarray) -> tuple:
+    """Buffers of :func:`update_lam2_T` and :func:`sample_T`: (s_G (N,), mask, u (W,) float64,
+    count (W,) int64)."""
+    C = np.asarray(C, dtype=np.int64)
+    D, N = len(C), int(np.sum(C - 1))
+    W = padded_width(D)
+    return (np.zeros(N), np.zeros(W), np.zeros(W), np.zeros(W, dtype=np.int64))
+
+
+@njit(**FAST)
+def refresh_T(thetaT, C, cumT):
+    """cumT of every variable from thetaT (summed in k order)."""
+    for d in range(C.shape[0]):
+        acc = 0.0
+        for k in range(C[d]):
+            acc += thetaT[k, d]
+            cumT[k, d] = acc
+
+
+@njit(**FAST)
+def sample_T(cumT, C, n_block, rng_state, c_out, work_T):
+    """Step 1 as :func:`sample_into` (same uniforms, same samples), from the cumulative columns.
+
+    The first k with u < cum[k] is the number of entries <= u (the rows increase strictly: every
+    θ is at least θ_min), capped at K - 1 as the sequential scan's fall-through is: counted for the
+    whole block of variables at once, then one variable at a time for the rest.
+    """
+    u, cnt = work_T[2], work_T[3]
+    lam, D = c_out.shape
+    W = u.shape[0]
+    Kb = C[0]
+    for i in range(lam):
+        for d in range(D):
+            u[d] = next_double(rng_state)
+        for d in range(W):
+            cnt[d] = 0
+        for k in range(Kb):
+            for d in range(W):
+                cnt[d] += cumT[k, d] <= u[d]
+        for d in range(n_block):
+            c_out[i, d] = min(cnt[d], Kb - 1)
+        for d in range(n_block, D):
+            K = C[d]
+            n = 0
+            for k in range(K):
+                n += cumT[k, d] <= u[d]
+            c_out[i, d] = min(n, K - 1)
+
+
+@njit(inline="always", **FAST)
+def _project_column(thetaT, cumT, d, K, tmin):
+    """Step 9 on one variable (column d), in the operation order of :func:`update_ws`, and its
+    cumulative sums.
+
+    Where the clamped row already sums to exactly 1 (most steps: the θ step moves two entries by
+    ±ε/2), (total - 1) = 0 makes the correction and the division by the new sum (then also 1)
+    exact identities, so they are skipped; likewise the division when the corrected row sums to
+    exactly 1. The result is the same bit for bit.
+    """
+    total = 0.0
+    for k in range(K):
+        v = thetaT[k, d]
+        if v < tmin:
+            v = tmin
+            thetaT[k, d] = v
+        total += v
+        cumT[k, d] = total
+    if total == 1.0:
+        return
+    denom = total - tmin * K
+    a = total - 1.0
+    total2 = 0.0
+    for k in range(K):
+        v = thetaT[k, d] - a * (thetaT[k, d] - tmin) / denom
+        thetaT[k, d] = v
+        total2 += v
+    acc = 0.0
+    for k in range(K):
+        v = thetaT[k, d] if total2 == 1.0 else thetaT[k, d] / total2
+        thetaT[k, d] = v
+        acc += v
+        cumT[k, d] = acc
+
+
+@njit(**FAST)
+def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0, f1, work_T):
+    """Steps 2-9 for λ = 2 on the column form, equal to :func:`update_ws` bit for bit.
+
+    With two samples the better gets u = +1 and the worse -1 (equal losses: no update), so on a
+    variable where they differ G has two entries, +1/2 at the winner's category w and -1/2 at the
+    loser's l. Unless w or l is the last category K - 1, Σ_{k<K-1} G = 0, the coefficient of
+    sqrt(θ) in s_G is 0 and the entries of s_G other than w and l are exact zeros: they are skipped
+    in ‖G‖_F (adding +0.0 changes nothing) and in the θ step (θ + ε·0 = θ). Where w or l is K - 1,
+    the other entries are sqrt(θ) · coef (0 / sqrt(θ) + x = x). ‖G‖_F and ‖s‖² are summed in the
+    order of the dense equations; step 9 runs on the variables that moved (:func:`_project_column`).
+    Returns False (changing nothing) on tied losses or identical samples.
+    """
+    if f0 == f1:  # step 2: tied losses, u = 0 for both
+        return False
+    win = 1 if f0 > f1 else 0  # NaN compares as the sequential ranking does: sample 0 first
+    lose = 1 - win
+    s_G, mask = work_T[0], work_T[1]
+    D = c.shape[1]
+    N = s_G.shape[0]
+    delta = params[1] / scalars[0]  # step 4
+    beta = delta / math.sqrt(N)
+    for j in range(N):
+        s_G[j] = 0.0
+    G_norm = 0.0  # steps 3 and 5, in the dense order
+    pos = 0
+    any_active = False
+    for d in range(D):
+        K = C[d]
+        w = c[win, d]
+        l = c[lose, d]
+        act = w != l and K > 1
+        mask[d] = 1.0 if act else 0.0
+        any_active |= act
+        if act and w != K - 1 and l != K - 1:  # Σ_{k<K-1} G = 0: two entries
+            lo = min(w, l)
+            hi = max(w, l)
+            vlo = (0.5 if lo == w else -0.5) / math.sqrt(thetaT[lo, d])
+            vhi = (0.5 if hi == w else -0.5) / math.sqrt(thetaT[hi, d])
+            s_G[pos + lo] = vlo
+            s_G[pos + hi] = vhi
+            G_norm += vlo * vlo
+            G_norm += vhi * vhi
+        elif act:
+            th_K = thetaT[K - 1, d]
+            coef_K = (0.5 if l == K - 1 else -0.5) / (th_K + math.sqrt(th_K))
+            for k in range(K - 1):
+                sq = math.sqrt(thetaT[k, d])
+                v = sq * coef_K
+                if k == w:
+                    v = 0.5 / sq + v
+                elif k == l:
+                    v = -0.5 / sq + v
+                s_G[pos + k] = v
+                G_norm += v * v
+        pos += K - 1
+    if not any_active:  # identical samples: ‖G‖_F = 0
+        return False
+    G_norm = math.sqrt(G_norm)
+    eps = delta / (G_norm + EPS_NORM)  # step 6
+    scalars[2] = eps
+    coef = math.sqrt(beta * (2.0 - beta)) / G_norm  # step 7
+    one_minus_beta = 1.0 - beta
+    for j in range(N):
+        s[j] = one_minus_beta * s[j] + coef * s_G[j]
+    ss = 0.0
+    for j in range(N):
+        ss += s[j] * s[j]
+    gamma = one_minus_beta ** 2 * scalars[1] + beta * (2.0 - beta)
+    scalars[1] = gamma
+    Delta = scalars[0] * math.exp(beta * (gamma - ss / params[0]))  # step 8
+    scalars[0] = min(Delta, params[2])
+    step_w = eps * 0.5
+    step_l = eps * -0.5
+    for d in range(D):  # step 6: the θ step moves θ[w] and θ[l] only
+        if mask[d] != 0.0:
+            thetaT[c[win, d], d] += step_w
+            thetaT[c[lose, d], d] += step_l
+    for d in range(D):  # step 9 on the variables that moved
+        if mask[d] != 0.0:
+            _project_column(thetaT, cumT, d, C[d], theta_min[d])
+    return True
+
+
+@njit(**FAST)
+def entropy_T(thetaT, C):
+    """Σ_d H(θ_d) in nats (as :func:`entropy_theta`), from the column form."""
+    h = 0.0
+    for d in range(C.shape[0]):
+        for k in range(C[d]):
+            t = thetaT[k, d]
             if t > 0.0:
                 h -= t * math.log(t)
     return h

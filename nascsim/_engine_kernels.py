@@ -1,10 +1,25 @@
-"""Numba search loops: observation of eq. 4 with surrogate noise, a per-search prediction cache,
-the ASNG loop and the random-search loop. Knows nothing of methods, CLI or storage.
+"""Numba search loops: the noisy observation of eq. 4, the ASNG loops (λ = 2 and any λ) and the
+random-search loop. Knows nothing of methods, CLI or storage.
 
-Arrays: ``lat`` = LatencyModel.arrays, ``sur`` = Surrogate.arrays, ``obj`` = Objective.vector(...)
-(layout ``O_*`` of :mod:`nascsim.objective`), ``loss_set`` (|P|,).
-Cache: ``cache_keys`` (cap, 23) int16 (-1 = empty slot), ``cache_vals`` (cap, 2) = (mean, sd);
-``stats`` = [hits, misses].
+Arguments are flat arrays, allocated once by :mod:`nascsim.engine`:
+
+- ``obj``: :meth:`Objective.vector` (layout ``O_*`` of :mod:`nascsim.objective`);
+- ``lat``: ``LatencyModel.arrays``; ``ft``: the surrogate's feature tables (its ``arrays[:6]``);
+- ``st``: :attr:`SearchTrees.arrays` of the loss terms (one term: l_SC or the loss at p = 0;
+  several: the loss at each p of the objective's loss set, averaged as eq. 4b does);
+- ``nz``: the noise model (``NZ_*`` layout below), standard deviations already scaled to the
+  search's minibatch;
+- ``rng``: the 4-word PCG64 state of :mod:`nascsim._rng_kernels` (written back by the caller);
+- θ in the column form of :mod:`nascsim._asng_kernels` (``thetaT``, ``cumT``, ``work_T``).
+
+One observation of sample i at step t (eq. 4a with the loss term observed on a minibatch):
+
+    loss_i = m(a_i, k_i) + b_t + e_i,   f_i = ε_loss · loss_i + ε_lat · max(0, T(a_i, k_i) - T_th)
+
+with b_t ~ N(0, sd_shared²) common to the λ samples of the step (they are judged on the same
+minibatch) and e_i ~ N(0, sd_own²) per sample (noise ``shared``); e_i ~ N(0, sd_total²) and no b_t
+(``independent``); or neither (``none``). Draw order per step: the λ·D uniforms of the samples,
+then b_t (shared only), then e_1..e_λ.
 """
 
 from __future__ import annotations
@@ -14,156 +29,335 @@ import math
 import numpy as np
 from numba import njit
 
-from nascsim._asng_kernels import entropy_theta, sample_into, update_ws
+from nascsim._asng_kernels import entropy_T, refresh_T, sample_T, update_lam2_T, update_ws
 from nascsim._latency_kernels import device_only_one, latency_one
-from nascsim.surrogate.predict import TARGET_LOSS, TARGET_LSC, noise_sd_one, predict_one
+from nascsim._rng_kernels import next_double, standard_normal
+from nascsim.surrogate.features import N_FEATURES, features_into
+from nascsim.surrogate.predict import (
+    S_BASELINE, S_BINMAP, S_LEAF, S_LO, S_REST_ABS, S_REST_HI, S_REST_LO, S_TAB_BASE, S_TAB_FEAT, S_TAB_MAP,
+    S_TAB_POS, S_WALK_POS, SLOTS, bins_into, leaves_into, small_ints_into, term_sum, term_sum2, walk4_pair, walk_leaf,
+)
 
-PROBES = 4
+NOISE_NONE, NOISE_INDEPENDENT, NOISE_SHARED = 0, 1, 2
+NZ_MODE, NZ_SD_TOTAL, NZ_SD_SHARED, NZ_SD_OWN = 0, 1, 2, 3
+FAST = dict(cache=True, nogil=True, error_model="numpy")
+BLOCK = 16  # tabulated trees between two checks of the early exit
+SAFETY = 1e-9  # relative widening of the early exit's bounds (rounding of the sums is ~1e-14)
 
 
-@njit(cache=True, nogil=True)
-def loss_mean_sd(arch, split, obj, sur, loss_set):
-    """Expected loss term and the sd of one minibatch observation of it (eq. 4b or p = 0)."""
-    if obj[3] == 1.0:  # LOSS_P0: split after the last layer, no dropout
-        k = np.int64(obj[6])
-        return predict_one(sur, TARGET_LOSS, arch, k, 0.0), noise_sd_one(sur, TARGET_LOSS, arch, k, 0.0)
-    if obj[5] == 1.0:  # the surrogate's own loss set: one l_SC prediction
-        return predict_one(sur, TARGET_LSC, arch, split, 0.0), noise_sd_one(sur, TARGET_LSC, arch, split, 0.0)
+@njit(inline="always", **FAST)
+def features_of(arch, split, obj, ft, st, x, gbin):
+    """Feature vector and bins of a sample (the HWNAS variant, ``obj[O_LOSS_MODE] == 1``, reads
+    the loss of the whole network: split after the last layer)."""
+    k = np.int64(obj[6]) if obj[3] == 1.0 else split
+    features_into(ft[0], ft[1], ft[2], ft[3], ft[4], ft[5], arch, k, 0.0, x)
+    bins_into(st, x, gbin)
+
+
+@njit(inline="always", **FAST)
+def mean_of_terms(st, vals):
+    """The loss term of eq. 4 from the trees' leaves: the mean of the terms' predictions."""
+    n = st[S_BASELINE].shape[0]
     m = 0.0
-    sd = 0.0
-    for j in range(loss_set.shape[0]):
-        m += predict_one(sur, TARGET_LOSS, arch, split, loss_set[j])
-        sd += noise_sd_one(sur, TARGET_LOSS, arch, split, loss_set[j])
-    n = loss_set.shape[0]
-    return m / n, sd / n
+    for j in range(n):
+        m += term_sum(st, j, vals)
+    return m / n
 
 
-@njit(cache=True, nogil=True)
-def _slot(arch, split, cap):
-    h = np.uint64(1469598103934665603)
-    for l in range(arch.shape[0]):
-        h = (h ^ np.uint64(arch[l] + 1)) * np.uint64(1099511628211)
-    h = (h ^ np.uint64(split + 101)) * np.uint64(1099511628211)
-    return np.int64(h % np.uint64(cap))
+@njit(inline="always", **FAST)
+def latency_of(arch, split, obj, lat, lat_buf):
+    """T of eq. 3 (or the whole network on the head device for ``obj[O_LAT_MODE] == 1``)."""
+    if obj[4] == 1.0:
+        return device_only_one(arch, lat)
+    latency_one(arch, split, lat, lat_buf)
+    return lat_buf[0] + lat_buf[1] + lat_buf[2]
 
 
-@njit(cache=True, nogil=True)
-def cached_loss(arch, split, obj, sur, loss_set, cache_keys, cache_vals, stats):
-    """loss_mean_sd through a small cache keyed by (arch, split).
-
-    Each key has ``PROBES`` candidate slots from its hash; a miss fills an empty candidate or, when
-    all are taken, overwrites the first one, so the cache keeps serving the (arch, split) pairs a
-    concentrating θ samples again late in a search.
-    """
-    cap = cache_keys.shape[0]
-    if cap == 0:
-        stats[1] += 1
-        return loss_mean_sd(arch, split, obj, sur, loss_set)
-    n = arch.shape[0]
-    home = _slot(arch, split, cap)
-    target = home
-    found_empty = False
-    for probe in range(PROBES):
-        i = (home + probe) % cap
-        if cache_keys[i, 0] == -1:
-            if not found_empty:
-                target = i
-                found_empty = True
-            continue
-        same = cache_keys[i, n] == split
-        if same:
-            for l in range(n):
-                if cache_keys[i, l] != arch[l]:
-                    same = False
-                    break
-        if same:
-            stats[0] += 1
-            return cache_vals[i, 0], cache_vals[i, 1]
-    m, sd = loss_mean_sd(arch, split, obj, sur, loss_set)
-    for l in range(n):
-        cache_keys[target, l] = arch[l]
-    cache_keys[target, n] = split
-    cache_vals[target, 0] = m
-    cache_vals[target, 1] = sd
-    stats[1] += 1
-    return m, sd
-
-
-@njit(cache=True, nogil=True)
-def observe(arch, split, obj, lat, sur, loss_set, rng, cache_keys, cache_vals, stats, lat_buf):
-    """One noisy observation of eq. 4a: (f, observed loss term, T)."""
-    m, sd = cached_loss(arch, split, obj, sur, loss_set, cache_keys, cache_vals, stats)
-    loss = m + sd * rng.standard_normal()
-    if obj[4] == 1.0:  # LAT_DEVICE
-        T = device_only_one(arch, lat)
-    else:
-        latency_one(arch, split, lat, lat_buf)
-        T = lat_buf[0] + lat_buf[1] + lat_buf[2]
+@njit(inline="always", **FAST)
+def penalty(T, obj):
+    """The latency term of eq. 4a: ε_lat · max(0, T - T_th)."""
     over = T - obj[0]
     if over < 0.0:
         over = 0.0
-    return obj[1] * loss + obj[2] * over, loss, T
+    return obj[2] * over
 
 
-@njit(cache=True, nogil=True)
-def run_asng(
-    theta, C, s, scalars, params, rng, steps, lam, n_layers, fixed_split,
-    obj, lat, sur, loss_set, cache_keys, cache_vals, stats,
-    trace_f, trace_scalars, trace_split, work,
+@njit(inline="always", **FAST)
+def own_noise(nz, rng):
+    """e_i: the sample's own part of the noise (0 without noise)."""
+    if nz[0] == 0.0:
+        return 0.0
+    if nz[0] == 1.0:
+        return nz[1] * standard_normal(rng)
+    return nz[3] * standard_normal(rng)
+
+
+@njit(inline="always", **FAST)
+def observed(m, shared, own, pen, obj):
+    """f of eq. 4a from the expected loss m, the noise parts b_t and e_i, and the penalty.
+    Nondecreasing in m (ε_loss >= 0), which the early exit relies on."""
+    return obj[1] * (m + shared + own) + pen
+
+
+@njit(inline="always", **FAST)
+def order_by_bounds(lo0, hi0, lo1, hi1, shared, own0, own1, pen0, pen1, obj):
+    """-1 when f0 < f1 for every m0 in [lo0, hi0] and m1 in [lo1, hi1], +1 when f0 > f1, else 0.
+    ``observed`` is monotone in m and computed with the same operations as the final f, so the
+    bounds of f are exact."""
+    if observed(hi0, shared, own0, pen0, obj) < observed(lo1, shared, own1, pen1, obj):
+        return -1
+    if observed(hi1, shared, own1, pen1, obj) < observed(lo0, shared, own0, pen0, obj):
+        return 1
+    return 0
+
+
+@njit(**FAST)
+def run_asng2(
+    thetaT, cumT, C, n_block, s, scalars, params, theta_min, rng, steps, n_layers, fixed_split,
+    obj, lat, ft, st, nz, trace_f, trace_scalars, trace_split, work_T,
 ):
-    """``steps`` ASNG steps. θ's first ``n_layers`` variables are ops; when θ has one more, it is
-    the split point, else the split is ``fixed_split``. Returns the number of steps with an update.
+    """``steps`` ASNG steps with λ = 2 (the paper's setting). θ's first ``n_layers`` variables are
+    ops; when θ has one more, it is the split point, else the split is ``fixed_split``. Returns
+    (steps with an update, steps decided before every tree was read).
 
-    Trace buffers (skipped when they have 0 rows): trace_f (steps, λ) objective of each sample,
+    Only the order of f0 and f1 enters the update, so the loss term need not always be complete
+    (unless tracing, or the loss term averages several p):
+
+    - identical samples are not observed at all (their noise is still drawn): every variable
+      agreeing, G = 0 and nothing moves whatever they score;
+    - the latency penalties and the noise are known before any tree is read, and each tree adds
+      between its smallest and largest leaf: the trees are read in blocks, and as soon as the
+      bounds of f0 and f1 no longer overlap the order is known and the rest is skipped.
+
+    Either way the update receives the order the complete f would give, so θ is the same bit for
+    bit. Trace buffers (skipped when they have 0 rows): trace_f (steps, 2) objective of each sample,
     trace_scalars (steps, 3) = (entropy of θ, Δ, ε_θ), trace_split (steps, 23) split marginal.
     """
-    D = theta.shape[0]
-    c = np.empty((lam, D), dtype=np.int64)
-    f = np.empty(lam)
-    arch = np.empty(n_layers, dtype=np.int64)
+    D = C.shape[0]
+    c = np.empty((2, D), dtype=np.int64)
+    a0 = np.empty(n_layers, dtype=np.uint64)
+    a1 = np.empty(n_layers, dtype=np.uint64)
+    x0 = np.empty(N_FEATURES)
+    x1 = np.empty(N_FEATURES)
+    g0 = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+    g1 = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+    xi0 = np.zeros(N_FEATURES, dtype=np.uint64)
+    xi1 = np.zeros(N_FEATURES, dtype=np.uint64)
+    q0 = np.empty(4)
+    q1 = np.empty(4)
+    v0 = np.empty(st[S_LO].shape[0])
+    v1 = np.empty(st[S_LO].shape[0])
     lat_buf = np.empty(3)
-    n_updates = 0
+    tracing = trace_f.shape[0] > 0
+    early = not tracing and st[S_BASELINE].shape[0] == 1
+    tab_pos, tab_base, tab_feat, tab_map = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP]
+    binmap, leaf = st[S_BINMAP], st[S_LEAF]
+    rest_lo, rest_hi, rest_abs = st[S_REST_LO], st[S_REST_HI], st[S_REST_ABS]
+    n_tab = tab_pos.shape[0]
+    walk_pos = st[S_WALK_POS]
+    n_walk = walk_pos.shape[0]
+    baseline = st[S_BASELINE][0]
     split_searched = D > n_layers
+    n_updates = 0
+    n_early = 0
+    refresh_T(thetaT, C, cumT)
     for t in range(steps):
-        sample_into(theta, C, rng, c)
-        for i in range(lam):
-            for l in range(n_layers):
-                arch[l] = c[i, l]
-            split = c[i, n_layers] if split_searched else fixed_split
-            fi, _loss, _T = observe(arch, split, obj, lat, sur, loss_set, rng, cache_keys, cache_vals, stats, lat_buf)
-            f[i] = fi
-        if update_ws(theta, C, s, scalars, params, c, f, work):
+        sample_T(cumT, C, n_block, rng, c, work_T)
+        shared = nz[2] * standard_normal(rng) if nz[0] == 2.0 else 0.0
+        if not tracing:
+            same = True
+            for d in range(D):
+                if c[0, d] != c[1, d]:
+                    same = False
+                    break
+            if same:
+                own_noise(nz, rng)
+                own_noise(nz, rng)
+                continue
+        for l in range(n_layers):
+            a0[l] = c[0, l]
+            a1[l] = c[1, l]
+        k0 = c[0, n_layers] if split_searched else fixed_split
+        k1 = c[1, n_layers] if split_searched else fixed_split
+        own0 = own_noise(nz, rng)
+        own1 = own_noise(nz, rng)
+        pen0 = penalty(latency_of(a0, k0, obj, lat, lat_buf), obj)
+        pen1 = penalty(latency_of(a1, k1, obj, lat, lat_buf), obj)
+        order = 0
+        if early:  # bounds before any tree, then after each block of tabulated trees
+            w = SAFETY * (1.0 + abs(baseline) + rest_abs[0])
+            order = order_by_bounds(baseline + rest_lo[0] - w, baseline + rest_hi[0] + w,
+                                    baseline + rest_lo[0] - w, baseline + rest_hi[0] + w,
+                                    shared, own0, own1, pen0, pen1, obj)
+        if order == 0:
+            features_of(a0, k0, obj, ft, st, x0, g0)
+            features_of(a1, k1, obj, ft, st, x1, g1)
+            p0 = baseline
+            p1 = baseline
+            j = 0
+            while j < n_tab:
+                end = min(j + BLOCK, n_tab)
+                for jj in range(j, end):
+                    i0 = tab_base[jj]
+                    i1 = tab_base[jj]
+                    for k in range(SLOTS):
+                        mp = tab_map[k, jj]
+                        f = tab_feat[k, jj]
+                        i0 += binmap[mp + g0[f]]
+                        i1 += binmap[mp + g1[f]]
+                    l0 = leaf[i0]
+                    l1 = leaf[i1]
+                    v0[tab_pos[jj]] = l0
+                    v1[tab_pos[jj]] = l1
+                    p0 += l0
+                    p1 += l1
+                j = end
+                if early:
+                    w0 = SAFETY * (1.0 + abs(p0) + rest_abs[j])
+                    w1 = SAFETY * (1.0 + abs(p1) + rest_abs[j])
+                    order = order_by_bounds(p0 + rest_lo[j] - w0, p0 + rest_hi[j] + w0,
+                                            p1 + rest_lo[j] - w1, p1 + rest_hi[j] + w1,
+                                            shared, own0, own1, pen0, pen1, obj)
+                    if order != 0:
+                        break
+            if order == 0 and n_walk > 0:  # then the walked trees, in blocks as well
+                small_ints_into(x0, xi0)
+                small_ints_into(x1, xi1)
+                j = 0
+                while j < n_walk:
+                    end = min(j + BLOCK, n_walk)
+                    jj = j
+                    while jj + 4 <= end:
+                        walk4_pair(st, jj, x0, xi0, x1, xi1, q0, q1)
+                        for i in range(4):
+                            v0[walk_pos[jj + i]] = q0[i]
+                            v1[walk_pos[jj + i]] = q1[i]
+                            p0 += q0[i]
+                            p1 += q1[i]
+                        jj += 4
+                    for jj in range(jj, end):
+                        l0 = walk_leaf(st, jj, x0, xi0)
+                        l1 = walk_leaf(st, jj, x1, xi1)
+                        v0[walk_pos[jj]] = l0
+                        v1[walk_pos[jj]] = l1
+                        p0 += l0
+                        p1 += l1
+                    j = end
+                    if early:
+                        r = n_tab + j
+                        w0 = SAFETY * (1.0 + abs(p0) + rest_abs[r])
+                        w1 = SAFETY * (1.0 + abs(p1) + rest_abs[r])
+                        order = order_by_bounds(p0 + rest_lo[r] - w0, p0 + rest_hi[r] + w0,
+                                                p1 + rest_lo[r] - w1, p1 + rest_hi[r] + w1,
+                                                shared, own0, own1, pen0, pen1, obj)
+                        if order != 0:
+                            break
+        if order != 0:
+            n_early += 1
+            f0, f1 = (0.0, 1.0) if order < 0 else (1.0, 0.0)
+        else:
+            if st[S_BASELINE].shape[0] == 1:
+                m0, m1 = term_sum2(st, 0, v0, v1)
+            else:
+                m0 = mean_of_terms(st, v0)
+                m1 = mean_of_terms(st, v1)
+            f0 = observed(m0, shared, own0, pen0, obj)
+            f1 = observed(m1, shared, own1, pen1, obj)
+        if update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0, f1, work_T):
             n_updates += 1
-        if trace_f.shape[0] > 0:
-            for i in range(lam):
-                trace_f[t, i] = f[i]
-            trace_scalars[t, 0] = entropy_theta(theta, C)
+        if tracing:
+            trace_f[t, 0] = f0
+            trace_f[t, 1] = f1
+            trace_scalars[t, 0] = entropy_T(thetaT, C)
             trace_scalars[t, 1] = scalars[0]
             trace_scalars[t, 2] = scalars[2]
             if split_searched:
                 for k in range(C[n_layers]):
-                    trace_split[t, k] = theta[n_layers, k]
-    return n_updates
+                    trace_split[t, k] = thetaT[k, n_layers]
+    return n_updates, n_early
 
 
-@njit(cache=True, nogil=True)
-def run_random(C, rng, budget, n_layers, fixed_split, obj, lat, sur, loss_set, cache_keys, cache_vals, stats, best_c):
-    """Best of ``budget`` uniform samples by observed objective; writes it to best_c, returns f."""
+@njit(**FAST)
+def run_asng_any(
+    thetaT, cumT, C, n_block, s, scalars, params, theta_min, rng, steps, lam, n_layers, fixed_split,
+    obj, lat, ft, st, nz, trace_f, trace_scalars, trace_split, work, work_T,
+):
+    """:func:`run_asng2` for any λ: every sample observed in full, the dense update
+    (:func:`update_ws`) on a row-major copy of θ. Returns (steps with an update, 0)."""
+    D = C.shape[0]
+    c = np.empty((lam, D), dtype=np.int64)
+    f = np.empty(lam)
+    arch = np.empty(n_layers, dtype=np.uint64)
+    x = np.empty(N_FEATURES)
+    gbin = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+    xi = np.zeros(N_FEATURES, dtype=np.uint64)
+    vals = np.empty(st[S_LO].shape[0])
+    lat_buf = np.empty(3)
+    theta_rm = np.zeros((D, thetaT.shape[0]))
+    split_searched = D > n_layers
+    n_updates = 0
+    refresh_T(thetaT, C, cumT)
+    for t in range(steps):
+        sample_T(cumT, C, n_block, rng, c, work_T)
+        shared = nz[2] * standard_normal(rng) if nz[0] == 2.0 else 0.0
+        for i in range(lam):
+            for l in range(n_layers):
+                arch[l] = c[i, l]
+            split = c[i, n_layers] if split_searched else fixed_split
+            features_of(arch, split, obj, ft, st, x, gbin)
+            leaves_into(st, x, gbin, xi, vals)
+            own = own_noise(nz, rng)
+            f[i] = observed(mean_of_terms(st, vals), shared, own, penalty(latency_of(arch, split, obj, lat, lat_buf), obj), obj)
+        for d in range(D):
+            for k in range(C[d]):
+                theta_rm[d, k] = thetaT[k, d]
+        if update_ws(theta_rm, C, s, scalars, params, c, f, work):
+            n_updates += 1
+            for d in range(D):
+                for k in range(C[d]):
+                    thetaT[k, d] = theta_rm[d, k]
+            refresh_T(thetaT, C, cumT)
+        if trace_f.shape[0] > 0:
+            for i in range(lam):
+                trace_f[t, i] = f[i]
+            trace_scalars[t, 0] = entropy_T(thetaT, C)
+            trace_scalars[t, 1] = scalars[0]
+            trace_scalars[t, 2] = scalars[2]
+            if split_searched:
+                for k in range(C[n_layers]):
+                    trace_split[t, k] = thetaT[k, n_layers]
+    return n_updates, 0
+
+
+@njit(**FAST)
+def run_random(C, rng, budget, n_layers, fixed_split, obj, lat, ft, st, nz, best_c):
+    """Best of ``budget`` uniform samples by observed objective; writes it to best_c, returns f.
+
+    Each sample is judged on its own minibatch: in ``shared`` mode it draws b then e."""
     D = C.shape[0]
     c = np.empty(D, dtype=np.int64)
-    arch = np.empty(n_layers, dtype=np.int64)
+    arch = np.empty(n_layers, dtype=np.uint64)
+    x = np.empty(N_FEATURES)
+    gbin = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+    xi = np.zeros(N_FEATURES, dtype=np.uint64)
+    vals = np.empty(st[S_LO].shape[0])
     lat_buf = np.empty(3)
     best = math.inf
     for _ in range(budget):
         for d in range(D):
-            k = np.int64(math.floor(rng.random() * C[d]))
+            k = np.int64(math.floor(next_double(rng) * C[d]))
             if k >= C[d]:
                 k = C[d] - 1
             c[d] = k
         for l in range(n_layers):
             arch[l] = c[l]
         split = c[n_layers] if D > n_layers else fixed_split
-        fi, _loss, _T = observe(arch, split, obj, lat, sur, loss_set, rng, cache_keys, cache_vals, stats, lat_buf)
+        features_of(arch, split, obj, ft, st, x, gbin)
+        leaves_into(st, x, gbin, xi, vals)
+        m = mean_of_terms(st, vals)
+        shared = nz[2] * standard_normal(rng) if nz[0] == 2.0 else 0.0
+        own = own_noise(nz, rng)
+        fi = observed(m, shared, own, penalty(latency_of(arch, split, obj, lat, lat_buf), obj), obj)
         if fi < best:
             best = fi
             for d in range(D):

@@ -356,12 +356,12 @@ class MethodsSearch:
 
     methods: tuple = ()
 
-    def __call__(self, config, losses, surrogates):
-        from nascsim.methods import run_search_losses
+    def __call__(self, configs, surrogates):
+        from nascsim.methods import run_search_group
         from nascsim.methods.registry import ensure_registered
 
         ensure_registered(dict(self.methods))
-        return run_search_losses(config, losses, surrogates)
+        return run_search_group(configs, surrogates)
 
 
 def sweep(thresholds="10:40:5", losses="0:0.5:0.1", methods=("nasc", "hwnas", "hwnas-dropout"), seeds=25, *,

@@ -52,6 +52,10 @@ class SearchConfig:
     is reported. ``steps=None`` means the paper's schedule (see :mod:`nascsim.methods`).
     ``tables`` is the path of a latency-table file (``tables/README.md`` schema) whose devices
     ``head`` and ``tail`` name; None means the shipped HW-NAS-Bench table.
+    ``noise``: how the search observes the loss term (``shared``: the λ samples of a step are
+    judged on one minibatch, so part of their noise is common; ``independent``: each sample's
+    noise on its own; ``none``: expected values); ``minibatch``: images per minibatch, to which
+    the surrogate's noise is scaled (see :mod:`nascsim.surrogate.noise`).
     """
 
     method: str = "nasc"
@@ -86,6 +90,8 @@ class SearchConfig:
             new = _normalised(f.type, value)
             if new is not value:
                 object.__setattr__(self, f.name, new)
+    noise: str = "shared"
+    minibatch: int = 64
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -5,8 +5,9 @@
 
 L(a, k, p) is the supernet loss with dropout rate p at split k, T the end-to-end latency of
 :mod:`nascsim.latency`. Inside a search the loss term is an *observation*: the surrogate's
-expected value plus Gaussian noise with the standard deviation of one minibatch evaluation, so
-the search sees what a real minibatch would show.
+expected value plus minibatch noise, b_t shared by the λ samples of a step (one minibatch) and e_i
+of each sample, scaled to the minibatch size (:mod:`nascsim.engine`, :mod:`nascsim.surrogate.noise`),
+so the search sees what a real minibatch would show.
 
 Variants, as flags of one :class:`Objective` (no copies of code):
 
@@ -16,8 +17,8 @@ Variants, as flags of one :class:`Objective` (no copies of code):
   (whole network on the head device: HWNAS).
 
 When the loss set equals the surrogate's own, l_SC is one prediction of its l_SC model; otherwise
-it is the mean of the per-p loss predictions, and its noise the mean of their noise (an upper
-bound: it assumes the six evaluations of one minibatch are fully correlated).
+it is the mean of the per-p loss predictions, and each part of its noise the mean of theirs (an
+upper bound: it assumes the evaluations of one minibatch at the different p fully correlated).
 """
 
 from __future__ import annotations

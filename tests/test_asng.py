@@ -127,3 +127,60 @@ def test_delta_max_caps_the_step_size_adaptation():
     assert max(capped.Delta, scalars[0]) <= 1.2
     free, _, _, _, _ = run_both(C, 300, 2, 4, losses)
     assert free.Delta != capped.Delta
+
+
+def _column_run(C, steps, seed, losses_fn):
+    """The engine's column form (λ = 2) and the dense numba update, fed the same samples."""
+    from nascsim._asng_kernels import refresh_T, sample_T, theta_min_of, to_columns, update_lam2_T, update_ws, workspace, workspace_T
+    from nascsim._rng_kernels import state_from_generator
+
+    C = np.asarray(C, dtype=np.int64)
+    n_block = int(np.argmax(C != C[0])) if np.any(C != C[0]) else len(C)
+    theta, s, scalars = init_state(C)
+    thetaT = to_columns(theta)
+    cumT = np.zeros_like(thetaT)
+    work_T = workspace_T(C)
+    refresh_T(thetaT, C, cumT)
+    ref_theta, ref_s, ref_scalars = init_state(C)
+    params = np.array([1.5, 1.0, np.inf])
+    rng_col, rng_ref = state_from_generator(np.random.default_rng(seed)), np.random.default_rng(seed)
+    c = np.empty((2, len(C)), dtype=np.int64)
+    c_ref = np.empty((2, len(C)), dtype=np.int64)
+    tmin, work = theta_min_of(C), workspace(C, 2)
+    moves = 0
+    for t in range(steps):
+        sample_T(cumT, C, n_block, rng_col, c, work_T)
+        sample_into(ref_theta, C, rng_ref, c_ref)
+        assert np.array_equal(c, c_ref), f"samples differ at step {t}"
+        f = losses_fn(c, t)
+        a = update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, tmin, c, f[0], f[1], work_T)
+        b = update_ws(ref_theta, C, ref_s, ref_scalars, params, c_ref, f, work)
+        assert a == b
+        moves += a
+        assert np.array_equal(thetaT[:, : len(C)].T, ref_theta), f"theta differs at step {t}"
+        assert np.array_equal(s, ref_s) and np.array_equal(scalars, ref_scalars)
+    return moves
+
+
+@pytest.mark.parametrize("C", [categories(9, 22, True), categories(15, 22, False), np.array([4] * 6 + [7])])
+def test_column_form_lambda_two_update_equals_the_dense_update_bit_for_bit(C):
+    rng = np.random.default_rng(5)
+    weights = rng.normal(size=(len(C), int(np.max(C))))
+
+    def losses(c, t):  # a linear objective plus noise; every 50th step a tie
+        if t % 50 == 0:
+            return np.array([1.0, 1.0])
+        return np.array([weights[np.arange(len(C)), ci].sum() for ci in c]) + rng.normal(0, 0.3, 2)
+
+    moves = _column_run(C, 2500, 11, losses)
+    assert 2000 < moves < 2500
+
+
+def test_column_form_skips_identical_samples_and_concentrates_like_the_dense_update():
+    C = np.array([3] * 8)
+
+    def losses(c, t):  # one-max: θ concentrates, so identical samples become common
+        return -(c == 2).sum(axis=1).astype(float)
+
+    moves = _column_run(C, 3000, 2, losses)
+    assert moves < 2900

@@ -147,3 +147,68 @@ def test_same_seed_gives_the_same_surrogate():
     d1 = fit_surrogate(frame, meta=meta, id="x", options=quick_options()).doc
     d2 = fit_surrogate(frame, meta=meta, id="x", options=quick_options()).doc
     assert d1["targets"] == d2["targets"] and d1["noise"] == d2["noise"]
+
+
+def _search_tree_predictions(s, terms, archs, splits, fixed=None):
+    from nascsim.surrogate.export import search_trees
+    from nascsim.surrogate.features import N_FEATURES, features_into
+    from nascsim.surrogate.predict import bins_into, leaves_into, term_sum
+
+    @njit(error_model="numpy")
+    def run(st, ft, archs, splits, out):
+        x = np.empty(N_FEATURES)
+        gbin = np.zeros(N_FEATURES + 1, dtype=np.uint32)
+        xi = np.zeros(N_FEATURES, dtype=np.uint64)
+        vals = np.empty(st[2].shape[0])
+        for i in range(archs.shape[0]):
+            features_into(ft[0], ft[1], ft[2], ft[3], ft[4], ft[5], archs[i], splits[i], 0.0, x)
+            bins_into(st, x, gbin)
+            leaves_into(st, x, gbin, xi, vals)
+            for j in range(out.shape[1]):
+                out[i, j] = term_sum(st, j, vals)
+
+    st = search_trees(s.arrays, terms, fixed, n_categories=get_space(s.space).n_ops + 1)
+    out = np.empty((len(archs), len(terms)))
+    run(st.arrays, s.arrays[:6], np.ascontiguousarray(archs, dtype=np.uint64), np.asarray(splits, dtype=np.int64), out)
+    return st, out
+
+
+@pytest.mark.parametrize("space", ["fbnet", "extended"])
+def test_search_trees_equal_predict_one_bit_for_bit(space):
+    s = make_stand_in_surrogate(space)
+    a, k, _ = _random_inputs(space, 4000, seed=21)
+    terms = [(TARGET_LSC, 0.0), (TARGET_LOSS, 0.0), (TARGET_LOSS, 0.25), (TARGET_LOSS, 0.5), (TARGET_ACC, 0.3)]
+    st, out = _search_tree_predictions(s, terms, a, k)
+    for j, (target, p) in enumerate(terms):
+        np.testing.assert_array_equal(out[:, j], s.predict({0: "loss", 1: "acc", 2: "lsc"}[target], a, k, np.full(len(k), p)))
+    assert st.n_table > 0
+
+
+def test_search_trees_with_a_fixed_split_drop_its_nodes_and_still_equal_predict_one():
+    from nascsim.surrogate.features import F_SPLIT
+
+    s = make_stand_in_surrogate("fbnet")
+    a, _, _ = _random_inputs("fbnet", 2000, seed=22)
+    k = np.full(2000, 22)
+    st, out = _search_tree_predictions(s, [(TARGET_LOSS, 0.0)], a, k, {F_SPLIT: 22.0})
+    np.testing.assert_array_equal(out[:, 0], s.predict("loss", a, k, np.zeros(2000)))
+
+
+def test_deep_trees_are_walked_and_still_equal_predict_one():
+    """Trees that read more features than a table may take fall back to the node walk."""
+    frame, meta = synthetic_evaluations("fbnet", n_pairs=150, seed=4)
+    ev = load_evaluations(frame, meta=meta, id="deep")
+    tables = feature_tables(ev.space, ev.classes)
+    columns = feature_columns(("split_op", "flops", "depth"))
+    X, y, pairs = target_data(ev, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), tables)["lsc"]
+    est, _ = fit_target(X, y, pairs, columns, FitOptions(grid=((32, 2),), max_iter=30, folds=2))
+    e = export_trees(est, columns)
+    small = make_stand_in_surrogate("fbnet")
+    from nascsim.surrogate.model import Surrogate
+
+    doc = dict(small.doc, targets={**small.doc["targets"], "lsc": e})
+    deep = Surrogate(doc)
+    a, k, _ = _random_inputs("fbnet", 3000, seed=23)
+    st, out = _search_tree_predictions(deep, [(TARGET_LSC, 0.0)], a, k)
+    assert st.n_table < st.n_trees  # some trees are walked
+    np.testing.assert_array_equal(out[:, 0], deep.predict("lsc", a, k, np.zeros(3000)))

@@ -1,10 +1,11 @@
-"""Executors: the same rows whatever runs them (in process, 2 local processes, a dask cluster),
-and the sweep's throughput with 1 and 2 workers (pytest-benchmark)."""
+"""Executors: the same rows whatever runs them (in process, 2 local processes, a dask cluster).
+The sweep's throughput is measured by the benchmark suite (benchmarks/)."""
 
 import polars as pl
 import pytest
 from surrogate_fixtures import make_stand_in_surrogate
 
+from nascsim.config import SearchConfig
 from nascsim.sweep.grid import Grid
 from nascsim.sweep.run import batch_size, execute
 from nascsim.sweep.store import ResultStore, SweepSpec
@@ -66,27 +67,33 @@ def test_each_finished_batch_is_committed_as_one_chunk(tmp_path, surrogates):
     seen = []
     store = ResultStore.create(tmp_path / "out", SweepSpec(grid, "test", "stand-in"))
     execute(list(grid.cells()), store, surrogates, jobs=1, size=5, on_commit=seen.append)
-    # 12 runs = 6 searches x 2 loss rates; a batch takes whole searches (2 runs) up to 5 runs
-    assert seen == [4, 4, 4]
-    assert len(store.chunks()) == 3
+    # 12 runs = 4 searches: per threshold nasc (2 loss rates) and hwnas with hwnas-dropout (2 x 2);
+    # a batch takes whole searches up to 5 runs
+    assert seen == [2, 4, 2, 4]
+    assert len(store.chunks()) == 4
 
 
-def test_runs_differing_only_in_loss_rate_share_one_search(tmp_path, surrogates):
-    from nascsim.methods import run_search_losses
+def test_runs_that_differ_only_in_what_the_search_ignores_share_one_search(tmp_path, surrogates):
+    """Loss rates, hwnas vs hwnas-dropout, and thresholds below the lowest reachable latency."""
+    from nascsim.methods import run_search, run_search_group
 
     calls = []
 
-    def counting_search(config, losses, sur):
-        calls.append((config.method, config.threshold_ms, tuple(losses)))
-        return run_search_losses(config, losses, sur)
+    def counting_search(configs, sur):
+        calls.append(sorted({(c.method, c.threshold_ms, c.loss) for c in configs}))
+        return run_search_group(configs, sur)
 
-    grid = small_grid(seeds=1)
+    grid = Grid.build(threshold_ms="5,10,30", loss="0,0.3", method="nasc,hwnas,hwnas-dropout", seed=range(1), steps=STEPS)
     store = ResultStore.create(tmp_path / "out", SweepSpec(grid, "test", "stand-in"))
     execute(list(grid.cells()), store, surrogates, jobs=1, search=counting_search)
-    assert len(calls) == 6 and all(losses == (0.0, 0.3) for _, _, losses in calls)
+    # nasc: 5 and 10 ms lie below the lowest reachable latency (15.45 ms): one search for both;
+    # hwnas: the whole network on the Raspberry Pi takes at least 7.67 ms, so 5 ms alone is below
+    assert len(calls) == 2 + 3
     frame = store.read()
-    per_search = frame.group_by(["method", "threshold_ms"]).agg(pl.col("split").n_unique(), pl.col("loss").n_unique())
-    assert per_search["split"].to_list() == [1] * 6 and per_search["loss"].to_list() == [2] * 6
+    assert len(frame) == len(grid)
+    for row in frame.iter_rows(named=True):
+        alone = run_search(SearchConfig.from_dict({k: row[k] for k in SearchConfig.__dataclass_fields__}), surrogates["fbnet"])
+        assert (row["arch_idx"], row["split"], row["accuracy"], row["feasible"]) == (alone["arch_idx"], alone["split"], alone["accuracy"], alone["feasible"])
 
 
 def test_batches_shrink_so_that_every_worker_gets_several():
@@ -101,37 +108,3 @@ def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path, surrogates):
     with pytest.raises(ValueError, match="127.0.0.1:9"):
         execute(list(grid.cells()), store, surrogates, executor="dask", address="tcp://127.0.0.1:9",
                 connect_timeout="1s")
-
-
-@pytest.fixture(scope="module")
-def shipped_or_stand_in():
-    """The shipped surrogates when the checkout has them, else the stand-in (named in extra_info)."""
-    from nascsim.surrogate import default_surrogates
-
-    try:
-        return "shipped", {"fbnet": default_surrogates("fbnet")}
-    except (FileNotFoundError, ValueError):  # absent, or a format the code no longer loads
-        s = make_stand_in_surrogate("fbnet", 0)
-        return "stand-in", {"fbnet": {"dropout": s, "no_dropout": s}}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("jobs", [1, 2])
-def test_sweep_throughput_with_one_and_two_workers(benchmark, tmp_path, shipped_or_stand_in, jobs):
-    """Runs per second of a 72-run sweep (36 searches, each judged at 2 loss rates) at the paper's
-    schedule (35,190 steps per search), worker start-up included, as a real sweep pays it. Both cases land in one benchmark table (group
-    'sweep'): their ratio is the speed-up of 2 workers."""
-    benchmark.group = "sweep"
-    which, sets = shipped_or_stand_in
-    grid = small_grid(seeds=6, steps="none")
-    dirs = iter(range(1000))
-    run_into(tmp_path / "warm-up", small_grid(seeds=1, steps=10), sets, jobs=1)  # numba cache written
-
-    def sweep():
-        return run_into(tmp_path / f"run{next(dirs)}", grid, sets, jobs=jobs)[0]
-
-    n = benchmark.pedantic(sweep, rounds=1, iterations=1, warmup_rounds=0)
-    assert n == len(grid)
-    benchmark.extra_info["surrogate"] = which
-    if benchmark.stats is not None:
-        benchmark.extra_info["runs_per_s"] = len(grid) / benchmark.stats.stats.mean

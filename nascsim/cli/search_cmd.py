@@ -28,6 +28,14 @@ def load_surrogates(space: str, surrogate: str | None, dropout: str | None, no_d
     return surrogate_roles(space, surrogate, dropout, no_dropout)
 
 
+def compile_notice(*lams: int) -> None:
+    """One line on stderr when a search kernel (for the given λ) is not in numba's cache yet."""
+    from nascsim.engine import kernels_ready
+
+    if not all(kernels_ready(lam) for lam in lams):
+        click.echo("nascsim: compiling the search kernels (once; later runs load them from the cache)", err=True)
+
+
 def write_trace(trace: dict, path: str) -> None:
     """Per-step θ entropy, split marginal, Δ, ε_θ and each sample's objective, as parquet."""
     from pathlib import Path
@@ -54,6 +62,8 @@ def write_trace(trace: dict, path: str) -> None:
 @click.option("--eps-lat", default=1.0, show_default=True, type=float, help="Weight ε_lat of the latency penalty.")
 @click.option("--eps-loss", default=1.0, show_default=True, type=float, help="Weight ε_loss of the loss term.")
 @click.option("--loss-set", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Dropout rates P averaged in l_SC.")
+@click.option("--noise", default="shared", show_default=True, type=click.Choice(["shared", "independent", "none"]), help="How the loss term is observed: the λ samples of a step on one minibatch (shared), each on its own (independent), or noise-free (none).")
+@click.option("--minibatch", default=64, show_default=True, type=int, help="Images per minibatch; the surrogate's noise is scaled to it.")
 @click.option("--no-split-search", is_flag=True, help="Ablation: keep the split fixed at --fixed-split.")
 @click.option("--fixed-split", default=None, type=int, help="The split used with --no-split-search.")
 @surrogate_options
@@ -62,7 +72,7 @@ def write_trace(trace: dict, path: str) -> None:
               help="Plot the θ / objective history (.png or .pdf).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (non-finite numbers as the strings \"inf\", \"nan\").")
 def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth, source, tables, classes, steps, lam,
-           eps_lat, eps_loss, loss_set, no_split_search, fixed_split, surrogate, surrogate_dropout,
+           eps_lat, eps_loss, loss_set, noise, minibatch, no_split_search, fixed_split, surrogate, surrogate_dropout,
            surrogate_no_dropout, trace_path, trace_plot, as_json):
     """Search an architecture and split point under a latency threshold (NASC or a baseline).
 
@@ -81,7 +91,7 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
         method=method, threshold_ms=threshold_ms, loss=loss, seed=seed, space=space, head=head, tail=tail,
         bits=bits, bandwidth=bandwidth, source=source, steps=steps, lam=lam, eps_lat=eps_lat, eps_loss=eps_loss,
         loss_set=parse_loss_set(loss_set), split_search=not no_split_search, fixed_split=fixed_split,
-        tables=_tables_path(tables),
+        tables=_tables_path(tables), noise=noise, minibatch=minibatch,
     )
     validate(config)
     surrogates = load_surrogates(space, surrogate, surrogate_dropout, surrogate_no_dropout)
@@ -92,6 +102,7 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
     if message:
         click.echo(f"Warning: {message}", err=True)
     want_trace = trace_path is not None or trace_plot is not None
+    compile_notice(config.lam)
     rec = run_search(config, surrogates, trace=want_trace)
     trace = rec.pop("_trace", None)
     if want_trace and trace is None:

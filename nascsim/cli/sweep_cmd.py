@@ -25,7 +25,7 @@ GRID_OPTIONS = {
     "thresholds": "threshold_ms", "loss": "loss", "methods": "method", "space": "space", "head": "head",
     "tail": "tail", "bits": "bits", "bandwidth": "bandwidth", "source": "source", "steps": "steps",
     "lam": "lam", "alpha": "alpha", "delta0": "delta0", "delta_max": "Delta_max", "eps_loss": "eps_loss",
-    "eps_lat": "eps_lat", "loss_set": "loss_set", "fixed_split": "fixed_split",
+    "eps_lat": "eps_lat", "loss_set": "loss_set", "fixed_split": "fixed_split", "noise": "noise", "minibatch": "minibatch",
 }
 RUN_OPTIONS = ("out", "jobs", "executor", "address", "config_file", "quiet", "scatter", "no_report", "force")
 
@@ -60,6 +60,8 @@ def _values_help(what: str) -> str:
 @click.option("--eps-loss", "eps_loss", default=None, help="Weight ε_loss of l_SC in eq. 4. [default: 1]")
 @click.option("--eps-lat", "eps_lat", default=None, help="Weight ε_lat of the latency penalty in eq. 4. [default: 1]")
 @click.option("--loss-set", "loss_set", default=None, help="Dropout rates P averaged by l_SC, e.g. 0/0.1/0.2 or 0:0.5:0.1; a comma list of sets is an axis.")
+@click.option("--noise", default=None, help="Observation noise mode(s): shared, independent, none. [default: shared]")
+@click.option("--minibatch", default=None, help=_values_help("Images per minibatch the noise is scaled to [default: 64]"))
 @click.option("--no-split-search", is_flag=True, help="Keep the split fixed at --fixed-split.")
 @click.option("--fixed-split", "fixed_split", default=None, help="Split point(s) for --no-split-search.")
 @click.option("--axis", "axes", multiple=True, metavar="NAME=VALUES", help="Any search option as an axis, e.g. --axis eps_lat=0.5,1,2 (repeatable).")
@@ -104,6 +106,10 @@ def sweep(ctx, **opts):
     if message and not opts["quiet"]:
         click.echo(f"Warning: {message}", err=True)
     quiet = opts["quiet"]
+    if todo and not quiet:
+        from nascsim.cli.search_cmd import compile_notice
+
+        compile_notice(*{c.lam for c in todo})
     if not quiet:
         click.echo(f"sweep: {len(cells)} runs ({len(cells) - len(todo)} already stored) into {out}", err=True)
     bar = Progress(len(cells), len(cells) - len(todo), opts["jobs"] or default_jobs(), quiet)

@@ -8,6 +8,7 @@ distribution updates are then 90 x 391 = 35,190 steps.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,12 @@ def objective_of(config: SearchConfig, loss_mode: int = LOSS_SC, latency_mode: i
     return Objective(config.threshold_ms, config.eps_loss, config.eps_lat, tuple(config.loss_set), loss_mode, latency_mode)
 
 
+def asng_options(config: SearchConfig) -> dict:
+    """Engine arguments of the ASNG run and its observations: λ, α, δ0, Δ_max, noise, minibatch."""
+    return {"lam": config.lam, "alpha": config.alpha, "delta0": config.delta0, "Delta_max": config.Delta_max,
+            "noise": config.noise, "minibatch": config.minibatch}
+
+
 def split_variables(config: SearchConfig) -> dict:
     """Engine arguments for the split: searched, or fixed by ``--no-split-search``."""
     return {"search_split": config.split_search, "fixed_split": -1 if config.split_search else int(config.fixed_split)}
@@ -59,17 +66,13 @@ def validate(config: SearchConfig) -> Space:
     check_devices(config.head, config.tail, config.tables)
     if not config.split_search:
         check_split(config.fixed_split, space)
-    # -- engine branch: checks of the noise and minibatch fields go here --
-    # -- end of the engine branch's checks --
     return space
 
 
 def resolve_surrogates(config: SearchConfig, surrogates: dict | None) -> dict:
     """{"dropout": ..., "no_dropout": ...}; the shipped defaults when None. Checks the space."""
     if surrogates is None:
-        from nascsim.surrogate import default_surrogates
-
-        surrogates = default_surrogates(config.space)
+        surrogates = _shipped(config.space)
     for role in ("dropout", "no_dropout"):
         if role not in surrogates:
             raise ValueError(f"surrogate set lacks the {role!r} surrogate")
@@ -82,11 +85,102 @@ def resolve_surrogates(config: SearchConfig, surrogates: dict | None) -> dict:
     return surrogates
 
 
+@functools.lru_cache(maxsize=4)
+def _shipped(space: str) -> dict:
+    from nascsim.surrogate import default_surrogates
+
+    return default_surrogates(space)
+
+
 def latency_model_for(config: SearchConfig, surrogate) -> LatencyModel:
-    return build_latency_model(
-        config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, surrogate.classes,
-        config.tables,
-    )
+    return _latency_model(config.space, config.head, config.tail, config.source, config.bits, config.bandwidth,
+                          surrogate.classes, config.tables)
+
+
+@functools.lru_cache(maxsize=64)
+def _latency_model(space, head, tail, source, bits, bandwidth, classes, tables=None) -> LatencyModel:
+    return build_latency_model(space, head, tail, source, bits, bandwidth, classes, tables)
+
+
+SEARCH_ROLE = {"nasc": "dropout", "random": "dropout", "hwnas": "no_dropout", "hwnas-dropout": "no_dropout"}
+EVAL_ROLE = {"nasc": "dropout", "random": "dropout", "hwnas": "no_dropout", "hwnas-dropout": "dropout"}
+
+
+def latency_floor(config: SearchConfig, surrogates: dict) -> float:
+    """The lowest T that any (architecture, split) reaches under the latencies the method's
+    objectives read (eq. 3 for NASC; for HWNAS also the whole network on the head device, which
+    its search reads), less 1e-9 relative: below it every penalty of eq. 4a is T - T_th. Each
+    layer's op is taken at its minimum independently (the layer at the split with its payload)."""
+    sur = surrogates[SEARCH_ROLE[config.method]]
+    args = (config.space, config.head, config.tail, config.source, config.bits, config.bandwidth, sur.classes,
+            config.tables)
+    t = _split_floor(*args)
+    if config.method.startswith("hwnas"):
+        t = min(t, _device_floor(*args))
+    return t - 1e-9 * (1.0 + abs(t))
+
+
+@functools.lru_cache(maxsize=64)
+def _device_floor(*args) -> float:
+    from nascsim.latency import C_FIXED_HEAD, C_STEM_HEAD
+
+    lat = _latency_model(*args)
+    return float(lat.consts[C_STEM_HEAD] + np.nanmin(lat.layer_head, axis=1).sum() + lat.consts[C_FIXED_HEAD])
+
+
+@functools.lru_cache(maxsize=64)
+def _split_floor(*args) -> float:
+    from nascsim.latency import C_FIXED_TAIL, C_MS_PER_ELEMENT, C_STEM_HEAD
+
+    lat = _latency_model(*args)
+    c = lat.consts
+    head_min = np.nanmin(lat.layer_head, axis=1)
+    tail_min = np.nanmin(lat.layer_tail, axis=1)
+    best = []
+    for k in range(lat.layer_head.shape[0] + 1):
+        if k == 0:
+            at_split = lat.payload[0, 0] * c[C_MS_PER_ELEMENT]
+        else:
+            at_split = np.nanmin(lat.split_head[k - 1] + lat.split_tail[k - 1] + lat.payload[k] * c[C_MS_PER_ELEMENT])
+        best.append(c[C_STEM_HEAD] + head_min[: max(k - 1, 0)].sum() + at_split + tail_min[k:].sum() + c[C_FIXED_TAIL])
+    return float(np.nanmin(best))
+
+
+def with_eval_surrogate(choice: "Choice", config: SearchConfig, surrogates: dict) -> "Choice":
+    """The choice of a shared search as the run ``config`` reports it: judged by the surrogate of
+    its own final model (``hwnas-dropout``: the dropout supernet's). A registered method's choice
+    keeps the surrogate its own ``run`` chose."""
+    from dataclasses import replace
+
+    if config.method not in EVAL_ROLE:
+        return choice
+    return replace(choice, eval_surrogate=surrogates[EVAL_ROLE[config.method]])
+
+
+NO_THETA = {"theta_op_confidence": None, "theta_split_prob": None, "theta_min_confidence": None,
+            "theta_decided_share": None, "Delta": None, "n_updates": None}
+DECIDED = 0.9  # a variable is decided when its most likely category has at least this probability
+
+
+def theta_summary(res, n_layers: int, split: int) -> dict:
+    """How concentrated the final θ is, and the run's bookkeeping.
+
+    ``theta_op_confidence``: mean over the op variables of max_k θ; ``theta_split_prob``: θ of the
+    chosen split (None when the split is not a variable of θ: HWNAS, ``--no-split-search``);
+    ``theta_min_confidence``: min over all variables of max_k θ; ``theta_decided_share``: share of
+    variables with max_k θ >= 0.9. Plus Δ, the number of updates and the engine's wall time.
+    """
+    theta, C = res.theta, res.C
+    conf = np.array([theta[d, : C[d]].max() for d in range(len(C))])
+    return {
+        "theta_op_confidence": float(conf[:n_layers].mean()),
+        "theta_split_prob": float(theta[n_layers, split]) if len(C) > n_layers else None,
+        "theta_min_confidence": float(conf.min()),
+        "theta_decided_share": float(np.mean(conf >= DECIDED)),
+        "Delta": res.Delta,
+        "n_updates": res.n_updates,
+        "search_s": res.wall_s,
+    }
 
 
 @dataclass

@@ -246,22 +246,76 @@ def fit_paired(X: np.ndarray, y: np.ndarray, pairs: np.ndarray, groups: np.ndarr
 
 
 def noise_model(ev: Evaluations, lsc: pl.DataFrame, loss_set: tuple[float, ...]) -> tuple[dict, dict]:
-    """SD of one minibatch observation, from pairs evaluated on two batches (the ``repeat`` rows).
+    """The minibatch noise of one evaluation (the "noise" section of the surrogate document,
+    format 2): its sd per p of ``loss_set`` (loss, acc) and for l_SC, the images per batch those sds
+    describe, and the share of the variance common to every pair judged on the same batch.
 
-    For two independent minibatch observations y1, y2 of the same (a, k, p), E[(y1 - y2)^2] = 2 sd^2,
-    so sd(p) = sqrt(mean((y1 - y2)^2) / 2) per p of ``loss_set``; a p with fewer than 30 repeated
-    pairs gets the value pooled over all p. l_SC gets one constant from its own repeats (the six p
-    of one pair share a batch, so its noise is not the loss noise over sqrt(6)).
-    Returns (noise, info).
+    Rows: the crossed "noise" design when the file has one (every pair of the set on every shared
+    minibatch), else the "main" rows. Estimates (:mod:`nascsim.surrogate.noise`): on the noise
+    design, both components by the two-way random-effects estimate; on the main rows, the sd from
+    the pairs evaluated on two batches (E[(y1 - y2)^2] = 2 sd^2; a p with fewer than 30 repeated
+    pairs gets the value pooled over all p; l_SC from its own repeats, since the six p of one pair
+    share a batch) and the shared share from the pairs that shared a batch. Returns (noise, info);
+    info holds the estimated components per target and p (the model card shows them).
     """
-    rows = ev.rows
+    from nascsim.surrogate.noise import estimate_components
+
+    noise_rows = getattr(ev, "noise", None)
+    design = "noise" if noise_rows is not None and noise_rows.height > 0 else "main"
+    rows = noise_rows if design == "noise" else ev.rows
+    if design == "noise":
+        lsc = lsc_table(rows, loss_set)
+    if "n_images" not in rows.columns:
+        raise ValueError(f"{ev.source}: column 'n_images' (images per evaluation batch) is needed by the noise model")
+    n_images = int(rows["n_images"].mode().sort()[0])
+    grid = np.asarray(loss_set, dtype=np.float64)
+    ps_all = rows["p"].to_numpy()
+    components: dict = {"loss": [], "acc": []}
+    shares: dict = {"loss": [], "acc": []}
+
+    def share_of(y, pair, batch) -> tuple[float, dict]:
+        try:
+            comp = estimate_components(y, pair, batch)
+        except ValueError as exc:  # one batch only, or no batch shared by two pairs
+            return 0.0, {"estimated": False, "reason": str(exc)}
+        return comp["share"], {"estimated": True, **comp}
+
+    for g in grid:
+        at = np.abs(ps_all - g) <= 1e-9
+        for name in ("loss", "acc"):
+            share, comp = share_of(rows[name].to_numpy()[at], rows["pair"].to_numpy()[at], rows["batch"].to_numpy()[at])
+            shares[name].append(float(share))
+            components[name].append(comp)
+    lsc_share, lsc_comp = share_of(lsc["lsc"].to_numpy(), lsc["pair"].to_numpy(), lsc["batch"].to_numpy())
+    info = {"design": design, "components": {**components, "lsc": lsc_comp}}
+    if design == "noise":
+        sd = {name: [] for name in ("loss", "acc")}
+        for name in ("loss", "acc"):
+            for j, comp in enumerate(components[name]):
+                if not comp.get("estimated"):
+                    raise ValueError(f"{ev.source}: the noise design at p = {grid[j]:g} cannot be estimated: {comp.get('reason')}")
+                sd[name].append(float(np.sqrt(comp["total"])))
+        if not lsc_comp.get("estimated"):
+            raise ValueError(f"{ev.source}: l_SC of the noise design cannot be estimated: {lsc_comp.get('reason')}")
+        lsc_sd = float(np.sqrt(lsc_comp["total"]))
+        info["noise_pairs"] = int(rows["pair"].n_unique())
+        info["noise_batches"] = int(rows["batch"].n_unique())
+    else:
+        sd, lsc_sd, repeat_info = _repeat_sds(ev.source, rows, lsc, grid)
+        info.update(repeat_info)
+    noise = {"p": grid.tolist(), "loss": sd["loss"], "acc": sd["acc"], "lsc": lsc_sd, "n_images": n_images,
+             "shared": {"loss": shares["loss"], "acc": shares["acc"], "lsc": float(lsc_share)}}
+    return noise, info
+
+
+def _repeat_sds(source: str, rows: pl.DataFrame, lsc: pl.DataFrame, grid: np.ndarray) -> tuple[dict, float, dict]:
+    """SD of one observation from the pairs evaluated on two batches (see :func:`noise_model`)."""
     keys = ["pair", "p"]
     multi = rows.group_by(keys).agg(pl.col("batch").n_unique().alias("nb")).filter(pl.col("nb") >= 2)
     if multi.height == 0:
-        raise ValueError(f"{ev.source}: no pair was evaluated on two batches (repeat rows); the noise model needs some")
+        raise ValueError(f"{source}: no pair was evaluated on two batches (repeat rows); the noise model needs some")
     rep = rows.join(multi.select(keys), on=keys).sort(keys + ["repeat", "batch"])
     pairs_of = rep.group_by(keys, maintain_order=True).agg(pl.col("loss").head(2), pl.col("acc").head(2))
-    grid = np.asarray(loss_set, dtype=np.float64)
     ps = pairs_of["p"].to_numpy()
     dl = np.array([v[0] - v[1] for v in pairs_of["loss"].to_list()])
     da = np.array([v[0] - v[1] for v in pairs_of["acc"].to_list()])
@@ -275,19 +329,11 @@ def noise_model(ev: Evaluations, lsc: pl.DataFrame, loss_set: tuple[float, ...])
             sd[name].append(float(np.sqrt(np.mean(d[m] ** 2) / 2)) if m.sum() >= MIN_REPEATS_PER_P else pooled[name])
     lrep = lsc.group_by("pair", maintain_order=True).agg(pl.col("lsc").head(2), pl.len().alias("n")).filter(pl.col("n") >= 2)
     if lrep.height == 0:
-        raise ValueError(f"{ev.source}: no pair has two complete l_SC observations (all of {list(loss_set)} on two batches)")
+        raise ValueError(f"{source}: no pair has two complete l_SC observations (all of {list(grid)} on two batches)")
     dlsc = np.array([v[0] - v[1] for v in lrep["lsc"].to_list()])
     lsc_sd = float(np.sqrt(np.mean(dlsc**2) / 2))
-    if "n_images" not in rows.columns:
-        raise ValueError(f"{ev.source}: column 'n_images' (images per evaluation batch) is needed by the noise model")
-    n_images = int(rows["n_images"].mode().sort()[0])
-    # format 2 (schemas.md B): this estimator sees only repeats on different batches, so it cannot
-    # split off the share common to pairs on one batch and reports none (independent noise, as in format 1)
-    shared = {"loss": [0.0] * len(grid), "acc": [0.0] * len(grid), "lsc": 0.0}
-    noise = {"p": grid.tolist(), "loss": sd["loss"], "acc": sd["acc"], "lsc": lsc_sd, "n_images": n_images, "shared": shared}
-    info = {"repeat_pairs_per_p": counts, "repeat_pairs_lsc": int(lrep.height), "pooled": pooled, "min_repeats_per_p": MIN_REPEATS_PER_P,
-            "shared_estimated": False}
-    return noise, info
+    info = {"repeat_pairs_per_p": counts, "repeat_pairs_lsc": int(lrep.height), "pooled": pooled, "min_repeats_per_p": MIN_REPEATS_PER_P}
+    return sd, lsc_sd, info
 
 
 def target_data(ev: Evaluations, loss_set: tuple[float, ...], tables) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -395,7 +441,7 @@ def fit_surrogate(
         "model": {"kind": "sklearn HistGradientBoostingRegressor, exported to flat arrays", "fitted_on": "design 'main' rows",
                   "p_model": opts.p_model + (" (loss, acc = level of the pair-batch means + effect of p on the deviations)" if opts.p_model == "paired" else ""),
                   "features": [FEATURE_NAMES[c] for c in columns], "options": opts.to_dict(), "chosen": hyper},
-        "noise": {**noise, **noise_info, "meaning": "sd of one minibatch observation on n_images images"},
+        "noise": {**noise, **noise_info, "meaning": "sd of one observation on n_images images; shared: share of its variance common to the pairs judged on the same batch"},
         "fit_seconds": round(seconds, 2),
         "nascsim_version": __version__,
     }

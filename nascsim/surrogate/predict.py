@@ -169,3 +169,209 @@ def noise_sd_batch(arrays, target, archs, splits, ps, out):
     """out[i] = noise_sd_one(arrays, target, archs[i], splits[i], ps[i])."""
     for i in range(archs.shape[0]):
         out[i] = noise_sd_one(arrays, target, archs[i], splits[i], ps[i])
+
+
+# ---------------------------------------------------------------------------------------------
+# Search form (:class:`nascsim.surrogate.export.SearchTrees`): tabulated and walked trees
+# ---------------------------------------------------------------------------------------------
+
+# positions in the SearchTrees tuple (export.SearchTrees field order, checked there)
+ST_FIELDS = (
+    "term_start",
+    "baseline",
+    "lo",
+    "hi",
+    "rest_lo",
+    "rest_hi",
+    "rest_abs",
+    "tab_pos",
+    "tab_base",
+    "tab_feat",
+    "tab_map",
+    "binmap",
+    "leaf",
+    "bin_off",
+    "bin_thr",
+    "used_cat",
+    "used_num",
+    "walk_pos",
+    "walk_root",
+    "walk_depth",
+    "node_feat",
+    "node_thr",
+    "node_mask",
+    "node_child",
+    "node_value",
+)
+S_TERM_START = 0
+S_BASELINE = 1
+S_LO = 2
+S_HI = 3
+S_REST_LO = 4
+S_REST_HI = 5
+S_REST_ABS = 6
+S_TAB_POS = 7
+S_TAB_BASE = 8
+S_TAB_FEAT = 9
+S_TAB_MAP = 10
+S_BINMAP = 11
+S_LEAF = 12
+S_BIN_OFF = 13
+S_BIN_THR = 14
+S_USED_CAT = 15
+S_USED_NUM = 16
+S_WALK_POS = 17
+S_WALK_ROOT = 18
+S_WALK_DEPTH = 19
+S_NODE_FEAT = 20
+S_NODE_THR = 21
+S_NODE_MASK = 22
+S_NODE_CHILD = 23
+S_NODE_VALUE = 24
+
+SLOTS = 3  # = export.SLOTS
+LINEAR_BINS = 16  # up to this many thresholds a feature's bin is counted, beyond it bisected
+FAST = dict(cache=True, nogil=True, error_model="numpy")
+
+
+@njit(inline="always", **FAST)
+def bins_into(st, x, gbin):
+    """gbin[f] for every feature the tabulated trees read: the value of a categorical feature,
+    the number of thresholds below x[f] for a numeric one; gbin[N_FEATURES] stays 0."""
+    bin_off, bin_thr, used_cat, used_num = st[S_BIN_OFF], st[S_BIN_THR], st[S_USED_CAT], st[S_USED_NUM]
+    for j in range(used_cat.shape[0]):
+        f = used_cat[j]
+        gbin[f] = np.uint32(x[f])
+    for j in range(used_num.shape[0]):
+        f = used_num[j]
+        v = x[f]
+        a = bin_off[f]
+        b = bin_off[f + 1]
+        if b - a <= LINEAR_BINS:
+            n = 0
+            for i in range(a, b):
+                n += bin_thr[i] < v
+            gbin[f] = n
+        else:
+            lo, hi = a, b
+            while lo < hi:
+                mid = (lo + hi) >> 1
+                if bin_thr[mid] < v:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            gbin[f] = lo - a
+
+
+@njit(inline="always", **FAST)
+def tables_into(st, gbin, vals):
+    """vals[t] for the tabulated trees: one lookup each, at the sum of its slots' bin offsets."""
+    tab_pos, tab_base, tab_feat, tab_map, binmap, leaf = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP], st[S_BINMAP], st[S_LEAF]
+    for j in range(tab_pos.shape[0]):
+        idx = tab_base[j]
+        for k in range(SLOTS):
+            idx += binmap[tab_map[k, j] + gbin[tab_feat[k, j]]]
+        vals[tab_pos[j]] = leaf[idx]
+
+
+@njit(inline="always", **FAST)
+def small_ints_into(x, xi):
+    """xi[f] = min(x[f], 63) as an unsigned integer: the shift of a categorical node's mask test
+    (numeric features, whose masks are 0, only need a shift below 64)."""
+    for f in range(x.shape[0]):
+        v = x[f]
+        xi[f] = np.uint64(v) if v < 63.0 else np.uint64(63)
+
+
+@njit(inline="always", **FAST)
+def walk_leaf(st, j, x, xi):
+    """Leaf value of walked tree j: ``walk_depth[j]`` steps, left when the value's bit is set in
+    the node's mask (categorical) or x <= threshold (numeric), as scikit-learn's predictor goes."""
+    node_feat, node_thr, node_mask, node_child = st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD]
+    node = np.uint64(st[S_WALK_ROOT][j])
+    for _ in range(st[S_WALK_DEPTH][j]):
+        f = node_feat[node]
+        left = ((node_mask[node] >> xi[f]) & np.uint64(1)) | np.uint64(x[f] <= node_thr[node])
+        node = np.uint64(node_child[np.uint64(2) * node + np.uint64(1) - left])
+    return st[S_NODE_VALUE][node]
+
+
+@njit(inline="always", **FAST)
+def _step(node_feat, node_thr, node_mask, node_child, node, x, xi):
+    f = node_feat[node]
+    left = ((node_mask[node] >> xi[f]) & np.uint64(1)) | np.uint64(x[f] <= node_thr[node])
+    return np.uint64(node_child[np.uint64(2) * node + np.uint64(1) - left])
+
+
+@njit(inline="always", **FAST)
+def walk4_pair(st, j, x0, xi0, x1, xi1, out0, out1):
+    """Walked trees j..j+3 for two samples at once (eight independent chains of loads, so the
+    processor overlaps them): out0[i], out1[i] = leaf of tree j + i."""
+    node_feat, node_thr, node_mask, node_child = st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD]
+    roots, depth, value = st[S_WALK_ROOT], st[S_WALK_DEPTH], st[S_NODE_VALUE]
+    a0 = b0 = np.uint64(roots[j])
+    a1 = b1 = np.uint64(roots[j + 1])
+    a2 = b2 = np.uint64(roots[j + 2])
+    a3 = b3 = np.uint64(roots[j + 3])
+    steps = max(max(depth[j], depth[j + 1]), max(depth[j + 2], depth[j + 3]))
+    for _ in range(steps):  # a leaf is its own child: extra steps stay on it
+        a0 = _step(node_feat, node_thr, node_mask, node_child, a0, x0, xi0)
+        b0 = _step(node_feat, node_thr, node_mask, node_child, b0, x1, xi1)
+        a1 = _step(node_feat, node_thr, node_mask, node_child, a1, x0, xi0)
+        b1 = _step(node_feat, node_thr, node_mask, node_child, b1, x1, xi1)
+        a2 = _step(node_feat, node_thr, node_mask, node_child, a2, x0, xi0)
+        b2 = _step(node_feat, node_thr, node_mask, node_child, b2, x1, xi1)
+        a3 = _step(node_feat, node_thr, node_mask, node_child, a3, x0, xi0)
+        b3 = _step(node_feat, node_thr, node_mask, node_child, b3, x1, xi1)
+    out0[0] = value[a0]
+    out0[1] = value[a1]
+    out0[2] = value[a2]
+    out0[3] = value[a3]
+    out1[0] = value[b0]
+    out1[1] = value[b1]
+    out1[2] = value[b2]
+    out1[3] = value[b3]
+
+
+@njit(inline="always", **FAST)
+def walks_into(st, x, xi, vals):
+    """vals[t] for the walked trees (``xi`` from :func:`small_ints_into`)."""
+    walk_pos = st[S_WALK_POS]
+    for j in range(walk_pos.shape[0]):
+        vals[walk_pos[j]] = walk_leaf(st, j, x, xi)
+
+
+@njit(inline="always", **FAST)
+def leaves_into(st, x, gbin, xi, vals):
+    """vals[t] = the leaf tree t of search trees ``st`` reaches for features ``x`` (binned in
+    ``gbin`` by :func:`bins_into`), for every tree of every term (``xi``: work buffer, uint64
+    (N_FEATURES,))."""
+    tables_into(st, gbin, vals)
+    if st[S_WALK_POS].shape[0] > 0:
+        small_ints_into(x, xi)
+        walks_into(st, x, xi, vals)
+
+
+@njit(inline="always", **FAST)
+def term_sum(st, term, vals):
+    """Prediction of loss term ``term``: its baseline, then its trees' leaves in tree order."""
+    term_start, baseline = st[S_TERM_START], st[S_BASELINE]
+    s = 0.0
+    s += baseline[term]
+    for t in range(term_start[term], term_start[term + 1]):
+        s += vals[t]
+    return s
+
+
+@njit(inline="always", **FAST)
+def term_sum2(st, term, v0, v1):
+    """:func:`term_sum` of two samples (two independent chains of additions)."""
+    term_start, baseline = st[S_TERM_START], st[S_BASELINE]
+    s0 = 0.0
+    s1 = 0.0
+    s0 += baseline[term]
+    s1 += baseline[term]
+    for t in range(term_start[term], term_start[term + 1]):
+        s0 += v0[t]
+        s1 += v1[t]
+    return s0, s1

@@ -28,37 +28,41 @@ CONNECT_TIMEOUT = "10s"  # waiting for a dask scheduler
 PARENT_POLL_S = 0.5  # a worker's check that the sweep that started it is alive
 _ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss)://[A-Za-z0-9_.\-]+:[0-9]{1,5}$|^(tcp|tls|ucx|ws|wss)://\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$")
 
-Search = Callable[[SearchConfig, list, dict | None], list]
+Search = Callable[[list, dict | None], list]
 
 
 def default_search() -> Search:
-    from nascsim.methods import run_search_losses
+    from nascsim.methods import run_search_group
 
-    return run_search_losses
+    return run_search_group
 
 
-def search_key(config: SearchConfig) -> SearchConfig:
-    """Runs that differ only in the evaluation loss rate share one search (the search never
-    depends on it: see :func:`nascsim.methods.run_search_losses`)."""
-    return config.with_(loss=0.0)
+def search_key(config: SearchConfig, surrogates: dict | None = None) -> SearchConfig:
+    """Runs with the same key share one search (:func:`nascsim.methods.shared_search`: the
+    evaluation loss rate, ``hwnas`` vs ``hwnas-dropout``, thresholds below the lowest reachable
+    latency). ``surrogates``: space -> surrogate set, as for :func:`run_batch`."""
+    from nascsim.methods import shared_search
+
+    return shared_search(config, None if surrogates is None else surrogates[config.space])
 
 
 def run_batch(configs: Sequence[dict], surrogates: dict | None, search: Search | None = None) -> list[dict]:
     """Rows of a batch of runs (configs as dicts, see :meth:`SearchConfig.to_dict`), in order.
 
-    Runs of the batch that differ only in ``loss`` are served by one search. ``surrogates`` maps a
-    space name to that space's ``{"dropout": s, "no_dropout": s}`` (see
-    :func:`nascsim.sweep.run.load_surrogate_sets`); None lets the search load its defaults.
+    Runs of the batch with the same :func:`search_key` are served by one search, called as
+    ``search(configs, surrogate_set)``. ``surrogates`` maps a space name to that space's
+    ``{"dropout": s, "no_dropout": s}`` (see :func:`nascsim.sweep.run.load_surrogate_sets`); None
+    lets the search load its defaults.
     """
     search = search if search is not None else default_search()
     parsed = [SearchConfig.from_dict(d) for d in configs]
     groups: dict[SearchConfig, list[int]] = {}
     for i, config in enumerate(parsed):
-        groups.setdefault(search_key(config), []).append(i)
+        groups.setdefault(search_key(config, surrogates), []).append(i)
     rows: list[dict | None] = [None] * len(parsed)
     for key, members in groups.items():
         t0 = time.perf_counter()
-        records = search(key, [parsed[i].loss for i in members], None if surrogates is None else surrogates[key.space])
+        records = search([parsed[i] for i in members], None if surrogates is None else surrogates[key.space])
         wall = (time.perf_counter() - t0) / len(members)
         for i, record in zip(members, records):
             rows[i] = make_row(parsed[i], record, wall)
@@ -117,12 +121,12 @@ def batch_size(n_runs: int, workers: int) -> int:
     return max(1, min(MAX_BATCH, math.ceil(n_runs / (max(1, workers) * BATCHES_PER_WORKER))))
 
 
-def batches(configs: Sequence[SearchConfig], size: int) -> list[list[dict]]:
+def batches(configs: Sequence[SearchConfig], size: int, surrogates: dict | None = None) -> list[list[dict]]:
     """Batches of about ``size`` runs in grid order, never splitting the runs that share one
-    search (same config but for ``loss``) across batches."""
+    search (same :func:`search_key`) across batches."""
     groups: dict[SearchConfig, list[dict]] = {}
     for c in configs:
-        groups.setdefault(search_key(c), []).append(c.to_dict())
+        groups.setdefault(search_key(c, surrogates), []).append(c.to_dict())
     out: list[list[dict]] = []
     current: list[dict] = []
     for members in groups.values():
@@ -182,7 +186,7 @@ def execute(
         finally:
             if own:
                 client.close()
-    work = batches(configs, size or batch_size(len(configs), jobs))
+    work = batches(configs, size or batch_size(len(configs), jobs), surrogates)
 
     def commit(rows: list[dict]) -> None:
         store.commit(rows)
@@ -232,7 +236,7 @@ def _execute_dask(configs, store, surrogates, client, search, on_commit, size) -
     from dask.distributed import as_completed
 
     workers = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values()) or 1
-    work = batches(configs, size or batch_size(len(configs), workers))
+    work = batches(configs, size or batch_size(len(configs), workers), surrogates)
     shipped = client.scatter([surrogates], broadcast=True, hash=False)[0] if surrogates is not None else None
     futures = [client.submit(run_batch, b, shipped, search, pure=False) for b in work]
     try:
