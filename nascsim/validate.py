@@ -127,7 +127,7 @@ RULES: dict[str, Rule] = {
     "source": Rule("str?", choices=_sources),
     "steps": Rule("int?", 1, MAX_STEPS, unit="ASNG updates per search"),
     "lam": Rule("int", 2, MAX_LAM, unit="samples per ASNG step"),
-    "alpha": Rule("float", 1.1, 100.0, unit="ASNG alpha"),
+    "alpha": Rule("float", 1.0, 100.0, unit="ASNG alpha"),
     "delta0": Rule("float", 0.0, 10.0, low_open=True, unit="ASNG initial delta"),
     "Delta_max": Rule("float", 1.0, math.inf, unit="ASNG Delta_max"),
     "eps_loss": Rule("float", 0.0, 1e6, unit="weight of l_SC in eq. 4"),
