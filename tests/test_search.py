@@ -120,9 +120,10 @@ def test_hwnas_split_is_judged_on_one_noisy_minibatch_with_the_search_surrogate(
     arch = np.array(rec["arch_idx"])
     again = choose_split(Objective(30.0), sur, lat, arch, 23, noise="shared", minibatch=64, rng=make_rng(3, SPLIT_STREAM))
     assert rec["split"] == again
-    splits = {choose_split(Objective(30.0), sur, lat, arch, 23, noise="shared", minibatch=64, rng=make_rng(s, SPLIT_STREAM))
+    # the choice sees the noise: on one-image minibatches (sd x sqrt(1000)) it varies with the seed
+    splits = {choose_split(Objective(30.0), sur, lat, arch, 23, noise="shared", minibatch=1, rng=make_rng(s, SPLIT_STREAM))
               for s in range(12)}
-    assert len(splits) > 1  # the choice sees the noise
+    assert len(splits) > 1
 
 
 def test_hwnas_variants_get_the_same_split_for_every_seed():

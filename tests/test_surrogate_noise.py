@@ -140,11 +140,11 @@ def _doc_with(noise_changes: dict, version: int = 2) -> dict:
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"n_images": 0}, "n_images 0"),
-    ({"shared": {"loss": [0.1] * 6, "acc": [1.5] * 6, "lsc": 0.2}}, "shared share of 'acc' 1.5"),
-    ({"shared": {"loss": [0.1] * 5, "acc": [0.1] * 6, "lsc": 0.2}}, "not a list of 6"),
-    ({"lsc": float("nan")}, "sd of 'lsc' nan"),
-    ({"loss": [-0.1] * 6}, "sd of 'loss' -0.1"),
+    ({"n_images": 0}, r"noise\.n_images = 0 is out of range"),
+    ({"shared": {"loss": [0.1] * 6, "acc": [1.5] * 6, "lsc": 0.2}}, r"noise\.shared\.acc\[0\] = 1\.5 is out of range \[0, 1\]"),
+    ({"shared": {"loss": [0.1] * 5, "acc": [0.1] * 6, "lsc": 0.2}}, r"noise\.shared\.loss has 5 entries, but noise\.p has 6"),
+    ({"lsc": float("nan")}, r"noise\.lsc must be a finite number, got nan"),
+    ({"loss": [-0.1] * 6}, r"noise\.loss\[0\] is a negative standard deviation"),
 ])
 def test_broken_noise_sections_are_refused_naming_the_value(changes, message):
     from nascsim.surrogate.model import surrogate_from_doc
@@ -159,7 +159,7 @@ def test_version_one_files_are_refused_with_the_refit_command(tmp_path):
     doc = _doc_with({}, version=1)
     path = tmp_path / "old.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match="format version 1.*nascsim surrogate fit"):
+    with pytest.raises(ValueError, match="format-version-1 surrogate.*nascsim surrogate fit"):
         load_surrogate(path)
 
 
