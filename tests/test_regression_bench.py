@@ -293,6 +293,18 @@ def test_a_method_given_as_a_module_path_is_benchmarked_like_the_builtins(files,
     assert mine["T_ms"][0] == rec["T_ms"] and mine["arch"][0].to_list() == rec["arch"]
 
 
+def test_runs_of_changed_method_code_are_not_resumed(files, tmp_path, monkeypatch):
+    (tmp_path / "my_changing_method.py").write_text(METHOD_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    args = ["--methods", "nasc,my_changing_method:nasc_margin", "--out", str(tmp_path / "out")]
+    assert bench(files, *args).exit_code == 0
+    (tmp_path / "my_changing_method.py").write_text(METHOD_MODULE.replace("0.9 *", "0.8 *"))
+    r = bench(files, *args)
+    assert r.exit_code == 2 and "code of method nasc_margin" in one_error_line(r)
+
+
 def test_a_registered_method_is_benchmarked_like_the_builtins(files, tmp_path, monkeypatch):
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     registry.register_method("nasc-nolat", nasc_without_latency_term, roles=("dropout",))

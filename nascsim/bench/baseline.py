@@ -107,6 +107,9 @@ def _check_identity(ident) -> None:
         raise TypeError
     if not (isinstance(ident["nascsim_version"], str) and isinstance(ident["engine_digest"], str)):
         raise TypeError
+    methods = ident.get("methods", {})
+    if not isinstance(methods, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in methods.items()):
+        raise TypeError
 
 
 def _cell(data) -> dict:

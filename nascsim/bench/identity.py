@@ -59,7 +59,24 @@ def engine_digest() -> str:
     return h.hexdigest()[:16]
 
 
-def identity(suite, sets: dict[str, dict], tables: str | None) -> dict:
+def method_digest(name: str) -> str:
+    """Digest of the source file of a method's ``run`` function (a built-in's is part of
+    :func:`engine_digest` too); of its qualified name when the source cannot be read."""
+    import inspect
+
+    from nascsim.methods.registry import get_method
+
+    fn = get_method(name).run
+    try:
+        path = inspect.getsourcefile(fn)
+        blob = Path(path).read_bytes() if path else None
+    except (TypeError, OSError):
+        blob = None
+    name_blob = f"{getattr(fn, '__module__', '')}:{getattr(fn, '__qualname__', repr(fn))}".encode()
+    return _sha(name_blob + b"\0" + (blob or b""))
+
+
+def identity(suite, sets: dict[str, dict], tables: str | None, methods=()) -> dict:
     """The identity block of a report and a baseline."""
     from nascsim import __version__
 
@@ -69,28 +86,30 @@ def identity(suite, sets: dict[str, dict], tables: str | None) -> dict:
         "tables": table_identity(tables),
         "nascsim_version": __version__,
         "engine_digest": engine_digest(),
+        "methods": {m: method_digest(m) for m in methods},
     }
 
 
-def _short_roles(d: dict) -> str:
-    return ", ".join(f"{sp}/{role} {v['id']}@{v['digest'][:8]}" for sp, roles in d.items() for role, v in roles.items())
+def _roles(roles: dict) -> str:
+    return ", ".join(f"{role} {v['id']}@{v['digest'][:8]}" for role, v in roles.items())
 
 
 def mismatches(baseline: dict, current: dict) -> list[str]:
     """What makes a baseline measure something else than this run: another suite (name, version or
-    cells), other surrogates (id or content) on a space both ran, another latency table."""
+    cells), other surrogates (id or content) on a space both ran, another latency table. Each item
+    reads after "made with other ...", e.g. ``surrogates (fbnet: dropout A@1234abcd ... vs ...)``."""
     out = []
     bs, cs = baseline["suite"], current["suite"]
     if (bs["name"], bs["version"], bs["digest"]) != (cs["name"], cs["version"], cs["digest"]):
-        out.append(f"suite {bs['name']} v{bs['version']} ({bs['digest'][:8]}) vs {cs['name']} v{cs['version']} "
-                   f"({cs['digest'][:8]})")
+        out.append(f"suite ({bs['name']} v{bs['version']} {bs['digest'][:8]} vs {cs['name']} v{cs['version']} "
+                   f"{cs['digest'][:8]})")
     for space in sorted(set(baseline["surrogates"]) & set(current["surrogates"])):
         b, c = baseline["surrogates"][space], current["surrogates"][space]
         if b != c:
-            out.append(f"surrogates {_short_roles({space: b})} vs {_short_roles({space: c})}")
+            out.append(f"surrogates ({space}: {_roles(b)} vs {_roles(c)})")
     if baseline["tables"]["digest"] != current["tables"]["digest"]:
-        out.append(f"latency table {baseline['tables']['file']}@{baseline['tables']['digest'][:8]} vs "
-                   f"{current['tables']['file']}@{current['tables']['digest'][:8]}")
+        out.append(f"latency table ({baseline['tables']['file']}@{baseline['tables']['digest'][:8]} vs "
+                   f"{current['tables']['file']}@{current['tables']['digest'][:8]})")
     return out
 
 
@@ -102,7 +121,23 @@ def notes(baseline: dict, current: dict) -> list[str]:
     if baseline["engine_digest"] != current["engine_digest"]:
         out.append(f"search code changed since the baseline (engine digest {baseline['engine_digest'][:8]} -> "
                    f"{current['engine_digest'][:8]})")
+    base_methods = baseline.get("methods", {})
+    changed = [m for m, d in current.get("methods", {}).items() if m in base_methods and base_methods[m] != d]
+    if changed:
+        out.append(f"code of method(s) {', '.join(changed)} changed since the baseline")
     only = sorted(set(baseline["surrogates"]) ^ set(current["surrogates"]))
     if only:
         out.append(f"space(s) {', '.join(only)} in only one of baseline and this run: not compared")
+    return out
+
+
+def code_changes(before: dict, now: dict) -> list[str]:
+    """Differences of the code that ran (nascsim version, engine sources, method sources)."""
+    out = []
+    if before.get("nascsim_version") != now.get("nascsim_version"):
+        out.append(f"nascsim version ({before.get('nascsim_version')} vs {now.get('nascsim_version')})")
+    if before.get("engine_digest") != now.get("engine_digest"):
+        out.append("engine code")
+    b = before.get("methods", {})
+    out += [f"code of method {m}" for m, d in now.get("methods", {}).items() if m in b and b[m] != d]
     return out

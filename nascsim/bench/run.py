@@ -22,6 +22,7 @@ from typing import Callable
 from nascsim.bench.suite import Group, Suite, cell_key
 
 SUITE_COPY = "bench-suite.toml"
+IDENTITY_FILE = "bench-identity.json"
 REPORT_FILES = ("bench.json", "bench.md")
 
 
@@ -156,9 +157,10 @@ class Plan:
         return sum(len(grid) // len(grid.as_dict["loss"]) for _, grid, _ in self.groups)
 
     def fingerprint(self) -> str:
-        """Digest of everything that decides the runs (for the default result folder's name)."""
-        blob = json.dumps({"identity": {k: v for k, v in self.identity.items() if k != "engine_digest"},
-                           "methods": self.methods, "seeds": self.seeds,
+        """Digest of everything that decides the runs, the code of the engine and of the methods
+        included (for the default result folder's name: a changed method never resumes from the
+        runs of its previous code)."""
+        blob = json.dumps({"identity": self.identity, "methods": self.methods, "seeds": self.seeds,
                            "surrogates": self.surrogate_label, "tables": self.tables}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
@@ -212,7 +214,7 @@ def plan(suite: Suite, methods: tuple[str, ...] | None = None, reference: str | 
     if not runnable:
         raise ValueError("no cell of the suite can run: " + "; ".join(notes))
     used = {g.space: sets[g.space] for g, _, _ in runnable}
-    ident = identity(suite, used, tables_path)
+    ident = identity(suite, used, tables_path, methods)
     label = surrogate_label(surrogate, surrogate_dropout, surrogate_no_dropout)
     return Plan(suite, methods, reference, suite.seed_list(), runnable, skipped, ident, label, tables_path,
                 tuple(command), notes)
@@ -242,10 +244,28 @@ def check_out(p: Plan, out: str | os.PathLike) -> bool:
             raise ValueError(f"output path {str(out)!r} exists and is not a folder")
         if any(out.iterdir()) and not (out / SUITE_COPY).is_file():
             raise ValueError(f"output folder {str(out)!r} is not empty and holds no benchmark; choose another --out")
+        _check_stored_identity(out, p.identity)
     resume = False
     for (group, _, _), spec in zip(p.groups, _specs(p)):
         resume |= check_out_dir(group_dir(out, group), spec)
     return resume
+
+
+def _check_stored_identity(out: Path, current: dict) -> None:
+    """Stored runs of other code or inputs must not be resumed: ``ValueError`` naming the change."""
+    from nascsim.bench.identity import code_changes, mismatches
+
+    f = out / IDENTITY_FILE
+    if not f.is_file():
+        return
+    try:
+        stored = json.loads(f.read_text(encoding="utf-8"))
+        changes = mismatches(stored, current) + code_changes(stored, current)
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+        raise ValueError(f"output folder {str(out)!r} has an unreadable {IDENTITY_FILE}; choose another --out") from None
+    if changes:
+        raise ValueError(f"output folder {str(out)!r} holds runs made with other {changes[0]}; they cannot be "
+                         "resumed: choose another --out")
 
 
 def run(p: Plan, out: str | os.PathLike, *, jobs: int | None = None,
@@ -267,6 +287,8 @@ def run(p: Plan, out: str | os.PathLike, *, jobs: int | None = None,
         atomic_write_bytes(p.suite.text.encode(), out / SUITE_COPY)
     elif not (out / SUITE_COPY).is_file():
         atomic_write_bytes(f"# suite {p.suite.name} v{p.suite.version}\n".encode(), out / SUITE_COPY)
+    if not (out / IDENTITY_FILE).is_file():
+        atomic_write_bytes(json.dumps(p.identity, indent=1, sort_keys=True).encode(), out / IDENTITY_FILE)
     search = MethodsSearch(tuple(portable_runs(p.methods).items()))
     frames = []
     for (group, grid, sets), spec in zip(p.groups, _specs(p)):

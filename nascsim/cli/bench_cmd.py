@@ -63,7 +63,7 @@ def bench(ctx, **opts):
             base = bl.load_baseline(opts["baseline_file"])
             bad = identity.mismatches(base["identity"], p.identity)
             if bad and not opts["allow_identity_change"]:
-                raise ValueError(f"baseline {opts['baseline_file']!r} was made with another {bad[0]}"
+                raise ValueError(f"baseline {opts['baseline_file']!r} was made with other {bad[0]}"
                                  + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
                                  + "; pass --allow-identity-change to compare across them")
             base["mismatches"] = bad
@@ -84,8 +84,8 @@ def bench(ctx, **opts):
     for note in p.notes:
         err(f"Note: {note}")
     done = stored_counts(p, out)
-    err(f"bench: suite {suite.name} v{suite.version}, {len(p.methods)} methods x {p.n_runs // len(p.methods)} runs "
-        f"({p.n_searches} searches, seeds {p.seeds[0]}..{p.seeds[-1]}; {done} already stored) into {out}")
+    err(f"bench: suite {suite.name} v{suite.version}: {p.n_runs} runs ({', '.join(p.methods)} x {len(p.cells())} cells x "
+        f"seeds {p.seeds[0]}..{p.seeds[-1]}; {p.n_searches} searches; {done} already stored) into {out}")
     from nascsim.cli.sweep_cmd import Progress
     from nascsim.sweep.run import default_jobs
 
