@@ -133,6 +133,16 @@ def test_a_deliberately_worse_method_posing_as_nasc_fails_against_the_nasc_basel
         assert f"{c['cell']}" in r.stdout
 
 
+def test_compare_as_checks_a_method_against_the_baselines_nasc(files, nasc_baseline, tmp_path):
+    r = bench(files, "--methods", "random", "--compare-as", "random=nasc", "--seed-offset", str(SEEDS),
+              "--baseline", nasc_baseline["file"], "--out", str(tmp_path / "out"), "--json")
+    assert r.exit_code == 1, r.output
+    doc = json.loads(r.stdout)
+    moves = doc["baseline"]["moves"]
+    assert any(m["method"] == "random" and m["against"] == "nasc" and m["status"] == "regressed" for m in moves)
+    assert not any(m["method"] == "nasc" and m["status"] == "regressed" for m in moves)
+
+
 def test_the_verdict_needs_a_move_beyond_both_tolerance_and_noise():
     # higher is better: worse beyond tolerance, interval below 0 -> regressed
     assert stats.verdict(-0.02, -0.03, -0.01, 0.005, True) == (True, True, stats.REGRESSED)
@@ -402,7 +412,7 @@ def test_bad_flags_are_one_line_exit_2_and_nothing_written(files, tmp_path, caps
              ["--reference", "nope"], ["--suite", "no-such-suite"], ["--baseline", str(tmp_path / "missing.json")],
              ["--baseline", str(tmp_path / "garbage.json")], ["--baseline", str(tmp_path / "other.json")],
              ["--save-baseline", str(tmp_path / "folder")], ["--tables", str(tmp_path / "garbage.json")],
-             ["--no-such-flag"]]
+             ["--compare-as", "nasc=random"], ["--compare-as", "nasc"], ["--no-such-flag"]]
     for args in cases:
         suite = [] if args[0] == "--suite" else ["--suite", files["suite"]]
         save = [] if args[0] == "--save-baseline" else ["--save-baseline", str(saved)]

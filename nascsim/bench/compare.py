@@ -95,7 +95,7 @@ def against_reference(runs: dict, reference: str, confidence: float) -> list[dic
     return rows
 
 
-def check_cell(method: str, cell: str, current: dict, baseline: dict, tolerance: dict,
+def check_cell(method: str, against: str, cell: str, current: dict, baseline: dict, tolerance: dict,
                confidence: float) -> list[stats.Check]:
     """The checked metrics of one method in one cell, this run against the baseline (two
     independent samples: see :mod:`nascsim.bench.stats`)."""
@@ -113,25 +113,30 @@ def check_cell(method: str, cell: str, current: dict, baseline: dict, tolerance:
             move, lo, hi = stats.hodges_lehmann(x, y, confidence)
             base, cur, nb, nc = stats.median(y), stats.median(x), int(y.size), int(x.size)
         beyond_tol, beyond_noise, status = stats.verdict(move, lo, hi, tol, higher)
-        out.append(stats.Check(method, cell, metric, base, cur, nb, nc, move, lo, hi, tol, beyond_tol, beyond_noise,
+        out.append(stats.Check(method, against, cell, metric, base, cur, nb, nc, move, lo, hi, tol, beyond_tol, beyond_noise,
                                status))
     return out
 
 
-def check(runs: dict, baseline_runs: dict, tolerance: dict, confidence: float) -> tuple[list[stats.Check], list[str]]:
+def check(runs: dict, baseline_runs: dict, tolerance: dict, confidence: float,
+          compare_as: dict | None = None) -> tuple[list[stats.Check], list[str]]:
     """Every method and cell present in both this run and the baseline, checked metric by metric;
-    and notes naming what only one of them has (not compared)."""
+    and notes naming what only one of them has (not compared). ``compare_as`` maps a method of
+    this run to the baseline method it is checked against (default: the same name)."""
+    compare_as = compare_as or {}
     checks, notes = [], []
     for method, cells in runs.items():
-        if method not in baseline_runs:
-            notes.append(f"method {method} is not in the baseline: not checked")
+        against = compare_as.get(method, method)
+        if against not in baseline_runs:
+            notes.append(f"method {against} is not in the baseline: {method} not checked")
             continue
         for cell, data in cells.items():
-            if cell not in baseline_runs[method]:
-                notes.append(f"{method} in {cell} is not in the baseline: not checked")
+            if cell not in baseline_runs[against]:
+                notes.append(f"{against} in {cell} is not in the baseline: not checked")
                 continue
-            checks.extend(check_cell(method, cell, data, baseline_runs[method][cell], tolerance, confidence))
+            checks.extend(check_cell(method, against, cell, data, baseline_runs[against][cell], tolerance, confidence))
+    compared = {compare_as.get(m, m) for m in runs}
     for method in baseline_runs:
-        if method not in runs:
+        if method not in compared:
             notes.append(f"method {method} is in the baseline but was not run: not checked")
     return checks, notes

@@ -118,7 +118,8 @@ def check_table(doc: dict, only_moves: bool = True) -> tuple[list[str], list[lis
             continue
         label, scale, unit = _UNITS[c["metric"]]
         digits = 1 if c["metric"] == "feasible_rate" else 2
-        rows.append([c["cell"], c["method"], label, _f(c["baseline"], scale, digits), _f(c["current"], scale, digits),
+        who = c["method"] if c["against"] == c["method"] else f"{c['method']} (as {c['against']})"
+        rows.append([c["cell"], who, label, _f(c["baseline"], scale, digits), _f(c["current"], scale, digits),
                      f"{_f(c['move'], scale, digits, True)} {_ci(c['ci_low'], c['ci_high'], scale, digits)} {unit}",
                      f"{_f(c['tolerance'], scale, digits)} {unit}", "yes" if c["beyond_noise"] else "no",
                      c["status"].upper() if c["status"] == REGRESSED else c["status"]])

@@ -243,9 +243,11 @@ class Check:
     the metric's unit, ``ci_low``/``ci_high`` its confidence interval; ``beyond_tolerance``:
     the move is worse than ``-tolerance`` (better than ``+tolerance`` for an improvement);
     ``beyond_noise``: the interval excludes 0; ``status`` one of ``regressed``,
-    ``worse, within noise``, ``improved``, ``ok`` and ``n/a`` (too few runs to compare)."""
+    ``worse, within noise``, ``improved``, ``ok`` and ``n/a`` (too few runs to compare).
+    ``against`` is the baseline's method the runs were compared with (``method`` unless mapped)."""
 
     method: str
+    against: str
     cell: str
     metric: str
     baseline: float

@@ -25,6 +25,8 @@ from nascsim.cli.options import surrogate_options, tables_option
               help="Check this run against a saved baseline: exit 1 when a metric regressed.")
 @click.option("--save-baseline", "save_baseline", default=None, type=click.Path(dir_okay=False),
               help="Save this run's results as a baseline file.")
+@click.option("--compare-as", "compare_as", multiple=True, metavar="METHOD=BASELINE_METHOD",
+              help="Check METHOD's runs against another method of the baseline (repeatable), e.g. mine=nasc.")
 @click.option("--allow-identity-change", is_flag=True,
               help="Compare with a baseline made with other surrogates, tables or suite version.")
 @click.option("--seeds", default=None, type=int, help="Seeds per cell. [default: the suite's]")
@@ -58,6 +60,9 @@ def bench(ctx, **opts):
                  surrogate=opts["surrogate"], surrogate_dropout=opts["surrogate_dropout"],
                  surrogate_no_dropout=opts["surrogate_no_dropout"], tables=opts["tables"],
                  command=_command(ctx))
+        compare_as = _compare_as(opts["compare_as"], p.methods)
+        if compare_as and opts["baseline_file"] is None:
+            raise ValueError("--compare-as needs --baseline")
         base = None
         if opts["baseline_file"] is not None:
             base = bl.load_baseline(opts["baseline_file"])
@@ -106,7 +111,7 @@ def bench(ctx, **opts):
     comparisons = compare.against_reference(runs, p.reference, suite.confidence)
     checked = None
     if base is not None:
-        checks, check_notes = compare.check(runs, base["runs"], suite.tolerance, suite.check_confidence)
+        checks, check_notes = compare.check(runs, base["runs"], suite.tolerance, suite.check_confidence, compare_as)
         checked = {"file": str(opts["baseline_file"]), "created": base["created"], "mismatches": base["mismatches"],
                    "notes": identity.notes(base["identity"], p.identity) + check_notes, "checks": checks}
     doc = report.build(p, out, summary, comparisons, checked, time.perf_counter() - t0, p.n_runs - done)
@@ -122,6 +127,21 @@ def bench(ctx, **opts):
         click.echo(report.text(doc))
         err(f"\nReport: {out / 'bench.json'}, {out / 'bench.md'}")
     sys.exit(report.exit_code(doc))
+
+
+def _compare_as(items, methods) -> dict[str, str]:
+    """``--compare-as A=B`` items as {A: B}; A must be a method of this run."""
+    out = {}
+    for item in items:
+        a, sep, b = (x.strip() for x in item.partition("="))
+        if not sep or not a or not b:
+            raise ValueError(f"--compare-as {item!r}: expected METHOD=BASELINE_METHOD, e.g. mine=nasc")
+        if a not in methods:
+            raise ValueError(f"--compare-as {item!r}: {a!r} is not a method of this run ({', '.join(methods)})")
+        if a in out:
+            raise ValueError(f"--compare-as names {a!r} twice")
+        out[a] = b
+    return out
 
 
 def _command(ctx) -> tuple[str, ...]:
