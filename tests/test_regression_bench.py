@@ -144,15 +144,34 @@ def test_compare_as_checks_a_method_against_the_baselines_nasc(files, nasc_basel
 
 
 def test_the_verdict_needs_a_move_beyond_both_tolerance_and_noise():
-    # higher is better: worse beyond tolerance, interval below 0 -> regressed
-    assert stats.verdict(-0.02, -0.03, -0.01, 0.005, True) == (True, True, stats.REGRESSED)
-    assert stats.verdict(-0.02, -0.05, 0.01, 0.005, True) == (True, False, stats.WORSE_IN_NOISE)
-    assert stats.verdict(-0.004, -0.006, -0.002, 0.005, True) == (False, True, stats.OK)
-    assert stats.verdict(0.02, 0.01, 0.03, 0.005, True) == (True, True, stats.IMPROVED)
+    # higher is better (accuracy, feasibility): a drop beyond tolerance and beyond noise regressed
+    assert stats.verdict(-0.02, 0.005, True, True) == (True, stats.REGRESSED)
+    assert stats.verdict(-0.02, 0.005, True, False) == (True, stats.WORSE_IN_NOISE)
+    assert stats.verdict(-0.004, 0.005, True, True) == (False, stats.OK)
+    assert stats.verdict(0.02, 0.005, True, True) == (True, stats.IMPROVED)
     # lower is better (latency): an increase is the worse side
-    assert stats.verdict(2.0, 1.0, 3.0, 1.0, False)[2] == stats.REGRESSED
-    assert stats.verdict(-2.0, -3.0, -1.0, 1.0, False)[2] == stats.IMPROVED
-    assert stats.verdict(float("nan"), -1, 1, 1.0, True)[2] == stats.NOT_CHECKED
+    assert stats.verdict(2.0, 1.0, False, True)[1] == stats.REGRESSED
+    assert stats.verdict(-2.0, 1.0, False, True)[1] == stats.IMPROVED
+    assert stats.verdict(float("nan"), 1.0, True, False)[1] == stats.NOT_CHECKED
+
+
+def test_a_check_is_beyond_noise_only_when_the_exact_statistics_say_so():
+    from nascsim.bench.compare import check_cell
+
+    def cell(acc, ok):
+        return {"seed": list(range(len(acc))), "accuracy": acc, "T_ms": [20.0] * len(acc), "feasible": ok}
+
+    tol = {"feasible_rate": 0.1, "accuracy": 0.0025}
+    # 12/20 feasible against 4/20: Fisher's exact p = 0.022, not beyond noise at 99%
+    rates = {c.metric: c for c in check_cell("m", "m", "c", cell([0.3] * 20, [True] * 4 + [False] * 16),
+                                             cell([0.3] * 20, [True] * 12 + [False] * 8), tol, 0.99)}
+    assert rates["feasible_rate"].status == stats.WORSE_IN_NOISE and math.isclose(rates["feasible_rate"].move, -0.4)
+    # 20/20 against 10/20 and every accuracy 1 point lower: both beyond noise
+    worse = {c.metric: c for c in check_cell("m", "m", "c", cell(list(np.linspace(0.28, 0.29, 20)), [True] * 10 + [False] * 10),
+                                             cell(list(np.linspace(0.29, 0.30, 20)), [True] * 20), tol, 0.99)}
+    assert worse["feasible_rate"].status == stats.REGRESSED and worse["feasible_rate"].p < 0.01
+    assert worse["accuracy"].status == stats.REGRESSED
+    assert worse["accuracy"].ci_high < 0 and math.isclose(worse["accuracy"].move, -0.01, abs_tol=1e-12)
 
 
 # -- identity -------------------------------------------------------------------------------------
@@ -496,9 +515,9 @@ def test_interval_bounds_are_where_the_exact_tests_stop_rejecting():
     assert stats.sign_ci(d[:5], 0.95) == (-math.inf, math.inf)  # too few pairs for 95%
 
 
-def test_rate_difference_is_newcombes_hybrid_score_interval():
-    # Newcombe (1998), Statistics in Medicine 17:873, example (a): 56/70 - 48/80, method 10
-    d, lo, hi = stats.rate_difference(56, 70, 48, 80, 0.95)
-    assert math.isclose(d, 0.2) and round(lo, 4) == 0.0524 and round(hi, 4) == 0.3339
-    d, lo, hi = stats.rate_difference(0, 20, 20, 20, 0.99)
-    assert d == -1.0 and hi < 0
+def test_fisher_p_values_equal_scipys_exact_test():
+    from scipy import stats as st
+
+    for k1, n1, k2, n2 in ((12, 20, 4, 20), (20, 20, 10, 20), (0, 20, 20, 20), (3, 7, 5, 9), (5, 5, 5, 5), (1, 12, 0, 8)):
+        expected = st.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue
+        assert math.isclose(stats.fisher_p(k1, n1, k2, n2), expected, rel_tol=1e-9), (k1, n1, k2, n2)

@@ -80,9 +80,13 @@ def load_baseline(path: str | os.PathLike) -> dict:
         _fail(where, "no runs")
     clean: dict = {}
     for method, cells in runs.items():
+        if not _name(method):
+            _fail(where, f"bad method name {method[:40]!r}")
         if not isinstance(cells, dict) or not cells:
             _fail(where, f"method {method!r} has no cells")
         for cell, data in cells.items():
+            if not _name(cell):
+                _fail(where, f"bad cell name {cell[:40]!r}")
             try:
                 clean.setdefault(method, {})[cell] = _cell(data)
             except (KeyError, TypeError, ValueError):
@@ -91,6 +95,11 @@ def load_baseline(path: str | os.PathLike) -> dict:
     if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
         _fail(where, "malformed seeds")
     return {"identity": ident, "seeds": seeds, "runs": clean, "created": str(doc.get("created", ""))}
+
+
+def _name(text: str) -> bool:
+    """A method or cell name worth printing: short, printable, no control characters."""
+    return 0 < len(text) <= 200 and text.isprintable()
 
 
 def _check_identity(ident) -> None:

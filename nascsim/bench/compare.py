@@ -102,19 +102,24 @@ def check_cell(method: str, against: str, cell: str, current: dict, baseline: di
     out = []
     cacc, ct, cok = _arrays(current)
     bacc, bt, bok = _arrays(baseline)
+    alpha = 1.0 - confidence
     for metric, tol in tolerance.items():
-        higher, kind = METRICS[metric]
+        higher, _ = METRICS[metric]
         if metric == "feasible_rate":
-            move, lo, hi = stats.rate_difference(int(cok.sum()), cok.size, int(bok.sum()), bok.size, confidence)
-            base, cur, nb, nc = (float(bok.mean()) if bok.size else math.nan, float(cok.mean()) if cok.size else math.nan,
-                                 int(bok.size), int(cok.size))
+            nb, nc = int(bok.size), int(cok.size)
+            base = float(bok.mean()) if nb else math.nan
+            cur = float(cok.mean()) if nc else math.nan
+            move, lo, hi = cur - base, math.nan, math.nan
+            p = stats.fisher_p(int(cok.sum()), nc, int(bok.sum()), nb)
+            beyond_noise = p < alpha
         else:
             x, y = {"accuracy": (cacc, bacc), "accuracy_feasible": (cacc[cok], bacc[bok]), "T_ms": (ct, bt)}[metric]
             move, lo, hi = stats.hodges_lehmann(x, y, confidence)
-            base, cur, nb, nc = stats.median(y), stats.median(x), int(y.size), int(x.size)
-        beyond_tol, beyond_noise, status = stats.verdict(move, lo, hi, tol, higher)
-        out.append(stats.Check(method, against, cell, metric, base, cur, nb, nc, move, lo, hi, tol, beyond_tol, beyond_noise,
-                               status))
+            base, cur, nb, nc, p = stats.median(y), stats.median(x), int(y.size), int(x.size), math.nan
+            beyond_noise = bool(lo > 0 or hi < 0)
+        beyond_tol, status = stats.verdict(move, tol, higher, beyond_noise)
+        out.append(stats.Check(method, against, cell, metric, base, cur, nb, nc, move, lo, hi, p, tol, beyond_tol,
+                               beyond_noise and status != stats.NOT_CHECKED, status))
     return out
 
 

@@ -111,7 +111,7 @@ def comparison_table(doc: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def check_table(doc: dict, only_moves: bool = True) -> tuple[list[str], list[list[str]]]:
-    head = ["cell", "method", "metric", "baseline", "now", "move [CI]", "tolerance", "beyond noise", "status"]
+    head = ["cell", "method", "metric", "baseline", "now", "move [CI] or (p)", "tolerance", "beyond noise", "status"]
     rows = []
     for c in doc["baseline"]["checks"]:
         if only_moves and c["status"] in (OK, NOT_CHECKED):
@@ -120,7 +120,8 @@ def check_table(doc: dict, only_moves: bool = True) -> tuple[list[str], list[lis
         digits = 1 if c["metric"] == "feasible_rate" else 2
         who = c["method"] if c["against"] == c["method"] else f"{c['method']} (as {c['against']})"
         rows.append([c["cell"], who, label, _f(c["baseline"], scale, digits), _f(c["current"], scale, digits),
-                     f"{_f(c['move'], scale, digits, True)} {_ci(c['ci_low'], c['ci_high'], scale, digits)} {unit}",
+                     f"{_f(c['move'], scale, digits, True)} {unit} " + (
+                         f"(p={_p(c['p'])})" if c["metric"] == "feasible_rate" else _ci(c["ci_low"], c["ci_high"], scale, digits)),
                      f"{_f(c['tolerance'], scale, digits)} {unit}", "yes" if c["beyond_noise"] else "no",
                      c["status"].upper() if c["status"] == REGRESSED else c["status"]])
     return head, rows
@@ -166,10 +167,11 @@ def _sections(doc: dict, table) -> list[tuple[str, str]]:
     out = []
     b = doc["baseline"]
     if b is not None:
-        text = [f"Baseline {b['file']} (made {b['created']}); two-sample comparison per method, cell and metric: "
-                f"move = rate difference or Hodges-Lehmann shift (now - baseline) with its {cconf:g}% interval; "
-                "a metric regressed when it moved to the worse side by more than its tolerance and the interval "
-                "excludes 0 (beyond seed noise)."]
+        text = [f"Baseline {b['file']} (made {b['created']}); two-sample comparison per method, cell and metric "
+                f"(now - baseline): the Hodges-Lehmann shift with its exact {cconf:g}% interval, or the difference "
+                "of feasibility rates with the p-value of Fisher's exact test. A metric regressed when it moved to the "
+                f"worse side by more than its tolerance and beyond seed noise (interval excludes 0; p < "
+                f"{1 - s['check_confidence']:.2g})."]
         text += [f"Note: {n}" for n in b["identity_mismatches"]]
         text += [f"Note: {n}" for n in b["notes"]]
         head, rows = check_table(doc)

@@ -165,7 +165,9 @@ class Plan:
         return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
     def default_out(self) -> Path:
-        return Path("nascsim-bench") / f"{self.suite.name}-v{self.suite.version}-{self.fingerprint()}"
+        """``nascsim-bench/<fingerprint>``: the same inputs and code resume, any change starts afresh
+        (named by the digest only: no path is built from a suite file's content)."""
+        return Path("nascsim-bench") / self.fingerprint()
 
 
 def plan(suite: Suite, methods: tuple[str, ...] | None = None, reference: str | None = None, *,

@@ -10,11 +10,11 @@ Two kinds of comparison:
 - **two-sample**, this run against a saved baseline (other seeds, or the same seeds after a change
   that alters every random stream, e.g. a new noise model): the Hodges-Lehmann shift with the
   exact Mann-Whitney confidence interval (:func:`hodges_lehmann`) for accuracy and latency, and
-  Newcombe's hybrid score interval for a difference of two rates (:func:`rate_difference`).
+  the difference of two rates with Fisher's exact test (:func:`fisher_p`) for feasibility.
 
-:func:`check_metric` turns a two-sample comparison into the regression verdict: a metric has
-*regressed* when it moved to the worse side by more than its tolerance **and** the confidence
-interval of the move lies entirely on the worse side of zero (the move is beyond seed noise).
+:func:`verdict` turns a two-sample comparison into the regression verdict: a metric has
+*regressed* when it moved to the worse side by more than its tolerance **and** the move is beyond
+seed noise (the interval of a shift excludes 0; the exact test of a rate rejects equality).
 """
 
 from __future__ import annotations
@@ -207,27 +207,18 @@ def hodges_lehmann(x: Sequence[float], y: Sequence[float], confidence: float = 0
     return (est, float(diffs[k - 1]), float(diffs[diffs.size - k]))
 
 
-def wilson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a rate k / n."""
-    if n == 0:
-        return (0.0, 1.0)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def rate_difference(k1: int, n1: int, k2: int, n2: int, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Difference of two independent rates k1/n1 - k2/n2 with Newcombe's hybrid score interval
-    (method 10 of Newcombe 1998, from the two Wilson intervals)."""
-    if n1 == 0 or n2 == 0:
-        return (float("nan"), -1.0, 1.0)
-    p1, p2 = k1 / n1, k2 / n2
-    l1, u1 = wilson(k1, n1, confidence)
-    l2, u2 = wilson(k2, n2, confidence)
-    d = p1 - p2
-    return (d, d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
+@lru_cache(maxsize=1024)
+def fisher_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Exact two-sided p-value of Fisher's test that two independent rates k1/n1 and k2/n2 are
+    equal: the hypergeometric probability of every table with the same margins that is at most as
+    likely as the observed one (the convention of scipy's ``fisher_exact``)."""
+    n, k = n1 + n2, k1 + k2
+    if n1 == 0 or n2 == 0 or k == 0 or k == n:
+        return 1.0
+    total = math.comb(n, n1)
+    probs = {x: math.comb(k, x) * math.comb(n - k, n1 - x) / total for x in range(max(0, n1 - (n - k)), min(k, n1) + 1)}
+    observed = probs[k1] * (1 + 1e-7)
+    return float(min(1.0, sum(p for p in probs.values() if p <= observed)))
 
 
 # -- the regression verdict ------------------------------------------------------------------------
@@ -239,12 +230,13 @@ REGRESSED, WORSE_IN_NOISE, IMPROVED, OK, NOT_CHECKED = "regressed", "worse, with
 class Check:
     """One metric of one method in one cell, this run against the baseline.
 
-    ``move`` is the change (this run - baseline; a rate difference or a Hodges-Lehmann shift) in
-    the metric's unit, ``ci_low``/``ci_high`` its confidence interval; ``beyond_tolerance``:
-    the move is worse than ``-tolerance`` (better than ``+tolerance`` for an improvement);
-    ``beyond_noise``: the interval excludes 0; ``status`` one of ``regressed``,
-    ``worse, within noise``, ``improved``, ``ok`` and ``n/a`` (too few runs to compare).
-    ``against`` is the baseline's method the runs were compared with (``method`` unless mapped)."""
+    ``move`` is the change (this run - baseline) in the metric's unit: a rate difference, with
+    ``p`` the exact Fisher test's p-value and no interval, or a Hodges-Lehmann shift with its
+    interval ``ci_low``/``ci_high`` and no p; ``beyond_tolerance``: the move is worse than
+    ``-tolerance`` (or better than ``+tolerance``); ``beyond_noise``: the interval excludes 0, or
+    p < 1 - confidence; ``status`` one of ``regressed``, ``worse, within noise``, ``improved``,
+    ``ok`` and ``n/a`` (no runs to compare). ``against`` is the baseline's method the runs were
+    compared with (``method`` unless mapped)."""
 
     method: str
     against: str
@@ -257,6 +249,7 @@ class Check:
     move: float
     ci_low: float
     ci_high: float
+    p: float
     tolerance: float
     beyond_tolerance: bool
     beyond_noise: bool
@@ -266,19 +259,15 @@ class Check:
         return asdict(self)
 
 
-def verdict(move: float, low: float, high: float, tolerance: float, higher_is_better: bool) -> tuple[bool, bool, str]:
-    """(beyond_tolerance, beyond_noise, status) of a move with its interval: *regressed* when the
-    move is worse than the tolerance and the whole interval lies on the worse side of 0;
-    *worse, within noise* when only the first holds; *improved* when the move is better than the
-    tolerance and the interval lies on the better side; else *ok*."""
+def verdict(move: float, tolerance: float, higher_is_better: bool, beyond_noise: bool) -> tuple[bool, str]:
+    """(beyond_tolerance, status) of a move: *regressed* when it is worse than the tolerance and
+    beyond seed noise; *worse, within noise* when only the first holds; *improved* when it is
+    better than the tolerance and beyond noise; else *ok*; *n/a* for a NaN move."""
     if math.isnan(move):
-        return (False, False, NOT_CHECKED)
-    sign = 1.0 if higher_is_better else -1.0
-    m, lo, hi = sign * move, min(sign * low, sign * high), max(sign * low, sign * high)
-    worse, better = m < -tolerance, m > tolerance
-    beyond_noise = hi < 0 or lo > 0
-    if worse:
-        return (True, hi < 0, REGRESSED if hi < 0 else WORSE_IN_NOISE)
-    if better and lo > 0:
-        return (True, True, IMPROVED)
-    return (better, beyond_noise, OK)
+        return (False, NOT_CHECKED)
+    m = move if higher_is_better else -move
+    if m < -tolerance:
+        return (True, REGRESSED if beyond_noise else WORSE_IN_NOISE)
+    if m > tolerance:
+        return (True, IMPROVED if beyond_noise else OK)
+    return (False, OK)

@@ -35,7 +35,7 @@ from nascsim.cli.options import surrogate_options, tables_option
 @surrogate_options
 @tables_option
 @click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="Result folder (resumable). [default: nascsim-bench/<suite>-v<version>-<hash>]")
+              help="Result folder (resumable). [default: nascsim-bench/<digest of the inputs and code>]")
 @click.option("--jobs", default=None, type=click.IntRange(min=1), help="Local worker processes. [default: all cores]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout instead of the tables.")
 @click.pass_context
