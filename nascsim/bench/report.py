@@ -16,7 +16,7 @@ FORMAT_VERSION = 1
 PASS, FAIL, NO_BASELINE = "pass", "regressed", "no baseline"
 
 # metric -> (label, scale to the printed unit, unit)
-_UNITS = {"feasible_rate": ("feasible", 100.0, "%"), "accuracy": ("acc all", 100.0, "pts"),
+_UNITS = {"feasible_rate": ("feasible", 100.0, "pts"), "accuracy": ("acc all", 100.0, "pts"),
           "accuracy_feasible": ("acc feasible", 100.0, "pts"), "T_ms": ("T", 1.0, "ms")}
 
 
