@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "tables": ("nascsim.cli.latency_cmd", "tables", "Import HW-NAS-Bench lookup tables; check a latency table file."),
     "search": ("nascsim.cli.search_cmd", "search", "One search (nasc, hwnas, hwnas-dropout, random) on the surrogate."),
     "sweep": ("nascsim.cli.sweep_cmd", "sweep", "Grid of searches over thresholds, loss rates, methods and seeds."),
+    "bench": ("nascsim.cli.bench_cmd", "bench", "Regression benchmark of search methods on a fixed suite, against a baseline."),
     "report": ("nascsim.cli.sweep_cmd", "report", "Summaries and plots of a sweep's result store."),
     "surrogate": ("nascsim.cli.surrogate_cmd", "surrogate", "Fit, report and inspect accuracy surrogates."),
     "supernet": ("nascsim.cli.train_cmd", "supernet", "Train a supernet and evaluate its subnets (torch)."),
