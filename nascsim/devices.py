@@ -1,6 +1,6 @@
-"""Device compute power Π (eq. 9 of the paper): least squares of measured latency on FLOPs.
+"""Device compute power Π (Table III of the paper): least squares of measured latency on FLOPs.
 
-Latency is modelled as ``T = FLOPs / Π`` (eq. 10). Π is fitted per device over the 22 layers x 9
+Latency is modelled as ``T = FLOPs / Π`` (eq. 8, T = C / Π). Π is fitted per device over the 22 layers x 9
 ops of HW-NAS-Bench's CIFAR FBNet table by minimising ``sum (L - F / Π)^2``, whose solution is
 ``Π = sum F^2 / sum F L``. With the FLOP convention of :mod:`nascsim.flops` this reproduces the
 paper's Table III (Edge GPU 8.0213, Raspi 4 2.3562 GFLOPS) to within 0.05%.

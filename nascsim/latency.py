@@ -1,8 +1,8 @@
 """End-to-end latency of a split network (eqs. 3, 8 and 10 of the paper).
 
     T(a, k) = T_head(a, k; device i) + T_comm(a, k) + T_tail(a, k; device j)        (eq. 3)
-    T_comm  = q * n_h(a, k) / r                                                     (eq. 8)
-    T_block = FLOPs_block / Π_device          (eq. 10, latency source ``flops``)
+    T_comm  = q * n_h(a, k) / r                                                     (eq. 10, T_comm = D / r)
+    T_block = FLOPs_block / Π_device          (eq. 8, latency source ``flops``)
 
 T_head covers the stem and layers 1..k on the head device, T_tail layers k+1..22, header, pooling
 and FC on the tail device. When the split layer k holds a bottleneck op (extended space), its first

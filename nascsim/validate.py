@@ -136,7 +136,7 @@ RULES: dict[str, Rule] = {
     "split_search": Rule("bool"),
     "fixed_split": Rule("int?", 0, 22, unit="split point"),
     "tables": Rule("str?", check=_path, unit="latency-table file; none: the shipped table"),
-    # fields the engine branch adds (schemas.md C); a rule for a field SearchConfig lacks is unused
+    # the observation noise model of the search (nascsim.surrogate.noise)
     "noise": Rule("str", choices=lambda: NOISE_MODES),
     "minibatch": Rule("int", 1, THETA_IMAGES, unit="images per ASNG minibatch"),
 }

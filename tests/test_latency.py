@@ -114,3 +114,18 @@ def test_measured_latency_of_a_bottleneck_op_is_refused():
     with pytest.raises(ValueError, match="k5_e1/2 at layer 5 has no measured latency"):
         breakdown(model, arch, 3)
     breakdown(model, np.zeros(22, dtype=int), 3)  # fbnet ops in the extended space stay measurable
+
+
+def test_docs_cite_the_papers_equation_numbers():
+    """The paper numbers T = C / Π as eq. 8 and T_comm = D / r as eq. 10 (issue 11, point 5)."""
+    import re
+    from pathlib import Path
+
+    import nascsim.latency
+
+    doc = nascsim.latency.__doc__
+    assert re.search(r"T_comm\s*=\s*q \* n_h\(a, k\) / r\s+\(eq\. 10", doc)
+    assert re.search(r"FLOPs_block / Π_device\s+\(eq\. 8", doc)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "T = C/Π from FLOPs (eq. 8), T_comm = D/r = q·n_h/r (eq. 10)" in readme
+    assert "(eq. 9)" not in readme

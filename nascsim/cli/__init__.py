@@ -15,7 +15,7 @@ from nascsim import __version__
 # name -> (module, attribute, one-line help shown by ``nascsim --help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "latency": ("nascsim.cli.latency_cmd", "latency", "End-to-end latency breakdown of one (architecture, split)."),
-    "devices": ("nascsim.cli.latency_cmd", "devices", "Compute power Π per device (eq. 9) and the fit's R²."),
+    "devices": ("nascsim.cli.latency_cmd", "devices", "Compute power Π per device (Table III; eq. 8) and the fit's R²."),
     "tables": ("nascsim.cli.latency_cmd", "tables", "Import HW-NAS-Bench lookup tables; check a latency table file."),
     "search": ("nascsim.cli.search_cmd", "search", "One search (nasc, hwnas, hwnas-dropout, random) on the surrogate."),
     "sweep": ("nascsim.cli.sweep_cmd", "sweep", "Grid of searches over thresholds, loss rates, methods and seeds."),

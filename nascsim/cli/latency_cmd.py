@@ -52,7 +52,7 @@ def latency(arch, split, space, head, tail, bits, bandwidth, source, tables, cla
 @tables_option
 @click.option("--json", "as_json", is_flag=True, help="Print {device: {gflops, r2}}.")
 def devices(tables, as_json):
-    """Compute power Π per device, fitted by least squares of latency on FLOPs (eq. 9)."""
+    """Compute power Π per device, fitted by least squares of latency on FLOPs (Table III; T = FLOPs / Π is eq. 8)."""
     from nascsim.devices import compute_power
     from nascsim.tables import load_tables
 

@@ -6,7 +6,7 @@ Schema (shared with :mod:`nascsim.train`; the README's "Surrogate input schema" 
 parquet schema metadata key ``nascsim_supernet`` holds the supernet's training record (dataset,
 space, classes, split_dropout_train, epochs, ...).
 
-``design`` (schemas.md A) says which experiment a row belongs to: "main" (single-batch pairs; the
+``design`` says which experiment a row belongs to: "main" (single-batch pairs; the
 trees are fitted on these rows only), "lowvar" (whole held-out split; honest test targets of the
 report) and "noise" (the crossed minibatch-noise set; it feeds the noise model only). A file without
 ``design`` reads as "lowvar" where ``lowvar`` is true, else "main".
@@ -185,7 +185,7 @@ def load_evaluations(
 
 
 def _design_column(frame: pl.DataFrame, source: str) -> pl.Series:
-    """The ``design`` of every row (schemas.md A): the column itself, checked against ``lowvar``,
+    """The ``design`` of every row: the column itself, checked against ``lowvar``,
     or, without it, "lowvar" where ``lowvar`` is true and "main" elsewhere."""
     lowmask = None
     if "lowvar" in frame.columns:

@@ -22,7 +22,7 @@ of them. The two ensembles are exported as one list of trees (their baselines ad
 Hyperparameters (tree size, leaf size and number of boosting iterations) are chosen by grouped
 k-fold cross-validation over the pairs of the data given (so evaluate on pairs held out *before*
 calling :func:`fit_surrogate`, as :mod:`nascsim.surrogate.report` does). Trees are fitted on the
-"main" rows only (schemas.md A). scikit-learn is imported only inside these functions.
+"main" rows only (the ``design`` column; see :mod:`nascsim.surrogate.evals`). scikit-learn is imported only inside these functions.
 """
 
 from __future__ import annotations

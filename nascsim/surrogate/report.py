@@ -9,7 +9,7 @@ only) and scoring it on pairs it never saw:
   to split points the fit has not seen.
 
 Test targets come from the "main" rows of the held-out pairs, or, for the ``random`` design when
-the file has "lowvar" rows (schemas.md A), from those low-noise rows. "noise" rows are never test
+the file has "lowvar" rows (the ``design`` column), from those low-noise rows. "noise" rows are never test
 targets. Scores per target (loss and acc over (pair, p) rows, l_SC over pairs): Kendall tau,
 Spearman rho, R^2, MAE, tau within the best 10% by measurement. Beside them the noise ceiling: tau between two
 independent single-batch evaluations of the same rows (the repeats), and the tau a perfect

@@ -1,7 +1,7 @@
 """End-to-end confirmation of a split over a lossy channel, and confirmation of search results.
 
 The channel of the paper's system model: the head's output is quantised to q bits per element
-(eq. 8 counts q * n_h bits), then every element is lost with probability p; the tail receives the
+(eq. 10 counts q * n_h bits), then every element is lost with probability p; the tail receives the
 rest. Quantisation is uniform min-max per sample with 2^q levels (q >= 32: float32 as is); lost
 elements are zeroed and the kept ones scaled by 1/(1-p) -- the inverted dropout the network was
 trained with (the receiver knows which elements arrived).
