@@ -10,6 +10,11 @@ itself, or a single ``.tar.gz``):
   inside ``.tar.gz`` archives read directly (e.g. ``cifar10-train.tar.gz`` + ``cifar10-test.tar.gz``).
   Classes are the sorted folder names; all images must be 32x32 (decoded to RGB).
 
+CIFAR pickles are read with a restricted unpickler (:class:`SafeUnpickler`) that admits only what
+those files hold -- dicts, lists, numbers, strings and bytes, and numpy arrays -- and refuses any
+other class or function, so a crafted file cannot run code. Archive members are read as bytes
+and decoded by PIL; no path is ever built from a member name.
+
 The decoded images are cached once as uint8 arrays (``.npz``, written atomically) next to the data,
 or in ``cache_dir``; the cache stores a fingerprint of the source files (names, sizes, mtimes) and
 is rebuilt when they change. A missing or malformed dataset raises ``FileNotFoundError`` /
@@ -28,6 +33,7 @@ import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -105,10 +111,46 @@ def detect_layout(path: str | Path) -> tuple[str, Path, list[Path]]:
 # readers
 # ------------------------------------------------------------------------------------------------
 
+# (module, name) -> module to import it from: numpy's array reconstruction (numpy 1 and 2 names)
+# and the bytes helper that protocol-2 pickles written by Python 3 use; nothing else
+_SAFE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): "numpy._core.multiarray",
+    ("numpy._core.multiarray", "_reconstruct"): "numpy._core.multiarray",
+    ("numpy.core.multiarray", "scalar"): "numpy._core.multiarray",
+    ("numpy._core.multiarray", "scalar"): "numpy._core.multiarray",
+    ("numpy", "ndarray"): "numpy",
+    ("numpy", "dtype"): "numpy",
+    ("_codecs", "encode"): "_codecs",
+}
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickler for data files: builtin containers and scalars, plus numpy arrays and dtypes.
+    Any other global (a class or function a crafted pickle would call) raises
+    ``pickle.UnpicklingError`` naming it."""
+
+    def find_class(self, module: str, name: str):
+        where = _SAFE_GLOBALS.get((module, name))
+        if where is None:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}: a data pickle holds only arrays, lists, dicts, numbers and strings")
+        import importlib
+
+        try:
+            mod = importlib.import_module(where)
+        except ImportError:  # numpy 1 has no numpy._core
+            mod = importlib.import_module(where.replace("numpy._core", "numpy.core"))
+        return getattr(mod, name)
+
+
+def safe_unpickle(fh, encoding: str = "bytes"):
+    """``pickle.load`` through :class:`SafeUnpickler`."""
+    return SafeUnpickler(fh, encoding=encoding).load()
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
-            d = pickle.load(fh, encoding="bytes")
+            d = safe_unpickle(fh)
     except Exception as exc:  # noqa: BLE001 -- any unpickling failure means a malformed file
         raise ValueError(f"{path} is not a readable CIFAR pickle ({exc.__class__.__name__}: {exc})") from None
     if not isinstance(d, dict):
@@ -277,14 +319,19 @@ def _load_npz(target: Path, fingerprint: str) -> Dataset | None:
         return None
 
 
-def load_dataset(path: str | Path, cache_dir: str | Path | None = None, use_cache: bool = True) -> Dataset:
-    """Decode the dataset at ``path`` (see module docstring), through the uint8 cache."""
+def load_dataset(path: str | Path, cache_dir: str | Path | None = None, use_cache: bool = True,
+                 check: Callable[[Dataset], object] | None = None) -> Dataset:
+    """Decode the dataset at ``path`` (see module docstring), through the uint8 cache. ``check``
+    (raising ``ValueError``) runs on the decoded set before the cache is written, so a run with
+    settings the data cannot serve writes nothing."""
     layout, root, files = detect_layout(path)
     fp = _fingerprint(layout, files)
     target = cache_file(path, cache_dir)
     if use_cache and target.exists():
         ds = _load_npz(target, fp)
         if ds is not None:
+            if check is not None:
+                check(ds)
             return ds
     if layout == "cifar10":
         ds = _read_cifar10(root)
@@ -294,6 +341,8 @@ def load_dataset(path: str | Path, cache_dir: str | Path | None = None, use_cach
         ds = _read_folder(root, files)
     else:
         ds = _read_tars(root, files)
+    if check is not None:
+        check(ds)
     if use_cache:
         try:
             _save_npz(target, ds, fp)
