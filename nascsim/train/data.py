@@ -118,6 +118,8 @@ _SAFE_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"): "numpy._core.multiarray",
     ("numpy.core.multiarray", "scalar"): "numpy._core.multiarray",
     ("numpy._core.multiarray", "scalar"): "numpy._core.multiarray",
+    ("numpy.core.numeric", "_frombuffer"): "numpy._core.numeric",
+    ("numpy._core.numeric", "_frombuffer"): "numpy._core.numeric",
     ("numpy", "ndarray"): "numpy",
     ("numpy", "dtype"): "numpy",
     ("_codecs", "encode"): "_codecs",
