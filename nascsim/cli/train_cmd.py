@@ -274,11 +274,13 @@ def confirm(results, data, out, space, top, dropout, epochs, ps, bits, train_ima
 @click.option("--max-rows", default=None, type=int, help="Rows (images x p x pairs) per evaluation call (default: 24576 on CUDA, 3072 on CPU).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Where decoded images are cached (default: next to the data).")
 @click.option("--checkpoint-dir", default=None, type=click.Path(file_okay=False), help="Also save each trained supernet here (not in --out).")
+@click.option("--calibrate-s", default=4.0, show_default=True, type=float, help="Seconds each speed measurement runs.")
+@click.option("--flush-s", default=15.0, show_default=True, type=float, help="Rewrite the evaluation files at least this often.")
 @recipe_options(batch_size=256, lr=0.2)
 def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts, lambda_x, valid_images, train_images,
                       max_epochs, epochs, monitor_pairs, monitor_images, main_pairs, repeat_share, lowvar_pairs, noise_pairs,
                       noise_batches, noise_images, batch_images, ps, near_share, thresholds, band, head, tail, max_rows,
-                      cache_dir, checkpoint_dir, **kw):
+                      cache_dir, checkpoint_dir, calibrate_s, flush_s, **kw):
     """Train both supernets (split dropout 0.5 and 0) and evaluate them, all within --budget-s:
     plans by the clock, prints the plan, writes files as it goes (see nascsim.train.campaign)."""
     import time
@@ -297,6 +299,7 @@ def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts,
         repeat_share=repeat_share, lowvar_pairs=lowvar_pairs, noise_pairs=noise_pairs, noise_batches=noise_batches,
         max_epochs=max_epochs, epochs=epochs, near_share=near_share, thresholds=tuple(_floats(thresholds, "--thresholds")), band=band,
         head=head, tail=tail, cache_dir=cache_dir, checkpoint_dir=checkpoint_dir, threads=threads, max_rows=max_rows,
+        calibrate_s=calibrate_s, flush_s=flush_s,
     )
     try:
         run_campaign(settings, t0)

@@ -149,6 +149,8 @@ def load_evaluations(
         rows, lowvar = frame.filter(~lowmask), frame.filter(lowmask)
     else:
         rows, lowvar = frame, frame.clear()
+    if "design" in rows.columns:  # trees and the repeat-based noise model use "main" rows only
+        rows = rows.filter(pl.col("design").fill_null("main") == "main")
     if rows.height == 0:
         raise ValueError(f"{source}: no single-minibatch rows (all rows are lowvar)")
     record = dict(record)
