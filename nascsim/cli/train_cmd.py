@@ -147,21 +147,30 @@ def supernet_train(data, out_dir, space, epochs, dropout, lambda_x, valid_images
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice).")
+@click.option("--noise-pairs", default=0, show_default=True, type=int, help="Pairs of the minibatch-noise set (0: none).")
+@click.option("--noise-batches", default=20, show_default=True, type=int, help="Shared minibatches of the noise set.")
+@click.option("--noise-images", default=64, show_default=True, type=int, help="Images per noise minibatch.")
+@click.option("--max-rows", default=None, type=int, help="Rows (images x p x pairs) per evaluation call.")
 @click.option("--no-progress", is_flag=True)
 def supernet_evaluate(checkpoint, data, out, pairs, lowvar_pairs, ps, batch_images, repeat_share, near_share,
-                      thresholds, band, head, tail, seed, cache_dir, device, threads, no_progress):
+                      thresholds, band, head, tail, seed, cache_dir, device, threads, noise_pairs, noise_batches,
+                      noise_images, max_rows, no_progress):
     """Evaluate sampled (arch, split) pairs at every p; one parquet row per evaluation."""
     _torch(threads)
     from nascsim.train.evaluate import evaluate_supernet
 
     _positive("--batch-images", batch_images)
 
+    _positive("--noise-batches", noise_batches)
+    _positive("--noise-images", noise_images)
+    _positive("--max-rows", max_rows)
     meta = evaluate_supernet(checkpoint, data, out, pairs, lowvar_pairs, _floats(ps, "--ps"), batch_images,
                              repeat_share, near_share, _floats(thresholds, "--thresholds"), band, head, tail,
-                             seed, cache_dir, device, not no_progress)
+                             seed, cache_dir, device, not no_progress, noise_pairs, noise_batches, noise_images, max_rows)
     ev = meta["eval"]
     rate = f"{ev['evals_per_s']:.1f} evaluations/s ({ev['pairs_per_s']:.2f} pairs/s)" if ev["evals_per_s"] else ""
-    click.echo(f"wrote {out}: {pairs} pairs + {lowvar_pairs} low-noise pairs, {rate}")
+    noise = f" + {noise_pairs} noise pairs x {noise_batches} minibatches" if noise_pairs else ""
+    click.echo(f"wrote {out}: {pairs} pairs + {lowvar_pairs} low-noise pairs{noise}, {rate}")
 
 
 @click.command()

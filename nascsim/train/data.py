@@ -211,6 +211,32 @@ def _decode(blob: bytes, where: str) -> np.ndarray:
     return arr
 
 
+PARALLEL_FROM = 20000  # images; fewer decode in the calling process
+
+
+def _decode_chunk(blobs: list[bytes], wheres: list[str]) -> np.ndarray:
+    return np.stack([_decode(b, w) for b, w in zip(blobs, wheres)])
+
+
+def decode_images(blobs: list[bytes], wheres: list[str], workers: int | None = None) -> np.ndarray:
+    """uint8 (N, 32, 32, 3) of encoded images, in order. From :data:`PARALLEL_FROM` images on,
+    chunks decode in spawned processes (up to 8, one per core): the GPU campaign decodes CIFAR-10's
+    60,000 JPEGs inside its time budget."""
+    import os
+
+    n = len(blobs)
+    workers = workers or min(8, os.cpu_count() or 1)
+    if n < PARALLEL_FROM or workers < 2:
+        return _decode_chunk(blobs, wheres)
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    bounds = np.linspace(0, n, 4 * workers + 1).astype(int)
+    parts = [(blobs[a:b], wheres[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        return np.concatenate(list(pool.map(_decode_chunk, *zip(*parts))))
+
+
 def _split_member(name: str) -> tuple[str, str] | None:
     """('train'|'test', class) for a member path ``[prefix/]<split>/<class>/<file>.<img>``."""
     parts = name.split("/")
@@ -235,7 +261,7 @@ def _collect_folder(items: list[tuple[str, str, str, bytes]], source: Path) -> D
     arrays = {}
     for split, rows in by_split.items():
         rows.sort(key=lambda r: (index[r[0]], r[1]))
-        x = np.stack([_decode(blob, where) for _, where, blob in rows])
+        x = decode_images([blob for _, _, blob in rows], [where for _, where, _ in rows])
         y = np.array([index[c] for c, _, _ in rows], dtype=np.int64)
         arrays[split] = (x, y)
     name = source.name.replace(".tar.gz", "").replace(".tgz", "")

@@ -402,6 +402,10 @@ def evaluate_supernet(
     ps = check_eval_settings(pairs, lowvar_pairs, noise_pairs, ps, batch_images, repeat_share, near_share, band)
     model, state = load_supernet(checkpoint, device)
     dev = next(model.parameters()).device
+    from nascsim.train.loop import Precision
+
+    precision = Precision.for_device(dev)
+    model = precision.prepare(model)
     sp = model.space
     recipe = state["recipe"]
     ds = load_dataset(data, cache_dir)
@@ -413,7 +417,7 @@ def evaluate_supernet(
     bsz = min(batch_images, len(held))
     record = supernet_record(state)
     table = EvalTable(record["supernet"], state["dataset"], seed, ps)
-    ev = Evaluator(model, held, table, ps, bsz, max_rows or default_max_rows(dev))
+    ev = Evaluator(model, held, table, ps, bsz, max_rows or default_max_rows(dev), precision)
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xE7A1]))
     near_kw = dict(thresholds=thresholds, band=band, head=head, tail=tail, classes=state["classes"])
@@ -457,6 +461,7 @@ def evaluate_supernet(
             "sampling": f"uniform + {near_share:.0%} near T_th in {list(map(float, thresholds))} ms (band {band:.0%}, {head}->{tail}, θ~Dirichlet(0.3))",
             "bn_at_eval": f"batch statistics of the evaluated batch ({bsz} images; noise set: {noise_images})",
             "head_reused_across_p": True,
+            "precision": {"amp_bf16": precision.amp, "channels_last": precision.channels_last},
             "pairs_per_call": pairs_per_call(bsz, len(ps), ev.max_rows),
             "main_s": t_main,
             "lowvar_s": t_lowvar,

@@ -116,6 +116,7 @@ def pretrain(
     y_mon = labels[mon_idx]
 
     torch.manual_seed(recipe.seed)
+    precision = Precision.for_device(dev)
     model = SuperNet(sp, ds.n_classes, zero_residual=recipe.zero_residual, init=recipe.init).to(dev)
     extra = {
         "kind": "supernet",
@@ -131,6 +132,7 @@ def pretrain(
         "git_commit": git_commit(),
         "torch": str(torch.__version__),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "precision": {"amp_bf16": precision.amp, "channels_last": precision.channels_last},
     }
 
     def sample(rng: np.random.Generator, steps: int):
@@ -139,11 +141,11 @@ def pretrain(
     def on_epoch(m, epoch):
         if monitor_pairs < 1:
             return {}
-        return subnet_spread(m, x_mon, y_mon, monitor_pairs, epoch_seed(recipe.seed, epoch, 3))
+        return subnet_spread(m, x_mon, y_mon, monitor_pairs, epoch_seed(recipe.seed, epoch, 3), precision)
 
     t0 = time.perf_counter()
     last = train_epochs(model, images, labels, train_idx, recipe, sample, ckpt_path, stats, extra,
-                        state=state, on_epoch=on_epoch, progress=progress, max_epochs=max_epochs)
+                        state=state, on_epoch=on_epoch, progress=progress, max_epochs=max_epochs, precision=precision)
     last["wall_s"] = time.perf_counter() - t0
     return last
 
