@@ -50,13 +50,14 @@ except ImportError:
 EOF
 
 # 2. the data: the carried archives, copied out of the repository
-mkdir -p "$WORK/data"
-ls "$DATA_SRC"/*.tar.gz >/dev/null 2>&1 && cp "$DATA_SRC"/*.tar.gz "$WORK/data/" || { echo "no .tar.gz archives in $DATA_SRC"; return 4; }
+# (into a folder named cifar10: the dataset, and so the supernet ids, take its name)
+mkdir -p "$WORK/cifar10"
+ls "$DATA_SRC"/*.tar.gz >/dev/null 2>&1 && cp "$DATA_SRC"/*.tar.gz "$WORK/cifar10/" || { echo "no .tar.gz archives in $DATA_SRC"; return 4; }
 
 # 3. the campaign, with what is left of the budget
 left=$(( BUDGET - ($(date +%s) - start) - 2 ))
 echo "== campaign with --budget-s ${left} (${BUDGET} s less $(( $(date +%s) - start + 2 )) s of checks)"
-"$PYTHON" -m nascsim supernet campaign --space fbnet --data "$WORK/data" --out "$OUT" --budget-s "$left" \
+"$PYTHON" -m nascsim supernet campaign --space fbnet --data "$WORK/cifar10" --out "$OUT" --budget-s "$left" \
     --device "$DEVICE" --cache-dir "$WORK/cache" "$@"
 rc=$?
 ls -l "$OUT"

@@ -146,3 +146,24 @@ def test_two_lane_processes_calibrate_together_and_both_finish(data, tmp_path):
     log, _ = check_outputs(out)
     assert log["workers"] == 2 and "concurrency_speedup" in log
     assert log["calibration"]["drop50"]["train_image_s_solo"] > 0
+
+
+def test_a_lane_whose_training_diverges_evaluates_its_last_finite_weights(data, tmp_path):
+    import numpy as np
+
+    from nascsim.train.campaign import CampaignSettings
+    from nascsim.train.lane import Lane
+    from nascsim.train.plan import LanePlan
+
+    s = CampaignSettings(data=str(data), out=str(tmp_path), device="cpu", train_images=64, valid_images=32,
+                         batch_images=8, monitor_images=8, monitor_pairs=2, noise_images=4, noise_batches=2,
+                         noise_pairs=2, lowvar_pairs=1, main_pairs=2,
+                         recipe={"batch_size": 32, "lr": 1e30, "warmup_epochs": 0.0, "grad_clip": 0.0})
+    plan = LanePlan(seconds=600, epochs=3, train_s=1, noise_pairs=2, noise_batches=2, noise_s=1, lowvar_pairs=1, lowvar_s=1,
+                    main_pairs=2, main_block=2, main_s=1, total_s=5, targets_met=True)
+    summary = Lane(s, 0, time.time()).run(plan, time.time() + 600, lambda msg: None)
+    assert "diverged" in summary["training_cut"] and len(summary["epochs_log"]) < 3
+    import polars as pl
+
+    df = pl.read_parquet(tmp_path / summary["file"])
+    assert np.isfinite(df["loss"].to_numpy()).all() and set(df["design"]) == {"main", "lowvar", "noise"}

@@ -285,7 +285,7 @@ def confirm(results, data, out, space, top, dropout, epochs, ps, bits, train_ima
 @click.option("--checkpoint-dir", default=None, type=click.Path(file_okay=False), help="Also save each trained supernet here (not in --out).")
 @click.option("--calibrate-s", default=4.0, show_default=True, type=float, help="Seconds each speed measurement runs.")
 @click.option("--flush-s", default=15.0, show_default=True, type=float, help="Rewrite the evaluation files at least this often.")
-@recipe_options(batch_size=256, lr=0.2)
+@recipe_options(batch_size=512, lr=0.3, warmup_epochs=2.0)
 def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts, lambda_x, valid_images, train_images,
                       max_epochs, epochs, monitor_pairs, monitor_images, main_pairs, repeat_share, lowvar_pairs, noise_pairs,
                       noise_batches, noise_images, batch_images, ps, near_share, thresholds, band, head, tail, max_rows,

@@ -5,7 +5,8 @@ calibration to its evaluation file.
   per training image, per main pair, per noise evaluation, per monitor call (the low-noise pair
   costs as many main pairs as the held-out split has batches);
 - :meth:`Lane.run` pre-trains the supernet for the planned epochs (stopping early only when the
-  evaluation would otherwise miss the deadline), logs per epoch the training loss and the
+  evaluation would otherwise miss the deadline, or when an epoch's loss is not finite: then the
+  weights of the epoch before are evaluated), logs per epoch the training loss and the
   held-out accuracy of sampled subnets, then evaluates the noise set, the low-noise set and the
   main pairs, each stopped at the deadline, rewriting the evaluation file atomically after each
   set and at least every ``flush_s`` seconds.
@@ -104,16 +105,17 @@ class Lane:
 
     # -- calibration -----------------------------------------------------------------------------
     def calibrate_train(self, seconds: float) -> float:
-        """Seconds per training image: steps of a throw-away supernet at the recipe's batch size
-        after one warm-up step, timed until about ``seconds`` have passed (1 to 50 steps)."""
+        """Seconds per training image: steps of a throw-away supernet at the recipe's batch size,
+        timed until about ``seconds`` have passed (1 to 50 steps; on CUDA after a warm-up step)."""
         from nascsim.train.loop import make_optimizer, run_epoch
 
         recipe = self.s.recipe_for(self.dropout, 1)
         model = self._throwaway(recipe)
         opt = make_optimizer(model, recipe)
         bs, steps = self.data.steps(recipe.batch_size)
-        run_epoch(model, opt, self.data, recipe, 0, self._sampler(recipe), self.precision, max_steps=1)
-        self._sync()
+        if self.device.type == "cuda":
+            run_epoch(model, opt, self.data, recipe, 0, self._sampler(recipe), self.precision, max_steps=1)
+            self._sync()
         t = time.perf_counter()
         done, chunk = 0, 1
         while done == 0 or (time.perf_counter() - t < seconds and done < 50):
@@ -132,39 +134,48 @@ class Lane:
 
     def calibrate_eval(self, seconds: float) -> dict:
         """Seconds per main pair, per noise evaluation, per low-noise pair and per monitor call,
-        from calls of a throw-away supernet: a one-pair call (after a warm-up call), then, where
-        it fits in about ``seconds``, a full call of as many pairs as one call takes."""
+        from calls of a throw-away supernet (on CUDA after a warm-up call). The cheapest call (one
+        pair on one noise minibatch) comes first; a call whose predicted time exceeds ``seconds``
+        runs on fewer images and is scaled up by the image count (time per image is flat on a
+        CPU; on a GPU the calls are fast enough to run whole). Where it fits, a full call of as
+        many pairs as the evaluation stacks gives the per-pair time."""
         from nascsim.train.evaluate import BatchStatistics, eval_shared, pairs_per_call
-        from nascsim.train.pretrain import subnet_spread
         from nascsim.train.sampling import uniform_pairs
 
         recipe = self.s.recipe_for(self.dropout, 1)
         model = self._throwaway(recipe)
         rng = np.random.default_rng(7)
         ps = list(self.s.ps)
-        bsz = self.s.batch_images
-        m = min(pairs_per_call(bsz, len(ps), self.max_rows), self.s.main_pairs)
-        archs, splits = uniform_pairs(self.space, m, rng)
-        x, y = self.held.x[:bsz], self.held.y[:bsz]
-        xn, yn = self.held.x[:self.s.noise_images], self.held.y[:self.s.noise_images]
-        nn_ = self.s.noise_pairs
-        na, ns = uniform_pairs(self.space, nn_, rng)
+        s = self.s
+        m = min(pairs_per_call(s.batch_images, len(ps), self.max_rows), s.main_pairs)
+        m_noise = min(s.noise_pairs, pairs_per_call(s.noise_images, len(ps), self.max_rows))
+        archs, splits = uniform_pairs(self.space, max(m, m_noise, s.monitor_pairs), rng)
 
-        def run(xb, yb, a, k):
-            return lambda: eval_shared(model, xb, yb, a, k, ps, self.max_rows, self.precision)
+        def ev(n_img: int, pairs: int, loss_rates) -> float:
+            x, y = self.held.x[:n_img], self.held.y[:n_img]
+            return self._timed(lambda: eval_shared(model, x, y, archs[:pairs], splits[:pairs], loss_rates, self.max_rows,
+                                                   self.precision))
+
+        def scaled(n_img: int, pairs: int, loss_rates, per_image_pair: float) -> float:
+            """Time of a call of ``pairs`` pairs on ``n_img`` images, measured on fewer images
+            when the prediction exceeds ``seconds``."""
+            predicted = per_image_pair * n_img * pairs
+            k = n_img if predicted <= seconds else max(1, int(n_img * seconds / predicted))
+            return ev(k, pairs, loss_rates) * n_img / k
 
         with BatchStatistics(model):
-            self._timed(run(x, y, archs[:1], splits[:1]))  # warm-up
-            main_pair_s = self._timed(run(x, y, archs[:1], splits[:1]))
-            if m > 1 and main_pair_s * m < seconds:
-                main_pair_s = self._timed(run(x, y, archs, splits)) / m
-            noise_eval_s = self._timed(run(xn, yn, na[:1], ns[:1]))
-            m_noise = min(nn_, pairs_per_call(self.s.noise_images, len(ps), self.max_rows))
-            if m_noise > 1 and noise_eval_s * m_noise < seconds:
-                noise_eval_s = self._timed(run(xn, yn, na[:m_noise], ns[:m_noise])) / m_noise
-        mon = self.held.x[:self.s.monitor_images], self.held.y[:self.s.monitor_images]
-        monitor_s = self._timed(lambda: subnet_spread(model, *mon, self.s.monitor_pairs, 0, self.precision))
-        chunks = math.ceil(len(self.held) / bsz)
+            if self.device.type == "cuda":
+                ev(s.noise_images, 1, ps)  # warm-up
+            noise_eval_s = ev(s.noise_images, 1, ps)
+            if m_noise > 1 and noise_eval_s * m_noise <= seconds:
+                noise_eval_s = ev(s.noise_images, m_noise, ps) / m_noise
+            per_img = noise_eval_s / s.noise_images
+            main_pair_s = scaled(s.batch_images, 1, ps, per_img)
+            if m > 1 and main_pair_s * m <= seconds:
+                main_pair_s = ev(s.batch_images, m, ps) / m
+            per_img_p0 = per_img / len(ps) * 2  # one p: the head and one tail, about 2/len(ps) of all p
+            monitor_s = scaled(s.monitor_images, s.monitor_pairs, [0.0], per_img_p0)
+        chunks = math.ceil(len(self.held) / s.batch_images)
         return {"main_pair_s": main_pair_s, "noise_eval_s": noise_eval_s, "monitor_s": monitor_s,
                 "lowvar_pair_s": main_pair_s * chunks, "pairs_per_call": m}
 
@@ -196,7 +207,15 @@ class Lane:
                 summary["training_cut"] = f"stopped after {e} of {plan.epochs} epochs to leave the evaluation its time"
                 self.say(summary["training_cut"])
                 break
-            entry = run_epoch(model, opt, self.data, recipe, e, sampler, self.precision)
+            good = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            try:
+                entry = run_epoch(model, opt, self.data, recipe, e, sampler, self.precision)
+            except FloatingPointError as exc:
+                model.load_state_dict(good)
+                summary["training_cut"] = (f"{exc}; evaluating the weights after epoch {e} "
+                                           f"(the last finite ones)" if e else f"{exc}; evaluating the initial weights")
+                self.say(summary["training_cut"])
+                break
             entry.update(subnet_spread(model, *mon, s.monitor_pairs, epoch_seed(recipe.seed, e, 3), self.precision))
             summary["epochs_log"].append(entry)
             report(("epoch", self.index, entry))

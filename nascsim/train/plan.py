@@ -6,7 +6,8 @@ concurrency the run will use), :func:`plan_lane` returns the largest plan of tha
 predicted time stays within ``safety`` of the lane's seconds:
 
 1. evaluation first: the targets (main pairs with their repeats, low-noise pairs, noise pairs x
-   minibatches) when they fit in ``1 - min_train_share`` of the time, else all of them scaled by
+   minibatches) when they fit in ``1 - min_train_share`` of the time (or in what ``max_epochs``
+   of training leave, if that is more), else all of them scaled by
    one factor (the noise set by its square root in each of its two dimensions), never below a
    minimal set (2 main pairs, one repeated; 1 low-noise pair; 2 noise pairs x 2 minibatches);
 2. then training: as many whole epochs as the rest allows (at most ``max_epochs``; at least one,
@@ -144,7 +145,8 @@ def plan_lane(seconds: float, speeds: Speeds, targets: Targets) -> LanePlan:
         need = (minimal + epoch_s) / t.safety
         raise BudgetTooSmall(f"a lane needs at least {need:.0f} s for one epoch and the minimal evaluation sets at the "
                              f"measured speed; it has {seconds:.0f} s (raise --budget-s or lower --train-images)")
-    eval_budget = max(minimal, min(avail * (1 - t.min_train_share), avail - epoch_s))
+    train_cap_s = t.max_epochs * epoch_s  # what training can use at most
+    eval_budget = max(minimal, min(avail - epoch_s, max(avail * (1 - t.min_train_share), avail - train_cap_s)))
     scale = _scale_for(eval_budget, s, t, block)
     sets = _eval_sets(scale, t)
     eval_s = _eval_s(sets, s, t, block)
