@@ -83,15 +83,18 @@ class UnitBatchNorm2d(nn.BatchNorm2d):
             raise ValueError(f"{x.shape[0]} rows are not whole units of {n}")
         xs = x.unflatten(0, (units, n))
         var, mean = torch.var_mean(xs, dim=(1, 3, 4), correction=0)
-        var, mean = var.float(), mean.float()
-        scale = self.weight * torch.rsqrt(var + self.eps)
-        shift = self.bias - mean * scale
+        if var.dtype != torch.float32:
+            var, mean = var.float(), mean.float()
+        scale = self.weight * (var + self.eps).rsqrt_()
+        shift = torch.addcmul(self.bias, mean, scale, value=-1.0)
         if self.momentum and self.track_running_stats and self.running_mean is not None:
             count = n * x.shape[2] * x.shape[3]
             with torch.no_grad():
                 self.running_mean.lerp_(mean.mean(0), self.momentum)
                 self.running_var.lerp_(var.mean(0) * count / max(count - 1, 1), self.momentum)
-        y = torch.addcmul(shift.to(x.dtype)[:, None, :, None, None], xs, scale.to(x.dtype)[:, None, :, None, None])
+        if x.dtype != torch.float32:
+            scale, shift = scale.to(x.dtype), shift.to(x.dtype)
+        y = torch.addcmul(shift[:, None, :, None, None], xs, scale[:, None, :, None, None])
         return y.flatten(0, 1)
 
 

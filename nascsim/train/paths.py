@@ -11,15 +11,16 @@ work the way a prefix tree would:
   whose computation so far is identical (same images, same ops, no dropout yet). Pairs that see
   the same images start in one node, and stay together while they choose the same ops;
 - at layer l the nodes are grouped by the op their pairs choose there; each op runs once on the
-  rows of all its nodes stacked (``torch.cat``), with BatchNorm statistics per node
-  (:func:`nascsim.train.blocks.unit_rows`), so every node sees the statistics it would see alone;
+  rows of all its nodes stacked (``torch.cat``; from 3 nodes on, fewer run one by one), with
+  BatchNorm statistics per node (:func:`nascsim.train.blocks.unit_rows`), so every node sees the
+  statistics it would see alone;
 - at a pair's split point (after the stem for k = 0, after the head part of layer k otherwise --
   inside a bottleneck block of the extended space) the pair leaves its node and becomes one node
   per p, each with its own dropout mask: the head runs once for all p, the tail once per p, and
   the tails of all pairs and p that choose the same op share one call.
 
-A call therefore launches at most ``n_ops`` module calls per layer whatever the number of pairs
-and loss rates, instead of one per pair and p. The result equals the single-path forward per
+A call therefore makes at most ``n_ops`` stacked module calls per layer whatever the number of
+pairs and loss rates, instead of one per pair and p. The result equals the single-path forward per
 (pair, p) up to floating-point summation order; dropout masks are drawn in a different order, so
 individual masks (not their distribution) differ from single-path calls.
 """
@@ -70,7 +71,15 @@ def _expand(nodes: list[_Node], splits: np.ndarray, at: int, ps: Sequence[float]
     return out
 
 
+STACK_FROM = 3  # nodes: fewer run one by one (a stacked call's cat and per-node BatchNorm cost more ops)
+
+
 def _run(module: nn.Module, nodes: list[_Node], n: int) -> list[_Node]:
+    """``module`` on every node: one call on the stacked rows from :data:`STACK_FROM` nodes on
+    (a per-node BatchNorm costs 6 operators instead of 1, so stacking pays from 3 nodes), else
+    one call per node."""
+    if len(nodes) < STACK_FROM:
+        return [_Node(module(nd.z), nd.leaves) for nd in nodes]
     return _unstack(module(_stack(nodes)), nodes, n)
 
 
@@ -125,10 +134,11 @@ def forward_paths(
                 head_part, tail_part = layer_ops[o].parts()
                 out = _expand(_run(head_part, groups[o], n), splits, li + 1, ps)
                 nodes.extend(out if tail_part is None else _run(tail_part, out, n))
-        z = _stack(nodes)
-        logits = model.classifier(model.pool(model.header(z)))
-    leaves = [nd.leaves[0] for nd in nodes]
-    return logits.view(len(nodes), n, -1), leaves
+        top = nn.Sequential(model.header, model.pool, model.classifier)
+        out = _run(top, nodes, n)
+        logits = _stack(out)
+    leaves = [nd.leaves[0] for nd in out]
+    return logits.view(len(out), n, -1), leaves
 
 
 def loss_and_accuracy(
