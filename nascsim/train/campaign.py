@@ -331,7 +331,7 @@ def _run_processes(settings: CampaignSettings, t0: float, deadline: float, log: 
     solo = calib[0].get("train_image_s_solo")
     together = sum(1.0 / c["train_image_s"] for c in calib.values())
     concurrent = n == 1 or solo is None or together > 1.1 / solo
-    mode = "concurrent (two processes, one GPU)" if concurrent else "sequential (two processes, one after the other)"
+    mode = "concurrent (two processes, one device)" if concurrent else "sequential (two processes, one after the other)"
     log.doc["calibration"] = {names[i]: calib[i] for i in range(n)}
     log.doc["mode"] = mode
     if solo is not None:
