@@ -1,6 +1,6 @@
 """``nascsim supernet campaign`` end to end on a CPU: both supernets trained and evaluated in the
-three designs, files `nascsim surrogate fit` accepts, no polars anywhere on the way, and (slow)
-a whole budget used by the clock and the two-process mode the GPU runs."""
+three designs, files `nascsim surrogate fit` accepts, no polars anywhere on the way, the
+two-process mode the GPU runs, and (slow) a whole budget used by the clock."""
 
 from __future__ import annotations
 
@@ -137,7 +137,6 @@ def test_a_campaign_uses_its_budget_by_the_clock_and_ends_inside_it(data, tmp_pa
     fit_accepts(out / log["lanes"][1]["file"], tmp_path / "fit", monkeypatch, capsys)
 
 
-@pytest.mark.slow
 def test_two_lane_processes_calibrate_together_and_both_finish(data, tmp_path):
     out = tmp_path / "out"
     p, _ = campaign(["--data", data, "--out", out, "--budget-s", "400", "--epochs", "1", "--train-images", "64",
