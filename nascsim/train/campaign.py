@@ -325,7 +325,9 @@ def _run_processes(settings: CampaignSettings, t0: float, deadline: float, log: 
         if msg is None:
             raise RuntimeError("the lanes died or timed out before calibrating")
         if msg[0] == "error":
-            raise RuntimeError(f"lane {names[msg[1]]} failed while calibrating: {msg[2]}\n{msg[3] if len(msg) > 3 else ''}".strip())
+            log.doc["traceback"] = msg[3]
+            print(msg[3], flush=True)
+            raise RuntimeError(f"lane {names[msg[1]]} failed while calibrating: {msg[2]}")
         if msg[0] == "calib":
             calib[msg[1]] = msg[2]
     solo = calib[0].get("train_image_s_solo")
@@ -361,7 +363,8 @@ def _run_processes(settings: CampaignSettings, t0: float, deadline: float, log: 
             done.add(msg[1])
             if msg[0] == "error":
                 failed.append(f"{names[msg[1]]}: {msg[2]}")
-                print(f"lane {names[msg[1]]} failed: {msg[2]}", flush=True)
+                log.doc["lanes"][msg[1]]["traceback"] = msg[3]
+                print(f"lane {names[msg[1]]} failed: {msg[2]}\n{msg[3]}", flush=True)
             if not concurrent and msg[1] + 1 < n:
                 nxt = msg[1] + 1
                 log.doc["lanes"][nxt]["status"] = "running"
@@ -434,6 +437,7 @@ def run_campaign(settings: CampaignSettings, t0: float | None = None) -> dict:
             _run_inline(settings, t0, deadline - RESERVE_S / 2, ds, log)
     except Exception as exc:  # noqa: BLE001 -- the log says what happened; the files stay valid
         log.doc["error"] = _one_line(exc)
+        log.doc.setdefault("traceback", traceback.format_exc(limit=8))
         log.doc["wall_s"] = round(time.time() - t0, 3)
         log.write()
         raise CampaignFailed(f"campaign stopped: {_one_line(exc)} (files in {out} are valid; see {RUN_LOG})") from None
