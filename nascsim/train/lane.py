@@ -226,9 +226,7 @@ class Lane:
         epochs = len(summary["epochs_log"])
         sid = supernet_id(self.space.name, self.ds.name, self.dropout, epochs)
         summary["supernet"] = sid
-        if s.checkpoint_dir:
-            from nascsim.train.pretrain import CHECKPOINT  # noqa: F401 -- same layout as `supernet train`
-
+        if s.checkpoint_dir:  # the layout of `supernet train` checkpoints (`supernet evaluate` reads it)
             save_atomic({"model": model.state_dict(), "kind": "supernet", "space": self.space.name, "epoch": epochs,
                          "log": summary["epochs_log"], "recipe": recipe.to_dict(), "classes": self.ds.n_classes,
                          "dataset": self.ds.name, "dataset_source": self.ds.source,
