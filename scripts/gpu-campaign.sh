@@ -25,6 +25,7 @@ DATA_SRC="${DATA_SRC:-.gpu-data}"
 PYTHON="${PYTHON:-python3}"
 WORK="${WORK:-$(mktemp -d /tmp/nascsim-campaign.XXXXXX)}"
 export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTORCH_CUDA_ALLOC_CONF="${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}"  # evaluation calls vary in size
 
 campaign() {
 echo "== gpu-campaign $(date -u +%FT%TZ): budget ${BUDGET} s, device ${DEVICE}, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"

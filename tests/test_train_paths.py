@@ -117,3 +117,26 @@ def test_bad_pairs_are_named():
         forward_paths(net, x, np.zeros((1, 22), int), np.array([23]), [0.0], shared=True)
     with pytest.raises(ValueError, match="shape"):
         forward_paths(net, x, np.zeros((1, 21), int), np.array([3]), [0.0], shared=True)
+
+
+def test_an_out_of_memory_evaluation_retries_with_fewer_rows_per_call(monkeypatch):
+    import nascsim.train.evaluate as ev_mod
+    from nascsim.train.evaluate import EvalTable, Evaluator, HeldOut
+
+    calls = []
+    real = ev_mod.eval_shared
+
+    def tight(model, x, y, archs, splits, ps, max_rows, precision=None):
+        calls.append(max_rows)
+        if max_rows > 100:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(model, x, y, archs, splits, ps, max_rows, precision)
+
+    monkeypatch.setattr(ev_mod, "eval_shared", tight)
+    net = SuperNet("fbnet", 10)
+    held = HeldOut(torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,)))
+    table = EvalTable("x", "d", 0, [0.0, 0.5])
+    ev = Evaluator(net, held, table, [0.0, 0.5], 8, 400)
+    archs, splits = np.zeros((3, 22), np.int64), np.array([1, 5, 9])
+    ev.main_block(archs, splits, 0.34, np.random.default_rng(0))
+    assert calls[:3] == [400, 200, 100] and ev.max_rows == 100 and len(table) == (3 + 2) * 2

@@ -254,8 +254,18 @@ class Evaluator:
         return ids
 
     def _on(self, start: int, stop: int, archs, splits):
-        return eval_shared(self.model, self.held.x[start:stop], self.held.y[start:stop], archs, splits, self.ps,
-                           self.max_rows, self.precision)
+        """One unit of evaluation calls; a CUDA out-of-memory error halves ``max_rows`` (down to one
+        pair per call) and retries, so a tight GPU slows the run instead of ending it."""
+        while True:
+            try:
+                return eval_shared(self.model, self.held.x[start:stop], self.held.y[start:stop], archs, splits, self.ps,
+                                   self.max_rows, self.precision)
+            except torch.cuda.OutOfMemoryError:
+                floor = (stop - start) * len(self.ps)
+                if self.max_rows <= floor:
+                    raise
+                self.max_rows = max(floor, self.max_rows // 2)
+                torch.cuda.empty_cache()
 
     def noise(self, archs: np.ndarray, splits: np.ndarray, n_batches: int, n_images: int = 64,
               deadline: float | None = None) -> int:
