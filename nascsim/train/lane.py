@@ -4,7 +4,9 @@ calibration to its evaluation file.
 - :meth:`Lane.calibrate_train` and :meth:`Lane.calibrate_eval` time a throw-away supernet: seconds
   per training image, per main pair, per noise evaluation, per monitor call (the low-noise pair
   costs as many main pairs as the held-out split has batches);
-- :meth:`Lane.run` pre-trains the supernet for the planned epochs (stopping early only when the
+- :meth:`Lane.run` pre-trains the supernet for the planned epochs (re-sized once from the first
+  epoch's measured time, while the warm-up keeps the learning rate independent of it; stopping
+  early only when the
   evaluation would otherwise miss the deadline, or when an epoch's loss is not finite: then the
   weights of the epoch before are evaluated), logs per epoch the training loss and the
   held-out accuracy of sampled subnets, then evaluates the noise set, the low-noise set and the
@@ -201,10 +203,11 @@ class Lane:
         mon = self.held.x[:s.monitor_images], self.held.y[:s.monitor_images]
         t_train = time.time()
         self.say(f"training {plan.epochs} epochs of {len(self.data.train_idx)} images, split dropout {self.dropout}")
-        for e in range(plan.epochs):
+        e = 0
+        while e < recipe.epochs:
             done_s = time.time() - t_train
             if e > 0 and time.time() + done_s / e + eval_planned > deadline:
-                summary["training_cut"] = f"stopped after {e} of {plan.epochs} epochs to leave the evaluation its time"
+                summary["training_cut"] = f"stopped after {e} of {recipe.epochs} epochs to leave the evaluation its time"
                 self.say(summary["training_cut"])
                 break
             good = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -219,9 +222,12 @@ class Lane:
             entry.update(subnet_spread(model, *mon, s.monitor_pairs, epoch_seed(recipe.seed, e, 3), self.precision))
             summary["epochs_log"].append(entry)
             report(("epoch", self.index, entry))
-            self.say(f"epoch {e + 1}/{plan.epochs} loss {entry['loss']:.4f} sampled-subnet acc "
+            self.say(f"epoch {e + 1}/{recipe.epochs} loss {entry['loss']:.4f} sampled-subnet acc "
                      f"{entry['subnet_acc_mean']:.4f} (sd {entry['subnet_acc_sd']:.4f}) {entry['images_per_s']:.0f} img/s "
                      f"{entry['s']:.1f} s")
+            e += 1
+            if e == 1 and s.epochs is None and recipe.warmup_epochs >= 1:
+                recipe = self._replan(recipe, time.time() - t_train, eval_planned, deadline, summary)
         times["train_s"] = time.time() - t_train
         epochs = len(summary["epochs_log"])
         sid = supernet_id(self.space.name, self.ds.name, self.dropout, epochs)
@@ -235,6 +241,22 @@ class Lane:
                          "torch": summary["torch"], "device": self.device_name, "id": sid},
                         Path(s.checkpoint_dir) / f"{sid}.pt")
         return self._evaluate(model, recipe, plan, deadline, report, summary, times)
+
+    def _replan(self, recipe, epoch_s: float, eval_s: float, deadline: float, summary: dict):
+        """After the first epoch, still inside the warm-up (where the learning rate does not depend
+        on the number of epochs), size the epochs again from that epoch's measured time: the
+        calibration's first steps pay one-off costs, and the GPU may run faster or slower than
+        its few seconds showed. Keeps the evaluation's planned time and 5% in hand."""
+        from dataclasses import replace
+
+        left = deadline - time.time()
+        more = int(max(0.0, 0.95 * left - eval_s) // max(epoch_s, 1e-9))
+        epochs = max(1, min(self.s.max_epochs, 1 + more))
+        if epochs != recipe.epochs:
+            summary["replanned"] = {"epochs_planned": recipe.epochs, "epochs": epochs, "first_epoch_s": round(epoch_s, 3)}
+            self.say(f"first epoch took {epoch_s:.1f} s: {epochs} epochs instead of {recipe.epochs}")
+            recipe = replace(recipe, epochs=epochs)
+        return recipe
 
     def _evaluate(self, model, recipe, plan: LanePlan, deadline: float, report, summary: dict, times: dict) -> dict:
         import torch
