@@ -72,7 +72,8 @@ def test_evaluation_file_follows_the_schema(data, tmp_path):
     df = pl.read_parquet(out)
     ops = [f"op{i:02d}" for i in range(22)]
     assert df.columns == ["supernet", "pair", "arch", *ops, "split", "p", "batch", "repeat", "n_images", "loss",
-                          "acc", "dataset", "seed", "lowvar"]
+                          "acc", "dataset", "seed", "lowvar", "design"]
+    assert set(df["design"]) == {"main", "lowvar"} and (df["lowvar"] == (df["design"] == "lowvar")).all()
     assert df.schema["lowvar"] == pl.Boolean and df.schema["p"] == pl.Float64 and df.schema["op00"] == pl.Int64
     main = df.filter(~pl.col("lowvar"))
     # every pair has every p on its first batch, and (repeat_share 1) once more on another batch

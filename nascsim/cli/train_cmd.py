@@ -32,36 +32,62 @@ def _floats(text: str, what: str) -> list[float]:
         raise click.BadParameter(f"{what} must be comma-separated numbers, got {text!r}") from None
 
 
-def recipe_options(f):
-    """Training knobs shared by ``supernet train`` and ``retrain`` (see nascsim.train.loop.Recipe)."""
-    opts = [
-        click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice)."),
-        click.option("--seed", default=0, show_default=True, type=int, help="Run seed (data split, init, sampling, augmentation, dropout)."),
-        click.option("--no-augment", is_flag=True, help="Disable random crop + flip."),
-        click.option("--zero-residual/--no-zero-residual", default=True, show_default=True, help="Zero-init the last BN of residual blocks."),
-        click.option("--clip", "grad_clip", default=5.0, show_default=True, type=float, help="Gradient-norm clip (0: off)."),
-        click.option("--label-smoothing", default=0.1, show_default=True, type=float),
-        click.option("--schedule", default="cosine", show_default=True, type=click.Choice(["cosine", "constant"])),
-        click.option("--warmup", "warmup_epochs", default=1.0, show_default=True, type=float, help="Linear lr warm-up, in epochs."),
-        click.option("--wd", "weight_decay", default=4e-5, show_default=True, type=float, help="Weight decay."),
-        click.option("--momentum", default=0.9, show_default=True, type=float, help="SGD (Nesterov) momentum."),
-        click.option("--lr", default=0.05, show_default=True, type=float, help="Peak learning rate."),
-        click.option("--batch-size", default=128, show_default=True, type=int),
-    ]
-    for o in opts:
-        f = o(f)
-    return f
+def _positive(name: str, value, minimum: int = 1) -> None:
+    if value is not None and value < minimum:
+        fail(f"{name} must be at least {minimum}, got {value}")
+
+
+def recipe_options(f=None, **defaults):
+    """Training knobs shared by ``supernet train``, ``supernet campaign`` and ``retrain`` (see
+    nascsim.train.loop.Recipe, whose defaults they are unless ``defaults`` overrides one)."""
+    from nascsim.train.recipe import Recipe
+
+    base = {**Recipe().to_dict(), **defaults}
+
+    def deco(f):
+        opts = [
+            click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice)."),
+            click.option("--seed", default=0, show_default=True, type=int, help="Run seed (data split, init, sampling, augmentation, dropout)."),
+            click.option("--no-augment", is_flag=True, help="Disable random crop + flip."),
+            click.option("--zero-residual/--no-zero-residual", default=True, show_default=True, help="Zero-init the last BN of residual blocks."),
+            click.option("--init", default=base["init"], show_default=True, type=click.Choice(["fan_out", "group_fan_out"]),
+                         help="Conv init: torch's fan-out, or each output channel's own fan-out (depthwise: k*k)."),
+            click.option("--sampling", default=base["sampling"], show_default=True, type=click.Choice(["uniform", "balanced"]),
+                         help="Op sampling: independent uniform, or every op of a layer once per block of paths (FairNAS)."),
+            click.option("--header-lr-scale", default=base["header_lr_scale"], show_default=True, type=float,
+                         help="Learning-rate factor of the shared header and classifier."),
+            click.option("--wd-scope", default=base["wd_scope"], show_default=True, type=click.Choice(["all", "weights"]),
+                         help="Weight decay on every parameter, or on conv and linear weights only."),
+            click.option("--clip", "grad_clip", default=base["grad_clip"], show_default=True, type=float, help="Gradient-norm clip (0: off)."),
+            click.option("--label-smoothing", default=base["label_smoothing"], show_default=True, type=float),
+            click.option("--schedule", default=base["schedule"], show_default=True, type=click.Choice(["cosine", "constant"])),
+            click.option("--warmup", "warmup_epochs", default=base["warmup_epochs"], show_default=True, type=float, help="Linear lr warm-up, in epochs."),
+            click.option("--wd", "weight_decay", default=base["weight_decay"], show_default=True, type=float, help="Weight decay."),
+            click.option("--momentum", default=base["momentum"], show_default=True, type=float, help="SGD (Nesterov) momentum."),
+            click.option("--lr", default=base["lr"], show_default=True, type=float, help="Peak learning rate."),
+            click.option("--batch-size", default=base["batch_size"], show_default=True, type=int),
+        ]
+        for o in opts:
+            f = o(f)
+        return f
+
+    return deco(f) if f is not None else deco
+
+
+def _recipe_kw(kw) -> dict:
+    keys = ("batch_size", "lr", "momentum", "weight_decay", "warmup_epochs", "schedule", "label_smoothing", "grad_clip",
+            "zero_residual", "seed", "header_lr_scale", "wd_scope", "sampling", "init")
+    out = {k: kw[k] for k in keys}
+    out["augment"] = not kw["no_augment"]
+    return out
 
 
 def _recipe(epochs, dropout, lambda_x, kw):
-    from nascsim.train.loop import Recipe
+    from nascsim.train.recipe import Recipe
 
-    return Recipe(
-        epochs=epochs, batch_size=kw["batch_size"], lr=kw["lr"], momentum=kw["momentum"],
-        weight_decay=kw["weight_decay"], warmup_epochs=kw["warmup_epochs"], schedule=kw["schedule"],
-        label_smoothing=kw["label_smoothing"], grad_clip=kw["grad_clip"], zero_residual=kw["zero_residual"],
-        split_dropout=dropout, lambda_x=lambda_x, augment=not kw["no_augment"], seed=kw["seed"],
-    )
+    _positive("--batch-size", kw["batch_size"])
+    _positive("--epochs", epochs)
+    return Recipe(epochs=epochs, split_dropout=dropout, lambda_x=lambda_x, **_recipe_kw(kw))
 
 
 @click.group()
@@ -89,6 +115,9 @@ def supernet_train(data, out_dir, space, epochs, dropout, lambda_x, valid_images
                    monitor_pairs, cache_dir, device, resume, no_progress, **kw):
     """Pre-train a supernet; checkpoint after every epoch."""
     _torch(kw.pop("threads"))
+    _positive("--train-images", train_images)
+    _positive("--valid-images", valid_images)
+    _positive("--max-epochs", max_epochs)
     from nascsim.train.pretrain import pretrain
 
     last = pretrain(data, out_dir, space, _recipe(epochs, dropout, lambda_x, kw), valid_images, cache_dir, device,
@@ -118,19 +147,30 @@ def supernet_train(data, out_dir, space, epochs, dropout, lambda_x, valid_images
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice).")
+@click.option("--noise-pairs", default=0, show_default=True, type=int, help="Pairs of the minibatch-noise set (0: none).")
+@click.option("--noise-batches", default=20, show_default=True, type=int, help="Shared minibatches of the noise set.")
+@click.option("--noise-images", default=64, show_default=True, type=int, help="Images per noise minibatch.")
+@click.option("--max-rows", default=None, type=int, help="Rows (images x p x pairs) per evaluation call.")
 @click.option("--no-progress", is_flag=True)
 def supernet_evaluate(checkpoint, data, out, pairs, lowvar_pairs, ps, batch_images, repeat_share, near_share,
-                      thresholds, band, head, tail, seed, cache_dir, device, threads, no_progress):
+                      thresholds, band, head, tail, seed, cache_dir, device, threads, noise_pairs, noise_batches,
+                      noise_images, max_rows, no_progress):
     """Evaluate sampled (arch, split) pairs at every p; one parquet row per evaluation."""
     _torch(threads)
     from nascsim.train.evaluate import evaluate_supernet
 
+    _positive("--batch-images", batch_images)
+
+    _positive("--noise-batches", noise_batches)
+    _positive("--noise-images", noise_images)
+    _positive("--max-rows", max_rows)
     meta = evaluate_supernet(checkpoint, data, out, pairs, lowvar_pairs, _floats(ps, "--ps"), batch_images,
                              repeat_share, near_share, _floats(thresholds, "--thresholds"), band, head, tail,
-                             seed, cache_dir, device, not no_progress)
+                             seed, cache_dir, device, not no_progress, noise_pairs, noise_batches, noise_images, max_rows)
     ev = meta["eval"]
     rate = f"{ev['evals_per_s']:.1f} evaluations/s ({ev['pairs_per_s']:.2f} pairs/s)" if ev["evals_per_s"] else ""
-    click.echo(f"wrote {out}: {pairs} pairs + {lowvar_pairs} low-noise pairs, {rate}")
+    noise = f" + {noise_pairs} noise pairs x {noise_batches} minibatches" if noise_pairs else ""
+    click.echo(f"wrote {out}: {pairs} pairs + {lowvar_pairs} low-noise pairs{noise}, {rate}")
 
 
 @click.command()
@@ -154,7 +194,15 @@ def retrain(data, out_dir, arch, split, space, dropout, epochs, ps, bits, train_
     """Re-train one architecture from scratch, test it at each p, export head and tail, and confirm
     the split over a lossy channel."""
     _torch(kw.pop("threads"))
+    _positive("--train-images", train_images)
+    from nascsim.train.confirm import check_bits, check_loss_rates
     from nascsim.train.retrain import retrain as run
+
+    try:
+        check_bits(bits)
+        check_loss_rates(_floats(ps, "--ps"))
+    except ValueError as exc:
+        fail(str(exc))
 
     res = run(data, out_dir, arch, split, space, _recipe(epochs, dropout, 1, kw), _floats(ps, "--ps"), cache_dir,
               device, resume, not no_progress, train_images, bits)
@@ -183,10 +231,16 @@ def retrain(data, out_dir, arch, split, space, dropout, epochs, ps, bits, train_
 def confirm(results, data, out, space, top, dropout, epochs, ps, bits, train_images, cache_dir, device, no_progress, **kw):
     """Re-train the top candidates of a search JSON or sweep parquet; predicted vs measured accuracy."""
     _torch(kw.pop("threads"))
-    from nascsim.train.confirm import confirm_results
+    from nascsim.train.confirm import check_bits, check_loss_rates, confirm_results
 
     if top < 1:
         fail(f"--top must be at least 1, got {top}")
+    _positive("--train-images", train_images)
+    try:
+        check_bits(bits)
+        check_loss_rates(_floats(ps, "--ps"))
+    except ValueError as exc:
+        fail(str(exc))
     rows = confirm_results(results, data, out, space, top, dict(
         recipe=_recipe(epochs, dropout, 1, kw), ps=_floats(ps, "--ps"), cache_dir=cache_dir, device=device,
         progress=not no_progress, train_images=train_images, bits=bits))
@@ -195,3 +249,69 @@ def confirm(results, data, out, space, top, dropout, epochs, ps, bits, train_ima
         pred = "" if r["predicted_acc"] is None else f"{r['predicted_acc']:.4f}"
         click.echo(f"{r['candidate']:4d} {r['split']:5d} {r['p']:5.2f} {pred:>9s} {r['measured_acc']:9.4f} {r['channel_acc']:8.4f}")
     click.echo(f"wrote {out}")
+
+
+@supernet.command("campaign")
+@click.option("--data", required=True, type=click.Path(), help="Dataset folder (CIFAR pickles, image folder, or .tar.gz).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder: one parquet per supernet + campaign.json.")
+@click.option("--budget-s", required=True, type=float, help="Wall-clock seconds for everything, from start to the last file written.")
+@click.option("--space", default="fbnet", show_default=True, help="fbnet or extended.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:0 ...")
+@click.option("--workers", default="auto", show_default=True, type=click.Choice(["auto", "1", "2"]),
+              help="Lanes as processes: auto = 2 on CUDA (concurrent if faster), 1 elsewhere.")
+@click.option("--dropouts", default="0.5,0", show_default=True, help="Split dropout of each supernet (one lane each).")
+@click.option("--lambda-x", default=2, show_default=True, type=int, help="(arch, split) pairs per minibatch.")
+@click.option("--valid-images", default=5000, show_default=True, type=int, help="Training images held out for evaluations.")
+@click.option("--train-images", default=None, type=int, help="Cap on training images (smoke runs).")
+@click.option("--max-epochs", default=200, show_default=True, type=int, help="Upper bound on the planned epochs.")
+@click.option("--epochs", default=None, type=int, help="Fixed plan: exactly this many epochs and the target pair counts (fails if they do not fit).")
+@click.option("--monitor-pairs", default=16, show_default=True, type=int, help="Subnets whose held-out accuracy is logged per epoch.")
+@click.option("--monitor-images", default=1000, show_default=True, type=int)
+@click.option("--main-pairs", default=5000, show_default=True, type=int, help="Target of main pairs per supernet (more if time is left).")
+@click.option("--repeat-share", default=0.15, show_default=True, type=float, help="Share of main pairs re-evaluated on a second batch.")
+@click.option("--lowvar-pairs", default=300, show_default=True, type=int, help="Target of low-noise pairs (whole held-out split).")
+@click.option("--noise-pairs", default=50, show_default=True, type=int, help="Target of minibatch-noise pairs.")
+@click.option("--noise-batches", default=20, show_default=True, type=int, help="Target of shared minibatches of the noise set.")
+@click.option("--noise-images", default=64, show_default=True, type=int, help="Images per noise minibatch (ASNG's minibatch).")
+@click.option("--batch-images", default=500, show_default=True, type=int, help="Images per main-pair batch.")
+@click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Loss rates P.")
+@click.option("--near-share", default=0.3, show_default=True, type=float, help="Share of pairs drawn near the latency thresholds.")
+@click.option("--thresholds", default="30,35,40,50", show_default=True, help="T_th values (ms) for the near-threshold pairs.")
+@click.option("--band", default=0.1, show_default=True, type=float, help="Relative band around T_th.")
+@click.option("--head", default="raspi4", show_default=True)
+@click.option("--tail", default="edgegpu", show_default=True)
+@click.option("--max-rows", default=None, type=int, help="Rows (images x p x pairs) per evaluation call (default: 24576 on CUDA, 3072 on CPU).")
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Where decoded images are cached (default: next to the data).")
+@click.option("--checkpoint-dir", default=None, type=click.Path(file_okay=False), help="Also save each trained supernet here (not in --out).")
+@click.option("--calibrate-s", default=4.0, show_default=True, type=float, help="Seconds each speed measurement runs.")
+@click.option("--flush-s", default=15.0, show_default=True, type=float, help="Rewrite the evaluation files at least this often.")
+@recipe_options(batch_size=512, lr=0.3, warmup_epochs=2.0)
+def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts, lambda_x, valid_images, train_images,
+                      max_epochs, epochs, monitor_pairs, monitor_images, main_pairs, repeat_share, lowvar_pairs, noise_pairs,
+                      noise_batches, noise_images, batch_images, ps, near_share, thresholds, band, head, tail, max_rows,
+                      cache_dir, checkpoint_dir, calibrate_s, flush_s, **kw):
+    """Train both supernets (split dropout 0.5 and 0) and evaluate them, all within --budget-s:
+    plans by the clock, prints the plan, writes files as it goes (see nascsim.train.campaign)."""
+    import time
+
+    t0 = time.time()
+    threads = kw.pop("threads")
+    _torch(threads)
+    from nascsim.train.campaign import CampaignFailed, CampaignSettings, run_campaign
+
+    recipe = {**_recipe_kw(kw), "lambda_x": lambda_x}
+    settings = CampaignSettings(
+        data=data, out=out_dir, budget_s=budget_s, space=space, device=device, workers=workers,
+        dropouts=tuple(_floats(dropouts, "--dropouts")), recipe=recipe, valid_images=valid_images,
+        train_images=train_images, monitor_pairs=monitor_pairs, monitor_images=monitor_images,
+        ps=tuple(_floats(ps, "--ps")), batch_images=batch_images, noise_images=noise_images, main_pairs=main_pairs,
+        repeat_share=repeat_share, lowvar_pairs=lowvar_pairs, noise_pairs=noise_pairs, noise_batches=noise_batches,
+        max_epochs=max_epochs, epochs=epochs, near_share=near_share, thresholds=tuple(_floats(thresholds, "--thresholds")), band=band,
+        head=head, tail=tail, cache_dir=cache_dir, checkpoint_dir=checkpoint_dir, threads=threads, max_rows=max_rows,
+        calibrate_s=calibrate_s, flush_s=flush_s,
+    )
+    try:
+        run_campaign(settings, t0)
+    except CampaignFailed as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(1) from None

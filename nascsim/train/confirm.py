@@ -13,6 +13,7 @@ trained with (the receiver knows which elements arrived).
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +25,28 @@ from torch import nn
 
 from nascsim.config import DEFAULT_LOSS_SET
 from nascsim.space import arch_names, get_space, parse_arch
+
+
+def check_bits(bits: float) -> float:
+    """Bits q per payload element: a whole number in 1..32 (32: float32 as is)."""
+    try:
+        q = float(bits)
+    except (TypeError, ValueError):
+        raise ValueError(f"--bits must be a whole number in 1..32, got {bits!r}") from None
+    if not math.isfinite(q) or q != int(q) or not 1 <= q <= 32:
+        raise ValueError(f"--bits must be a whole number in 1..32, got {bits!r}")
+    return q
+
+
+def check_loss_rates(ps: Sequence[float]) -> list[float]:
+    """Loss rates p: at least one, each finite in [0, 1)."""
+    out = [float(p) for p in ps]
+    if not out:
+        raise ValueError("--ps needs at least one loss rate")
+    bad = [p for p in out if not (math.isfinite(p) and 0 <= p < 1)]
+    if bad:
+        raise ValueError(f"--ps: loss rate {bad[0]} is outside [0, 1)")
+    return out
 
 
 def quantise(z: torch.Tensor, bits: float) -> torch.Tensor:
@@ -155,10 +178,17 @@ def confirm_results(results: str | Path, data: str | Path, out: str | Path, spac
     per-candidate folders beside it). One row per (candidate, p)."""
     from nascsim.train.retrain import retrain
 
+    kw = dict(retrain_kw or {})
+    if "ps" in kw:
+        kw["ps"] = check_loss_rates(kw["ps"])
+    if "bits" in kw:
+        kw["bits"] = check_bits(kw["bits"])
+    if top < 1:
+        raise ValueError(f"--top must be at least 1, got {top}")
     out = Path(out)
     rows = []
     for i, c in enumerate(read_candidates(results, space, top)):
-        res = retrain(data, out.parent / f"{out.stem}-cand{i}", c["arch"], c["split"], space=space, **(retrain_kw or {}))
+        res = retrain(data, out.parent / f"{out.stem}-cand{i}", c["arch"], c["split"], space=space, **kw)
         for r in res["rows"]:
             match = c["p"] is None or abs(r["p"] - c["p"]) < 1e-9
             rows.append({

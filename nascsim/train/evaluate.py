@@ -1,4 +1,4 @@
-"""Supernet evaluations: the training data of the accuracy surrogate.
+"""Supernet evaluations: the training data of the accuracy surrogate and its test and noise sets.
 
 Pairs (a, k) are drawn by two schemes (``near_share`` sets the mix):
 
@@ -10,11 +10,18 @@ Pairs (a, k) are drawn by two schemes (``near_share`` sets the mix):
   layer -- skewed distributions like the ones ASNG converges to), splits uniform, and a candidate is
   kept when |T - T_th| <= band * T_th for a T_th drawn from ``thresholds``.
 
-Each pair is evaluated at every p of P on one held-out minibatch (``batch_images`` images): the
-head runs once per pair and its payload is reused for all p (only the tail runs per p). A share
-``repeat_share`` of pairs is re-evaluated on another batch (``repeat`` = 1) to give the observation
-noise. A separate low-noise test set of ``lowvar_pairs`` pairs is evaluated on the whole held-out
-split at every p (``batch`` = -1, ``lowvar`` = True).
+Three designs (the ``design`` column of the evaluation file):
+
+- ``main``: each pair at every p of P on one held-out batch of ``batch_images`` images (``batch``
+  = its index; rows with equal ``batch`` saw the same images); a share ``repeat_share`` of pairs
+  again on a second batch (``repeat`` = 1), which gives the observation noise;
+- ``lowvar``: a low-noise test set, each pair at every p on the whole held-out split
+  (``batch`` = -1, ``lowvar`` = True), in chunks of ``batch_images`` with the chunk's statistics;
+- ``noise``: a crossed minibatch-noise set, every pair at every p on every one of B shared
+  minibatches of ``noise_images`` (64, what ASNG judges a sample on) images (``batch`` = 0..B-1).
+
+Pairs run many at a time (:func:`nascsim.train.paths.loss_and_accuracy`): the head once per pair
+for all p, ops shared between pairs and p once per call, one host synchronisation per call.
 
 BatchNorm uses the statistics of the evaluated batch (train-mode BN, running statistics left
 untouched). Running statistics of a single-path supernet average over all paths that shared a
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -42,8 +50,9 @@ from nascsim.config import DEFAULT_LOSS_SET
 from nascsim.space import Space
 from nascsim.train.data import holdout_split, load_dataset, normalise, to_device
 from nascsim.train.loop import BatchStatistics
-from nascsim.train.pretrain import load_supernet, supernet_id, uniform_pairs
-from nascsim.train.supernet import SuperNet, split_dropout
+from nascsim.train.pretrain import load_supernet, supernet_id
+from nascsim.train.sampling import uniform_pairs
+from nascsim.train.supernet import SuperNet
 
 METADATA_KEY = "nascsim_supernet"
 N_OP_COLUMNS = 22
@@ -97,27 +106,280 @@ def sample_eval_pairs(space: Space, n: int, near_share: float, rng: np.random.Ge
     return archs[order], splits[order], near[order]
 
 
-def eval_pair_all_p(model: SuperNet, xb: torch.Tensor, yb: torch.Tensor, arch: np.ndarray, split: int,
-                    ps: Sequence[float]) -> list[tuple[float, float]]:
-    """(loss, acc) at every p of ``ps`` for one pair on one batch; the head runs once.
-    Call inside :class:`BatchStatistics`."""
-    z = model.forward_head(xb, arch, split)
-    out = []
-    for p in ps:
-        logits = model.forward_tail(split_dropout(z, p), arch, split)
-        out.append((float(F.cross_entropy(logits, yb)), float((logits.argmax(1) == yb).float().mean())))
-    return out
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(s + size, n)) for s in range(0, n, size)]
 
 
-def _write_parquet(columns: dict, metadata: dict, target: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def pairs_per_call(n_images: int, n_ps: int, max_rows: int) -> int:
+    """How many pairs one call evaluates: their tails stack ``pairs * n_images * n_ps`` rows,
+    kept within ``max_rows`` (at least one pair)."""
+    return max(1, int(max_rows) // max(1, n_images * n_ps))
 
-    table = pa.table(columns).replace_schema_metadata({METADATA_KEY: json.dumps(metadata)})
-    from nascsim.atomic import atomic_path
 
-    with atomic_path(target) as tmp:
-        pq.write_table(table, tmp)
+def eval_shared(model: SuperNet, x: torch.Tensor, y: torch.Tensor, archs: np.ndarray, splits: np.ndarray,
+                ps: Sequence[float], max_rows: int, precision=None) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, acc), each (U, len(ps)) float64, of U pairs on the same images ``x`` (normalised,
+    on the model's device), in calls of :func:`pairs_per_call` pairs. Call inside
+    :class:`BatchStatistics`."""
+    from nascsim.train.loop import Precision
+    from nascsim.train.paths import loss_and_accuracy
+
+    precision = precision or Precision()
+    m = pairs_per_call(len(y), len(ps), max_rows)
+    xb = precision.batch(x)
+    losses, accs = [], []
+    for a, b in _chunks(len(splits), m):
+        with precision.autocast(x.device):
+            lo, ac = loss_and_accuracy(model, xb, y, archs[a:b], splits[a:b], ps, shared=True)
+        losses.append(lo)
+        accs.append(ac)
+    loss = torch.cat(losses).double().cpu().numpy()
+    acc = torch.cat(accs).double().cpu().numpy()
+    return loss, acc
+
+
+class EvalTable:
+    """Rows of one evaluation file, accumulated set by set (:data:`COLUMNS` order)."""
+
+    def __init__(self, supernet: str, dataset: str, seed: int, ps: Sequence[float]) -> None:
+        self.supernet, self.dataset, self.seed = supernet, dataset, int(seed)
+        self.ps = [float(p) for p in ps]
+        self.cols: dict[str, list] = {k: [] for k in ("pair", "split", "p", "batch", "repeat", "n_images", "loss", "acc", "lowvar", "design")}
+        self.ops: list[np.ndarray] = []
+
+    def add(self, pairs: np.ndarray, archs: np.ndarray, splits: np.ndarray, batch: np.ndarray | int,
+            repeat: np.ndarray | int, n_images: int, loss: np.ndarray, acc: np.ndarray, design: str) -> None:
+        """One row per (pair, p): ``loss``/``acc`` (U, len(ps))."""
+        u, n_p = loss.shape
+        rep = lambda v: np.repeat(np.broadcast_to(np.asarray(v), (u,)), n_p).tolist()  # noqa: E731
+        self.cols["pair"] += rep(pairs)
+        self.cols["split"] += rep(splits)
+        self.cols["p"] += self.ps * u
+        self.cols["batch"] += rep(batch)
+        self.cols["repeat"] += rep(repeat)
+        self.cols["n_images"] += [int(n_images)] * (u * n_p)
+        self.cols["loss"] += loss.reshape(-1).tolist()
+        self.cols["acc"] += acc.reshape(-1).tolist()
+        self.cols["lowvar"] += [design == "lowvar"] * (u * n_p)
+        self.cols["design"] += [design] * (u * n_p)
+        self.ops.append(np.repeat(np.asarray(archs, dtype=np.int64).reshape(u, -1), n_p, axis=0))
+
+    def __len__(self) -> int:
+        return len(self.cols["pair"])
+
+    def count(self, design: str) -> int:
+        """Pairs (distinct) of one design."""
+        return len({p for p, d in zip(self.cols["pair"], self.cols["design"]) if d == design})
+
+    def table(self, metadata: dict):
+        import pyarrow as pa
+
+        n = len(self)
+        ops = np.concatenate(self.ops) if self.ops else np.zeros((0, N_OP_COLUMNS), np.int64)
+        cols = {"supernet": pa.array([self.supernet] * n, pa.string()),
+                "pair": pa.array(self.cols["pair"], pa.int64()),
+                "arch": pa.array([",".join(map(str, r)) for r in ops.tolist()], pa.string())}
+        for li in range(N_OP_COLUMNS):
+            cols[f"op{li:02d}"] = pa.array(ops[:, li], pa.int64())
+        for k in ("split", "p", "batch", "repeat", "n_images", "loss", "acc"):
+            cols[k] = pa.array(self.cols[k], pa.float64() if k in ("p", "loss", "acc") else pa.int64())
+        cols["dataset"] = pa.array([self.dataset] * n, pa.string())
+        cols["seed"] = pa.array([self.seed] * n, pa.int64())
+        cols["lowvar"] = pa.array(self.cols["lowvar"], pa.bool_())
+        cols["design"] = pa.array(self.cols["design"], pa.string())
+        return pa.table(cols).replace_schema_metadata({METADATA_KEY: json.dumps(metadata)})
+
+    def write(self, target: str | Path, metadata: dict) -> None:
+        """The whole table, written atomically (a reader never sees a half-written file)."""
+        import pyarrow.parquet as pq
+
+        from nascsim.atomic import atomic_path
+
+        table = self.table(metadata)
+        with atomic_path(target) as tmp:
+            pq.write_table(table, tmp)
+
+
+def main_jobs(n_pairs: int, n_batches: int, repeat_share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pair index, batch, repeat) of the main evaluations of ``n_pairs`` pairs: each pair on a
+    uniform batch, and ``ceil(repeat_share * n_pairs)`` of them (a seeded choice) again on another
+    batch. Sorted by batch, so that pairs sharing a batch share calls."""
+    first = rng.integers(0, n_batches, size=n_pairs)
+    n_rep = min(n_pairs, int(np.ceil(repeat_share * n_pairs - 1e-9))) if n_batches > 1 else 0
+    chosen = np.sort(rng.choice(n_pairs, size=n_rep, replace=False)) if n_rep else np.zeros(0, np.int64)
+    second = (first[chosen] + 1 + rng.integers(0, max(n_batches - 1, 1), size=n_rep)) % n_batches
+    pair = np.concatenate([np.arange(n_pairs), chosen]).astype(np.int64)
+    batch = np.concatenate([first, second]).astype(np.int64)
+    repeat = np.concatenate([np.zeros(n_pairs, np.int64), np.ones(n_rep, np.int64)])
+    order = np.lexsort((repeat, pair, batch))
+    return pair[order], batch[order], repeat[order]
+
+
+@dataclass
+class HeldOut:
+    """The held-out split on the device: normalised images (N, 3, H, W) and labels (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+class Evaluator:
+    """The three evaluation designs of one supernet on its held-out split (module docstring).
+
+    Each method evaluates some pairs and adds their rows to ``table``; ``deadline`` (a
+    ``time.perf_counter`` value) stops a method before a unit of work it could not finish in
+    time (a block of main pairs, one noise minibatch, a group of low-noise pairs); what was added
+    is always a valid evaluation set. ``after_unit()`` runs after each unit (incremental writes).
+    """
+
+    def __init__(self, model: SuperNet, held: HeldOut, table: EvalTable, ps: Sequence[float], batch_images: int,
+                 max_rows: int, precision=None, after_unit=None) -> None:
+        if batch_images < 1 or len(held) < batch_images:
+            raise ValueError(f"batch_images must lie in 1..{len(held)} (the held-out images), got {batch_images}")
+        self.model, self.held, self.table, self.ps = model, held, table, [float(p) for p in ps]
+        self.batch_images, self.max_rows, self.precision = int(batch_images), int(max_rows), precision
+        self.after_unit = after_unit or (lambda: None)
+        self.next_pair = 0
+
+    @property
+    def n_batches(self) -> int:
+        return len(self.held) // self.batch_images
+
+    def _ids(self, n: int) -> np.ndarray:
+        ids = np.arange(self.next_pair, self.next_pair + n, dtype=np.int64)
+        self.next_pair += n
+        return ids
+
+    def _on(self, start: int, stop: int, archs, splits):
+        """One unit of evaluation calls; a CUDA out-of-memory error halves ``max_rows`` (down to one
+        pair per call) and retries, so a tight GPU slows the run instead of ending it."""
+        while True:
+            try:
+                return eval_shared(self.model, self.held.x[start:stop], self.held.y[start:stop], archs, splits, self.ps,
+                                   self.max_rows, self.precision)
+            except torch.cuda.OutOfMemoryError:
+                floor = (stop - start) * len(self.ps)
+                if self.max_rows <= floor:
+                    raise
+                self.max_rows = max(floor, self.max_rows // 2)
+                torch.cuda.empty_cache()
+
+    def noise(self, archs: np.ndarray, splits: np.ndarray, n_batches: int, n_images: int = 64,
+              deadline: float | None = None) -> int:
+        """Every pair on each of ``n_batches`` disjoint minibatches of ``n_images``; returns the
+        minibatches done."""
+        if n_batches < 1 or n_images < 1 or n_batches * n_images > len(self.held):
+            raise ValueError(f"{n_batches} noise minibatches of {n_images} images need more than the {len(self.held)} held-out images")
+        ids = self._ids(len(splits))
+        done, t_unit = 0, 0.0
+        with BatchStatistics(self.model):
+            for b in range(n_batches):
+                if deadline is not None and time.perf_counter() + t_unit > deadline:
+                    break
+                t0 = time.perf_counter()
+                loss, acc = self._on(b * n_images, (b + 1) * n_images, archs, splits)
+                self.table.add(ids, archs, splits, b, 0, n_images, loss, acc, "noise")
+                done += 1
+                self.after_unit()
+                t_unit = time.perf_counter() - t0
+        return done
+
+    def lowvar(self, archs: np.ndarray, splits: np.ndarray, deadline: float | None = None) -> int:
+        """Pairs on the whole held-out split (chunks of ``batch_images``, weighted by size);
+        returns the pairs done."""
+        n = len(self.held)
+        chunks = _chunks(n, self.batch_images)
+        m = pairs_per_call(self.batch_images, len(self.ps), self.max_rows)
+        done, t_unit = 0, 0.0
+        with BatchStatistics(self.model):
+            for a, b in _chunks(len(splits), m):
+                if deadline is not None and time.perf_counter() + t_unit > deadline:
+                    break
+                t0 = time.perf_counter()
+                loss = np.zeros((b - a, len(self.ps)))
+                acc = np.zeros_like(loss)
+                for s, e in chunks:
+                    lo, ac = self._on(s, e, archs[a:b], splits[a:b])
+                    loss += lo * (e - s) / n
+                    acc += ac * (e - s) / n
+                self.table.add(self._ids(b - a), archs[a:b], splits[a:b], -1, 0, n, loss, acc, "lowvar")
+                done += b - a
+                self.after_unit()
+                t_unit = time.perf_counter() - t0
+        return done
+
+    def main_block(self, archs: np.ndarray, splits: np.ndarray, repeat_share: float, rng: np.random.Generator) -> None:
+        """One block of main pairs: each on a batch, ``repeat_share`` of them on a second one."""
+        ids = self._ids(len(splits))
+        pair, batch, repeat = main_jobs(len(splits), self.n_batches, repeat_share, rng)
+        bsz = self.batch_images
+        results = []
+        with BatchStatistics(self.model):
+            for b in np.unique(batch):
+                sel = np.flatnonzero(batch == b)
+                loss, acc = self._on(b * bsz, (b + 1) * bsz, archs[pair[sel]], splits[pair[sel]])
+                results.append((sel, loss, acc))
+        loss = np.zeros((len(pair), len(self.ps)))
+        acc = np.zeros_like(loss)
+        for sel, lo, ac in results:
+            loss[sel], acc[sel] = lo, ac
+        order = np.lexsort((repeat, pair))
+        self.table.add(ids[pair[order]], archs[pair[order]], splits[pair[order]], batch[order], repeat[order], bsz,
+                       loss[order], acc[order], "main")
+        self.after_unit()
+
+
+def default_max_rows(device: torch.device) -> int:
+    """Rows (images x loss rates x pairs) one evaluation call may stack: about 1 MB of activations
+    per row at the widest layer in bf16, so 24,576 rows stay well inside a GPU's memory; 3,072 on
+    a CPU."""
+    return 24576 if device.type == "cuda" else 3072
+
+
+def supernet_record(state: dict) -> dict:
+    """The training part of an evaluation file's metadata, from a supernet checkpoint."""
+    recipe = state["recipe"]
+    log = state["log"]
+    return {
+        "supernet": supernet_id(state["space"], state["dataset"], recipe["split_dropout"], state["epoch"]),
+        "dataset": state["dataset"],
+        "dataset_source": state["dataset_source"],
+        "space": state["space"],
+        "classes": state["classes"],
+        "split_dropout_train": recipe["split_dropout"],
+        "lambda_x": recipe["lambda_x"],
+        "epochs": state["epoch"],
+        "epochs_planned": recipe["epochs"],
+        "images": state["train_images"],
+        "train_images": state["train_images"],
+        "valid_images": state["valid_images"],
+        "seed": recipe["seed"],
+        "recipe": recipe,
+        "git_commit": state["git_commit"],
+        "final_train_loss": log[-1]["loss"] if log else None,
+        "epochs_log": log,
+        "train_device": state["device"],
+        "torch": state["torch"],
+    }
+
+
+def check_eval_settings(pairs: int, lowvar_pairs: int, noise_pairs: int, ps: Sequence[float], batch_images: int,
+                        repeat_share: float, near_share: float, band: float) -> list[float]:
+    """The evaluation settings' ranges (one ``ValueError`` naming the bad value); returns ``ps``."""
+    for name, v, lo, hi in (("repeat_share", repeat_share, 0, 1), ("near_share", near_share, 0, 1), ("band", band, 0, 1)):
+        if not lo <= v <= hi:
+            raise ValueError(f"{name} must lie in [{lo}, {hi}], got {v}")
+    if min(pairs, lowvar_pairs, noise_pairs) < 0 or pairs + lowvar_pairs == 0:
+        raise ValueError(f"need pairs >= 0, lowvar_pairs >= 0 and noise_pairs >= 0, pairs and lowvar_pairs not both 0 "
+                         f"(got {pairs}, {lowvar_pairs}, {noise_pairs})")
+    if batch_images < 1:
+        raise ValueError(f"batch_images must be at least 1, got {batch_images}")
+    from nascsim.train.confirm import check_loss_rates
+
+    return check_loss_rates(ps)
 
 
 def evaluate_supernet(
@@ -138,123 +400,59 @@ def evaluate_supernet(
     cache_dir: str | Path | None = None,
     device: str = "auto",
     progress: bool = True,
+    noise_pairs: int = 0,
+    noise_batches: int = 20,
+    noise_images: int = 64,
+    max_rows: int | None = None,
 ) -> dict:
-    """Evaluate sampled pairs of the supernet at ``checkpoint``; write the parquet ``out``.
-    Returns the metadata written (incl. evaluations per second)."""
+    """Evaluate sampled pairs of the supernet at ``checkpoint`` (main, lowvar and, with
+    ``noise_pairs``, noise designs); write the parquet ``out``. Returns the metadata written."""
     from tqdm import tqdm
 
-    for name, v, lo, hi in (("repeat_share", repeat_share, 0, 1), ("near_share", near_share, 0, 1), ("band", band, 0, 1)):
-        if not lo <= v <= hi:
-            raise ValueError(f"{name} must lie in [{lo}, {hi}], got {v}")
-    if pairs < 0 or lowvar_pairs < 0 or pairs + lowvar_pairs == 0:
-        raise ValueError(f"need pairs >= 0 and lowvar_pairs >= 0, not both 0 (got {pairs}, {lowvar_pairs})")
-    ps = [float(p) for p in ps]
-    if not ps or any(not 0 <= p < 1 for p in ps):
-        raise ValueError(f"loss rates must lie in [0, 1), got {ps}")
+    ps = check_eval_settings(pairs, lowvar_pairs, noise_pairs, ps, batch_images, repeat_share, near_share, band)
     model, state = load_supernet(checkpoint, device)
     dev = next(model.parameters()).device
+    from nascsim.train.loop import Precision
+
+    precision = Precision.for_device(dev)
+    model = precision.prepare(model)
     sp = model.space
+    recipe = state["recipe"]
     ds = load_dataset(data, cache_dir)
     if ds.n_classes != state["classes"]:
         raise ValueError(f"{data} has {ds.n_classes} classes; the supernet was trained with {state['classes']}")
-    recipe = state["recipe"]
     _, valid_idx = holdout_split(len(ds.y_train), state["valid_images"], recipe["seed"])
-    x_valid = normalise(to_device(ds.x_train[valid_idx], dev), *state["stats"])
-    y_valid = torch.as_tensor(ds.y_train[valid_idx], device=dev)
-    n_valid = len(valid_idx)
-    bsz = min(batch_images, n_valid)
-    n_batches = n_valid // bsz
+    held = HeldOut(normalise(to_device(ds.x_train[valid_idx], dev), *state["stats"]),
+                   torch.as_tensor(ds.y_train[valid_idx], device=dev))
+    bsz = min(batch_images, len(held))
+    record = supernet_record(state)
+    table = EvalTable(record["supernet"], state["dataset"], seed, ps)
+    ev = Evaluator(model, held, table, ps, bsz, max_rows or default_max_rows(dev), precision)
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xE7A1]))
     near_kw = dict(thresholds=thresholds, band=band, head=head, tail=tail, classes=state["classes"])
     archs, splits, near = sample_eval_pairs(sp, pairs, near_share, rng, **near_kw)
     lv_archs, lv_splits, lv_near = sample_eval_pairs(sp, lowvar_pairs, near_share, rng, **near_kw)
-
-    sid = supernet_id(sp.name, state["dataset"], recipe["split_dropout"], state["epoch"])
-    cols: dict[str, list] = {k: [] for k in ("pair", "arch", "split", "p", "batch", "repeat", "n_images", "loss", "acc", "lowvar")}
-    op_cols: list[list[int]] = []
-
-    def add(pair: int, arch: np.ndarray, split: int, batch: int, repeat: int, n_img: int, res, lowvar: bool) -> None:
-        for p, (loss, acc) in zip(ps, res):
-            cols["pair"].append(pair)
-            cols["arch"].append(",".join(str(int(o)) for o in arch))
-            cols["split"].append(int(split))
-            cols["p"].append(p)
-            cols["batch"].append(batch)
-            cols["repeat"].append(repeat)
-            cols["n_images"].append(n_img)
-            cols["loss"].append(loss)
-            cols["acc"].append(acc)
-            cols["lowvar"].append(lowvar)
-            op_cols.append([int(o) for o in arch])
+    nz_archs, nz_splits, nz_near = sample_eval_pairs(sp, noise_pairs, near_share, rng, **near_kw)
 
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    n_main = 0
-    with BatchStatistics(model):
-        for i in tqdm(range(pairs), desc="pairs", disable=not progress):
-            a, k = archs[i], int(splits[i])
-            b = int(rng.integers(n_batches))
-            sl = slice(b * bsz, (b + 1) * bsz)
-            add(i, a, k, b, 0, bsz, eval_pair_all_p(model, x_valid[sl], y_valid[sl], a, k, ps), False)
-            n_main += len(ps)
-            if n_batches > 1 and rng.random() < repeat_share:
-                b2 = int((b + 1 + rng.integers(n_batches - 1)) % n_batches)
-                sl = slice(b2 * bsz, (b2 + 1) * bsz)
-                add(i, a, k, b2, 1, bsz, eval_pair_all_p(model, x_valid[sl], y_valid[sl], a, k, ps), False)
-                n_main += len(ps)
-        t_main = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        chunks = [slice(s, min(s + bsz, n_valid)) for s in range(0, n_valid, bsz)]
-        for j in tqdm(range(lowvar_pairs), desc="low-noise pairs", disable=not progress):
-            a, k = lv_archs[j], int(lv_splits[j])
-            tot = np.zeros((len(ps), 2))
-            for sl in chunks:
-                n_c = sl.stop - sl.start
-                tot += n_c * np.array(eval_pair_all_p(model, x_valid[sl], y_valid[sl], a, k, ps))
-            add(pairs + j, a, k, -1, 0, n_valid, [tuple(r) for r in tot / n_valid], True)
-        t_lowvar = time.perf_counter() - t1
+    block = 250
+    for a in tqdm(range(0, pairs, block), desc="pairs", disable=not progress):
+        ev.main_block(archs[a:a + block], splits[a:a + block], repeat_share, rng)
+    t_main = time.perf_counter() - t0
+    n_main = len(table)
+    t1 = time.perf_counter()
+    if lowvar_pairs:
+        ev.lowvar(lv_archs, lv_splits)
+    t_lowvar = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    if noise_pairs:
+        ev.noise(nz_archs, nz_splits, noise_batches, noise_images)
+    t_noise = time.perf_counter() - t2
 
-    n = len(cols["pair"])
-    columns = {"supernet": [sid] * n, "pair": cols["pair"], "arch": cols["arch"]}
-    ops = np.array(op_cols, dtype=np.int64).reshape(n, N_OP_COLUMNS)
-    for li in range(N_OP_COLUMNS):
-        columns[f"op{li:02d}"] = ops[:, li]
-    for key in ("split", "p", "batch", "repeat", "n_images", "loss", "acc"):
-        columns[key] = cols[key]
-    columns["dataset"] = [state["dataset"]] * n
-    columns["seed"] = [int(seed)] * n
-    columns["lowvar"] = cols["lowvar"]
-    import pyarrow as pa
-
-    typed = {k: pa.array(v, type=pa.int64()) for k, v in columns.items()
-             if k in ("pair", "split", "batch", "repeat", "n_images", "seed") or k.startswith("op")}
-    typed.update({k: pa.array(v, type=pa.float64()) for k, v in columns.items() if k in ("p", "loss", "acc")})
-    typed.update({k: pa.array(v, type=pa.string()) for k, v in columns.items() if k in ("supernet", "arch", "dataset")})
-    typed["lowvar"] = pa.array(columns["lowvar"], type=pa.bool_())
-    ordered = {k: typed[k] for k in columns}
-
-    log = state["log"]
     meta = {
-        "supernet": sid,
-        "dataset": state["dataset"],
-        "dataset_source": state["dataset_source"],
-        "space": sp.name,
-        "classes": state["classes"],
-        "split_dropout_train": recipe["split_dropout"],
-        "lambda_x": recipe["lambda_x"],
-        "epochs": state["epoch"],
-        "epochs_planned": recipe["epochs"],
-        "images": state["train_images"],
-        "train_images": state["train_images"],
-        "valid_images": state["valid_images"],
-        "seed": recipe["seed"],
-        "recipe": recipe,
-        "git_commit": state["git_commit"],
-        "final_train_loss": log[-1]["loss"] if log else None,
-        "epochs_log": log,
-        "train_device": state["device"],
-        "torch": state["torch"],
+        **record,
         "eval": {
             "seed": int(seed),
             "git_commit": _commit(),
@@ -264,20 +462,26 @@ def evaluate_supernet(
             "near_pairs": int(near.sum()),
             "lowvar_pairs": lowvar_pairs,
             "lowvar_near_pairs": int(lv_near.sum()),
+            "noise_pairs": noise_pairs,
+            "noise_batches": noise_batches if noise_pairs else 0,
+            "noise_images": noise_images,
             "batch_images": bsz,
-            "n_batches": n_batches,
+            "n_batches": ev.n_batches,
             "repeat_share": repeat_share,
             "sampling": f"uniform + {near_share:.0%} near T_th in {list(map(float, thresholds))} ms (band {band:.0%}, {head}->{tail}, θ~Dirichlet(0.3))",
-            "bn_at_eval": f"batch statistics of the evaluated batch ({bsz} images)",
+            "bn_at_eval": f"batch statistics of the evaluated batch ({bsz} images; noise set: {noise_images})",
             "head_reused_across_p": True,
+            "precision": {"amp_bf16": precision.amp, "channels_last": precision.channels_last},
+            "pairs_per_call": pairs_per_call(bsz, len(ps), ev.max_rows),
             "main_s": t_main,
             "lowvar_s": t_lowvar,
-            "evals_per_s": n_main / t_main if t_main > 0 else None,
+            "noise_s": t_noise,
+            "evals_per_s": n_main / t_main if t_main > 0 and pairs else None,
             "pairs_per_s": pairs / t_main if t_main > 0 and pairs else None,
             "lowvar_evals_per_s": lowvar_pairs * len(ps) / t_lowvar if t_lowvar > 0 and lowvar_pairs else None,
         },
     }
-    _write_parquet(ordered, meta, Path(out))
+    table.write(out, meta)
     return meta
 
 

@@ -1,9 +1,23 @@
-"""The SGD training loop shared by supernet pre-training and stand-alone re-training.
+"""The SGD training loop shared by supernet pre-training, the campaign and stand-alone re-training.
 
 One step: a minibatch (augmented on the device), the paths to train on it (the supernet draws
-λ_x = 2 uniform (arch, split) pairs per step, Algorithm 1 lines 2-4; a child network has one),
-the loss with dropout ``p`` at each path's split, averaged over the paths, gradient-norm clipping,
-an SGD step at the scheduled learning rate (linear warm-up, then cosine decay to zero).
+λ_x = 2 (arch, split) pairs per step, Algorithm 1 lines 2-4; a child network has one), the loss
+with dropout ``p`` at each path's split, averaged over the paths, gradient-norm clipping, an SGD
+step at the scheduled learning rate (linear warm-up, then cosine decay to zero). The supernet's
+λ_x paths run as one call of :func:`nascsim.train.paths.forward_paths` (ops they share run once on
+the stacked rows; each path keeps its own BatchNorm statistics), so
+
+    loss = (1/λ_x) Σ_i CE(tail(dropout_p(head(x; a_i, k_i))), y)
+
+is one cross-entropy over the stacked logits. No step waits for the device: the epoch's loss is
+summed on the device and read once per epoch (a diverged run is reported at the end of its epoch).
+
+Parameter groups (:func:`param_groups`): ``wd_scope = "weights"`` decays only conv and linear
+weights (no BatchNorm scale/shift, no bias), and ``header_lr_scale`` scales the learning rate of
+the shared 1504-channel header and the classifier, which every path trains at every step.
+
+Precision (:class:`Precision`): bf16 autocast and channels_last memory format, for CUDA; neither
+changes what is computed beyond rounding.
 
 Determinism and exact resumption: every epoch reseeds its own generators (shuffling and
 augmentation, path sampling, the global torch RNG used by dropout) from (seed, epoch), and the
@@ -13,11 +27,12 @@ and the log, so a run resumed from epoch e's checkpoint equals an uninterrupted 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import torch
@@ -25,57 +40,35 @@ import torch.nn.functional as F
 from torch import nn
 
 from nascsim.train.data import augment, normalise
+from nascsim.train.recipe import LEGACY_RECIPE, Recipe  # noqa: F401 -- re-exported: the loop's knobs
 
-Path_ = tuple[Sequence[int], int]  # (arch, split)
-
+# per epoch: (rng, steps) -> archs (steps, λ, L), splits (steps, λ)
+PathSampler = Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
 
 @dataclass(frozen=True)
-class Recipe:
-    """Training knobs. Defaults follow the lead of the earlier CPU trials (lr 0.05 fell smoothly
-    where 0.1 diverged) with the usual CIFAR choices; the paper fixes only SGD, uniform sampling,
-    λ_x = 2 and split dropout 0.5."""
+class Precision:
+    """``amp``: bf16 autocast on CUDA (forward and loss; weights, gradients and the optimiser stay
+    float32). ``channels_last``: NHWC memory format for weights and activations."""
 
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 4e-5
-    warmup_epochs: float = 1.0
-    schedule: str = "cosine"
-    label_smoothing: float = 0.1
-    grad_clip: float = 5.0
-    zero_residual: bool = True
-    split_dropout: float = 0.5
-    lambda_x: int = 2
-    augment: bool = True
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "lr": self.lr > 0 and math.isfinite(self.lr),
-            "momentum": 0 <= self.momentum < 1,
-            "weight_decay": self.weight_decay >= 0,
-            "warmup_epochs": self.warmup_epochs >= 0,
-            "schedule": self.schedule in ("cosine", "constant"),
-            "label_smoothing": 0 <= self.label_smoothing < 1,
-            "grad_clip": self.grad_clip >= 0,
-            "split_dropout": 0 <= self.split_dropout < 1,
-            "lambda_x": self.lambda_x >= 1,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ValueError(f"bad training option {name}={getattr(self, name)!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    amp: bool = False
+    channels_last: bool = False
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Recipe":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+    def for_device(cls, device: torch.device) -> "Precision":
+        """bf16 + channels_last on CUDA; channels_last alone on a CPU (faster there, where bf16 was
+        slower: README, "GPU campaign")."""
+        return cls(amp=device.type == "cuda", channels_last=True)
+
+    def autocast(self, device: torch.device):
+        if self.amp:
+            return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def batch(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
 def lr_at(step: int, steps_per_epoch: int, recipe: Recipe) -> float:
@@ -141,13 +134,136 @@ class BatchStatistics:
         self.model.train(self.was_training)
 
 
+def param_groups(model: nn.Module, recipe: Recipe) -> list[dict]:
+    """SGD parameter groups: (header and classifier or not) x (decayed or not), empty groups
+    dropped; each carries ``lr_scale``. With ``wd_scope = "all"`` and ``header_lr_scale = 1``
+    this is one group of every parameter (the plain recipe)."""
+    shared = {id(p) for name in ("header", "classifier") if hasattr(model, name) for p in getattr(model, name).parameters()}
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for m in model.modules():
+        for pname, p in m.named_parameters(recurse=False):
+            decay = recipe.wd_scope == "all" or (pname == "weight" and isinstance(m, (nn.Conv2d, nn.Linear)))
+            top = id(p) in shared and recipe.header_lr_scale != 1.0
+            groups.setdefault((top, decay), []).append(p)
+    out = []
+    for (top, decay), params in sorted(groups.items()):
+        out.append({"params": params, "weight_decay": recipe.weight_decay if decay else 0.0,
+                    "lr_scale": recipe.header_lr_scale if top else 1.0})
+    return out
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD (Nesterov) over :func:`param_groups`."""
+    return torch.optim.SGD(param_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
+                           nesterov=recipe.nesterov and recipe.momentum > 0)
+
+
+def path_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, archs: np.ndarray, splits: np.ndarray,
+              recipe: Recipe) -> torch.Tensor:
+    """(1/λ_x) Σ_i CE of the λ_x paths (archs (λ, L), splits (λ,)) on one minibatch, as one
+    tensor; the supernet runs them together (:func:`nascsim.train.paths.forward_paths`)."""
+    if hasattr(model, "layers"):
+        from nascsim.train.paths import forward_paths
+
+        logits, _ = forward_paths(model, xb, archs, splits, [recipe.split_dropout], shared=True)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), yb.repeat(logits.shape[0]),
+                               label_smoothing=recipe.label_smoothing)
+    total = 0.0
+    for arch, split in zip(archs, splits):
+        out = model(xb, arch, int(split), recipe.split_dropout)
+        total = total + F.cross_entropy(out.float(), yb, label_smoothing=recipe.label_smoothing)
+    return total / len(splits)
+
+
+@dataclass
+class EpochData:
+    """What an epoch reads: uint8 images (N, 3, H, W) and labels (N,) on the training device, the
+    training indices (a device tensor) and the normalisation statistics."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    train_idx: torch.Tensor
+    stats: tuple[list[float], list[float]]
+
+    @classmethod
+    def of(cls, images: torch.Tensor, labels: torch.Tensor, train_idx: np.ndarray, stats) -> "EpochData":
+        if len(train_idx) < 1:
+            raise ValueError("no training images")
+        return cls(images, labels, torch.as_tensor(np.asarray(train_idx), dtype=torch.long, device=images.device), stats)
+
+    def steps(self, batch_size: int) -> tuple[int, int]:
+        """(batch size, steps per epoch): full batches only, the batch capped at the set's size."""
+        n = len(self.train_idx)
+        bs = min(batch_size, n)
+        return bs, n // bs
+
+
+def run_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    data: EpochData,
+    recipe: Recipe,
+    epoch: int,
+    sample_paths: PathSampler,
+    precision: Precision = Precision(),
+    progress: bool = False,
+    max_steps: int | None = None,
+) -> dict:
+    """One epoch (0-based ``epoch``) of the step described in the module docstring; returns its
+    log entry {epoch, s, loss, images_per_s, lr_end}. ``max_steps`` stops early (speed trials)."""
+    from tqdm import tqdm
+
+    device = data.images.device
+    mean, std = data.stats
+    bs, steps = data.steps(recipe.batch_size)
+    n = len(data.train_idx)
+    model.train()
+    torch.manual_seed(epoch_seed(recipe.seed, epoch, 0))
+    gen = torch.Generator(device=device).manual_seed(epoch_seed(recipe.seed, epoch, 1))
+    rng = np.random.default_rng(epoch_seed(recipe.seed, epoch, 2))
+    archs, splits = sample_paths(rng, steps)
+    order = data.train_idx[torch.randperm(n, generator=gen, device=device)]
+    run_steps = steps if max_steps is None else min(steps, max_steps)
+    params = [p for g in opt.param_groups for p in g["params"]]
+    loss_sum = torch.zeros((), device=device)
+    t0 = time.perf_counter()
+    bar = tqdm(range(run_steps), desc=f"epoch {epoch + 1}/{recipe.epochs}", disable=not progress, leave=False)
+    for s in bar:
+        bidx = order[s * bs:(s + 1) * bs]
+        xb = normalise(data.images[bidx], mean, std)
+        if recipe.augment:
+            xb = augment(xb, gen)
+        xb = precision.batch(xb)
+        yb = data.labels[bidx]
+        lr = lr_at(epoch * steps + s, steps, recipe)
+        for g in opt.param_groups:
+            g["lr"] = lr * g.get("lr_scale", 1.0)
+        opt.zero_grad(set_to_none=True)
+        with precision.autocast(device):
+            loss = path_loss(model, xb, yb, archs[s], splits[s], recipe)
+        loss.backward()
+        if recipe.grad_clip > 0:
+            nn.utils.clip_grad_norm_([p for p in params if p.grad is not None], recipe.grad_clip)
+        opt.step()
+        loss_sum += loss.detach()
+        if progress and (s + 1) % 20 == 0:
+            bar.set_postfix(img_s=f"{(s + 1) * bs / max(time.perf_counter() - t0, 1e-9):.0f}")
+    bar.close()
+    mean_loss = float(loss_sum) / max(run_steps, 1)  # the epoch's one host synchronisation
+    dt = time.perf_counter() - t0
+    if not math.isfinite(mean_loss):
+        raise FloatingPointError(f"training diverged in epoch {epoch + 1} (mean loss {mean_loss}); lower --lr")
+    return {"epoch": epoch + 1, "s": round(dt, 3), "loss": mean_loss, "images_per_s": run_steps * bs / max(dt, 1e-9),
+            "lr_end": lr_at(epoch * steps + run_steps - 1, steps, recipe) if run_steps else 0.0}
+
+
 def train_epochs(
     model: nn.Module,
     images: torch.Tensor,
     labels: torch.Tensor,
     train_idx: np.ndarray,
     recipe: Recipe,
-    sample_paths: Callable[[np.random.Generator], list[Path_]],
+    sample_paths: PathSampler,
     checkpoint: str | Path,
     stats: tuple[list[float], list[float]],
     extra: dict,
@@ -155,6 +271,7 @@ def train_epochs(
     on_epoch: Callable[[nn.Module, int], dict] | None = None,
     progress: bool = True,
     max_epochs: int | None = None,
+    precision: Precision = Precision(),
 ) -> dict:
     """Train ``model`` from ``state`` (a loaded checkpoint, or None) to ``recipe.epochs``.
 
@@ -164,14 +281,9 @@ def train_epochs(
     monitoring numbers to the epoch's log entry. ``max_epochs`` stops early (tests, time limits).
     Returns the last checkpoint dict.
     """
-    from tqdm import tqdm
-
-    device = images.device
-    mean, std = stats
-    opt = torch.optim.SGD(
-        model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-        nesterov=recipe.nesterov and recipe.momentum > 0, weight_decay=recipe.weight_decay,
-    )
+    data = EpochData.of(images, labels, train_idx, stats)
+    model = precision.prepare(model)
+    opt = make_optimizer(model, recipe)
     log: list[dict] = []
     start = 0
     if state is not None:
@@ -179,50 +291,10 @@ def train_epochs(
         opt.load_state_dict(state["optimizer"])
         log = list(state["log"])
         start = int(state["epoch"])
-    n = len(train_idx)
-    bs = min(recipe.batch_size, n)
-    steps = n // bs
-    idx_all = torch.as_tensor(train_idx, dtype=torch.long, device=device)
     last = state
     stop = recipe.epochs if max_epochs is None else min(recipe.epochs, start + max_epochs)
     for epoch in range(start, stop):
-        model.train()
-        torch.manual_seed(epoch_seed(recipe.seed, epoch, 0))
-        gen = torch.Generator(device=device).manual_seed(epoch_seed(recipe.seed, epoch, 1))
-        rng = np.random.default_rng(epoch_seed(recipe.seed, epoch, 2))
-        order = idx_all[torch.randperm(n, generator=gen, device=device)]
-        t0 = time.perf_counter()
-        loss_sum, seen = 0.0, 0
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{recipe.epochs}", disable=not progress, leave=False)
-        for s in bar:
-            bidx = order[s * bs:(s + 1) * bs]
-            xb = normalise(images[bidx], mean, std)
-            if recipe.augment:
-                xb = augment(xb, gen)
-            yb = labels[bidx]
-            for g in opt.param_groups:
-                g["lr"] = lr_at(epoch * steps + s, steps, recipe)
-            opt.zero_grad(set_to_none=True)
-            paths = sample_paths(rng)
-            step_loss = 0.0
-            for arch, split in paths:
-                out = model(xb, arch, split, recipe.split_dropout)
-                loss = F.cross_entropy(out, yb, label_smoothing=recipe.label_smoothing) / len(paths)
-                loss.backward()
-                step_loss += float(loss.detach())
-            if not math.isfinite(step_loss):
-                raise FloatingPointError(f"training diverged at epoch {epoch + 1}, step {s + 1} (loss {step_loss}); lower --lr")
-            if recipe.grad_clip > 0:
-                nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], recipe.grad_clip)
-            opt.step()
-            loss_sum += step_loss * len(yb)
-            seen += len(yb)
-            dt = time.perf_counter() - t0
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{seen / max(dt, 1e-9):.0f}")
-        bar.close()
-        dt = time.perf_counter() - t0
-        entry = {"epoch": epoch + 1, "s": round(dt, 3), "loss": loss_sum / max(seen, 1),
-                 "images_per_s": seen / max(dt, 1e-9), "lr_end": opt.param_groups[0]["lr"]}
+        entry = run_epoch(model, opt, data, recipe, epoch, sample_paths, precision, progress)
         if on_epoch is not None:
             entry.update(on_epoch(model, epoch))
         log.append(entry)

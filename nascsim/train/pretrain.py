@@ -20,19 +20,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nascsim.space import Space, get_space
+from nascsim.space import get_space
+from nascsim.train.checkpoint import load_checkpoint
 from nascsim.train.data import channel_stats, holdout_split, load_dataset, normalise, to_device
-from nascsim.train.loop import BatchStatistics, Recipe, epoch_seed, pick_device, train_epochs
+from nascsim.train.loop import BatchStatistics, Precision, Recipe, epoch_seed, pick_device, train_epochs
+from nascsim.train.sampling import epoch_paths, uniform_pairs
 from nascsim.train.supernet import SuperNet
 
+__all__ = ["CHECKPOINT", "git_commit", "load_supernet", "pretrain", "subnet_spread", "supernet_id", "uniform_pairs"]
+
 CHECKPOINT = "checkpoint.pt"
-
-
-def uniform_pairs(space: Space, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` (arch, split) pairs drawn uniformly: archs (n, 22) int64, splits (n,) int64."""
-    archs = rng.integers(0, space.n_ops, size=(n, space.n_layers), dtype=np.int64)
-    splits = rng.integers(0, space.n_splits, size=n, dtype=np.int64)
-    return archs, splits
 
 
 def git_commit() -> str:
@@ -55,15 +52,17 @@ def supernet_id(space: str, dataset: str, split_dropout: float, epochs: int) -> 
     return f"{space}-{name}-drop{int(round(split_dropout * 100)):02d}-{epochs}ep"
 
 
-def subnet_spread(model: SuperNet, x_valid: torch.Tensor, y_valid: torch.Tensor, pairs: int, seed: int) -> dict:
-    """Held-out accuracy at p = 0 of ``pairs`` uniform subnets on one batch: mean, sd, min, max."""
+def subnet_spread(model: SuperNet, x_valid: torch.Tensor, y_valid: torch.Tensor, pairs: int, seed: int,
+                  precision: Precision = Precision()) -> dict:
+    """Held-out accuracy at p = 0 of ``pairs`` uniform subnets on one batch: mean, sd, min, max
+    (BatchNorm on the batch's statistics; the subnets run together, one host synchronisation)."""
+    from nascsim.train.paths import loss_and_accuracy
+
     rng = np.random.default_rng(seed)
     archs, splits = uniform_pairs(model.space, pairs, rng)
-    accs = []
-    with BatchStatistics(model):
-        for a, k in zip(archs, splits):
-            accs.append(float((model(x_valid, a, int(k), 0.0).argmax(1) == y_valid).float().mean()))
-    acc = np.array(accs)
+    with BatchStatistics(model), precision.autocast(x_valid.device):
+        _, acc_t = loss_and_accuracy(model, precision.batch(x_valid), y_valid, archs, splits, [0.0])
+    acc = acc_t[:, 0].double().cpu().numpy()
     return {"subnet_acc_mean": float(acc.mean()), "subnet_acc_sd": float(acc.std(ddof=1)) if pairs > 1 else 0.0,
             "subnet_acc_min": float(acc.min()), "subnet_acc_max": float(acc.max()), "subnet_pairs": pairs,
             "subnet_images": int(len(y_valid))}
@@ -95,9 +94,7 @@ def pretrain(
     if resume:
         if not ckpt_path.exists():
             raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt_path}")
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if state.get("kind") != "supernet":
-            raise ValueError(f"{ckpt_path} is not a supernet checkpoint")
+        state = load_checkpoint(ckpt_path, "supernet")
         recipe = Recipe.from_dict(state["recipe"])
         space, valid_images = state["space"], state["valid_images"]
         train_images = state.get("train_images_cap")
@@ -106,7 +103,8 @@ def pretrain(
     recipe = recipe or Recipe()
     sp = get_space(space)
     dev = pick_device(device)
-    ds = load_dataset(data, cache_dir)
+    check_images(valid_images, train_images, monitor_images)
+    ds = load_dataset(data, cache_dir, check=lambda d: holdout_split(len(d.y_train), valid_images, recipe.seed))
     train_idx, valid_idx = holdout_split(len(ds.y_train), valid_images, recipe.seed)
     if train_images is not None:
         train_idx = train_idx[: int(train_images)]
@@ -118,7 +116,8 @@ def pretrain(
     y_mon = labels[mon_idx]
 
     torch.manual_seed(recipe.seed)
-    model = SuperNet(sp, ds.n_classes, zero_residual=recipe.zero_residual).to(dev)
+    precision = Precision.for_device(dev)
+    model = SuperNet(sp, ds.n_classes, zero_residual=recipe.zero_residual, init=recipe.init).to(dev)
     extra = {
         "kind": "supernet",
         "id": supernet_id(sp.name, ds.name, recipe.split_dropout, recipe.epochs),
@@ -131,24 +130,34 @@ def pretrain(
         "valid_images": int(valid_images),
         "stats": stats,
         "git_commit": git_commit(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "precision": {"amp_bf16": precision.amp, "channels_last": precision.channels_last},
     }
 
-    def sample(rng: np.random.Generator):
-        archs, splits = uniform_pairs(sp, recipe.lambda_x, rng)
-        return [(a, int(k)) for a, k in zip(archs, splits)]
+    def sample(rng: np.random.Generator, steps: int):
+        return epoch_paths(sp, steps, recipe.lambda_x, recipe.sampling, rng)
 
     def on_epoch(m, epoch):
         if monitor_pairs < 1:
             return {}
-        return subnet_spread(m, x_mon, y_mon, monitor_pairs, epoch_seed(recipe.seed, epoch, 3))
+        return subnet_spread(m, x_mon, y_mon, monitor_pairs, epoch_seed(recipe.seed, epoch, 3), precision)
 
     t0 = time.perf_counter()
     last = train_epochs(model, images, labels, train_idx, recipe, sample, ckpt_path, stats, extra,
-                        state=state, on_epoch=on_epoch, progress=progress, max_epochs=max_epochs)
+                        state=state, on_epoch=on_epoch, progress=progress, max_epochs=max_epochs, precision=precision)
     last["wall_s"] = time.perf_counter() - t0
     return last
+
+
+def check_images(valid_images: int, train_images: int | None, monitor_images: int = 1) -> None:
+    """Image counts must be positive (held-out: at least 1; training cap: at least 1)."""
+    if not isinstance(valid_images, (int, np.integer)) or valid_images < 1:
+        raise ValueError(f"--valid-images must be at least 1, got {valid_images}")
+    if train_images is not None and train_images < 1:
+        raise ValueError(f"--train-images must be at least 1, got {train_images}")
+    if monitor_images < 1:
+        raise ValueError(f"monitor images must be at least 1, got {monitor_images}")
 
 
 def load_supernet(checkpoint: str | Path, device: str = "auto") -> tuple[SuperNet, dict]:
@@ -156,11 +165,10 @@ def load_supernet(checkpoint: str | Path, device: str = "auto") -> tuple[SuperNe
     path = Path(checkpoint)
     if path.is_dir():
         path = path / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(f"no supernet checkpoint at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or state.get("kind") != "supernet":
-        raise ValueError(f"{path} is not a supernet checkpoint")
+    state = load_checkpoint(path, "supernet")
     model = SuperNet(state["space"], state["classes"], zero_residual=False)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: the stored weights do not fit a {state['space']} supernet ({str(exc).splitlines()[0]})") from None
     return model.to(pick_device(device)), state

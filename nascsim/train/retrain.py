@@ -68,14 +68,19 @@ def load_part(path: str | Path) -> tuple[nn.Sequential, dict]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no exported head/tail at {path}")
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(blob, dict) or blob.get("part") not in ("head", "tail"):
+    from nascsim.train.checkpoint import load_checkpoint
+
+    blob = load_checkpoint(path)
+    if blob.get("part") not in ("head", "tail") or not isinstance(blob.get("spec"), dict):
         raise ValueError(f"{path} is not an exported head or tail")
     spec = blob["spec"]
     net = ChildNet(spec["space"], spec["arch"], spec["classes"], zero_residual=False)
     head, tail = net.split_modules(spec["split"])
     part = head if blob["part"] == "head" else tail
-    part.load_state_dict(blob["state_dict"])
+    try:
+        part.load_state_dict(blob["state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: the stored weights do not fit its spec ({str(exc).splitlines()[0]})") from None
     return part.eval(), spec
 
 
@@ -99,9 +104,15 @@ def retrain(
     p; export head/tail. Returns and writes ``out_dir/retrain.json``."""
     from nascsim.space import parse_arch
 
+    from nascsim.train.confirm import check_bits, check_loss_rates
+    from nascsim.train.pretrain import check_images
+
     sp = get_space(space)
     a = parse_arch(arch, sp)
     split = check_split(split, sp)
+    ps = check_loss_rates(ps)
+    bits = check_bits(bits)
+    check_images(1, train_images)
     recipe = recipe or Recipe(lambda_x=1)
     out = Path(out_dir)
     ckpt = out / CHECKPOINT
@@ -109,8 +120,10 @@ def retrain(
     if resume:
         if not ckpt.exists():
             raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt}")
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
-        if state.get("kind") != "child" or list(state["arch"]) != a.tolist() or state["split"] != split:
+        from nascsim.train.checkpoint import load_checkpoint
+
+        state = load_checkpoint(ckpt, "child")
+        if list(state.get("arch", [])) != a.tolist() or state.get("split") != split:
             raise ValueError(f"{ckpt} is not a re-training checkpoint of this architecture and split")
         recipe = Recipe.from_dict(state["recipe"])
     elif ckpt.exists():
@@ -124,12 +137,14 @@ def retrain(
     images = to_device(ds.x_train, dev)
     labels = torch.as_tensor(ds.y_train, device=dev)
     torch.manual_seed(recipe.seed)
-    model = ChildNet(sp, a, ds.n_classes, zero_residual=recipe.zero_residual).to(dev)
+    model = ChildNet(sp, a, ds.n_classes, zero_residual=recipe.zero_residual, init=recipe.init).to(dev)
     extra = {"kind": "child", "space": sp.name, "arch": a.tolist(), "split": split, "classes": ds.n_classes,
              "dataset": ds.name, "stats": stats, "git_commit": git_commit()}
     t0 = time.perf_counter()
-    train_epochs(model, images, labels, train_idx, recipe, lambda rng: [(a, split)], ckpt, stats, extra,
-                 state=state, progress=progress)
+    def one_path(rng: np.random.Generator, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.tile(a, (steps, 1, 1)), np.full((steps, 1), split, dtype=np.int64)
+
+    train_epochs(model, images, labels, train_idx, recipe, one_path, ckpt, stats, extra, state=state, progress=progress)
     train_s = time.perf_counter() - t0
     x_test = normalise(to_device(ds.x_test, dev), *stats)
     y_test = torch.as_tensor(ds.y_test, device=dev)

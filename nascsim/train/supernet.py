@@ -45,7 +45,8 @@ def _arch_list(arch: Sequence[int] | np.ndarray | torch.Tensor, space: Space) ->
     return [int(a) for a in parse_arch([int(a) for a in arch], space)]
 
 
-def _assemble(net: nn.Module, classes: int, body_name: str, body: nn.Module, zero_residual: bool) -> None:
+def _assemble(net: nn.Module, classes: int, body_name: str, body: nn.Module, zero_residual: bool,
+              init: str = "fan_out") -> None:
     """Stem, the searchable body, header, pooling and classifier, registered in network order
     (which fixes the order ``init_weights`` draws its random numbers in), then initialised."""
     net.classes = int(classes)
@@ -54,7 +55,7 @@ def _assemble(net: nn.Module, classes: int, body_name: str, body: nn.Module, zer
     net.header = build_header()
     net.pool = build_pool()
     net.classifier = build_classifier(net.classes)
-    init_weights(net)
+    init_weights(net, init)
     if zero_residual:
         zero_init_residual(net)
 
@@ -83,13 +84,13 @@ def run_tail(blocks: Sequence[nn.Module], header: nn.Module, pool: nn.Module, cl
 class SuperNet(nn.Module):
     """Every layer holds all ops of ``space``; ``forward(x, arch, split, p)`` runs one path."""
 
-    def __init__(self, space: str | Space, classes: int, zero_residual: bool = True) -> None:
+    def __init__(self, space: str | Space, classes: int, zero_residual: bool = True, init: str = "fan_out") -> None:
         super().__init__()
         self.space = space if isinstance(space, Space) else get_space(space)
         layers = nn.ModuleList(
             nn.ModuleList(build_block(layer, op) for op in self.space.ops) for layer in self.space.layers
         )
-        _assemble(self, classes, "layers", layers, zero_residual)
+        _assemble(self, classes, "layers", layers, zero_residual, init)
 
     def path(self, arch: Sequence[int]) -> list[nn.Module]:
         """The 22 blocks of architecture ``arch`` (op indices)."""
@@ -111,12 +112,13 @@ class SuperNet(nn.Module):
 class ChildNet(nn.Module):
     """One architecture of ``space`` (stand-alone re-training); same head/tail interface."""
 
-    def __init__(self, space: str | Space, arch: Sequence[int], classes: int, zero_residual: bool = True) -> None:
+    def __init__(self, space: str | Space, arch: Sequence[int], classes: int, zero_residual: bool = True,
+                 init: str = "fan_out") -> None:
         super().__init__()
         self.space = space if isinstance(space, Space) else get_space(space)
         self.arch = _arch_list(arch, self.space)
         blocks = nn.ModuleList(build_block(layer, self.space.ops[o]) for layer, o in zip(self.space.layers, self.arch))
-        _assemble(self, classes, "blocks", blocks, zero_residual)
+        _assemble(self, classes, "blocks", blocks, zero_residual, init)
 
     def forward(self, x: torch.Tensor, arch: Sequence[int] | None = None, split: int = 0, p: float = 0.0) -> torch.Tensor:
         """``arch`` is accepted for interface parity with :class:`SuperNet` and must match."""
