@@ -195,14 +195,8 @@ def retrain(data, out_dir, arch, split, space, dropout, epochs, ps, bits, train_
     the split over a lossy channel."""
     _torch(kw.pop("threads"))
     _positive("--train-images", train_images)
-    from nascsim.train.confirm import check_bits, check_loss_rates
+    _check_channel(bits, ps)
     from nascsim.train.retrain import retrain as run
-
-    try:
-        check_bits(bits)
-        check_loss_rates(_floats(ps, "--ps"))
-    except ValueError as exc:
-        fail(str(exc))
 
     res = run(data, out_dir, arch, split, space, _recipe(epochs, dropout, 1, kw), _floats(ps, "--ps"), cache_dir,
               device, resume, not no_progress, train_images, bits)
@@ -211,6 +205,17 @@ def retrain(data, out_dir, arch, split, space, dropout, epochs, ps, bits, train_
     for r in res["rows"]:
         click.echo(f"{r['p']:5.2f} {r['test_acc']:9.4f} {r['channel_acc']:12.4f}")
     click.echo(f"wrote {out_dir}/retrain.json, head.pt, tail.pt")
+
+
+def _check_channel(bits: float, ps: str) -> None:
+    """The channel's bits per element and the loss rates to test at, checked before any training."""
+    from nascsim.train.confirm import check_bits, check_loss_rates
+
+    try:
+        check_bits(bits)
+        check_loss_rates(_floats(ps, "--ps"))
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @click.command()
@@ -231,16 +236,12 @@ def retrain(data, out_dir, arch, split, space, dropout, epochs, ps, bits, train_
 def confirm(results, data, out, space, top, dropout, epochs, ps, bits, train_images, cache_dir, device, no_progress, **kw):
     """Re-train the top candidates of a search JSON or sweep parquet; predicted vs measured accuracy."""
     _torch(kw.pop("threads"))
-    from nascsim.train.confirm import check_bits, check_loss_rates, confirm_results
+    from nascsim.train.confirm import confirm_results
 
     if top < 1:
         fail(f"--top must be at least 1, got {top}")
     _positive("--train-images", train_images)
-    try:
-        check_bits(bits)
-        check_loss_rates(_floats(ps, "--ps"))
-    except ValueError as exc:
-        fail(str(exc))
+    _check_channel(bits, ps)
     rows = confirm_results(results, data, out, space, top, dict(
         recipe=_recipe(epochs, dropout, 1, kw), ps=_floats(ps, "--ps"), cache_dir=cache_dir, device=device,
         progress=not no_progress, train_images=train_images, bits=bits))
