@@ -55,6 +55,9 @@ EOF
 mkdir -p "$WORK/cifar10"
 ls "$DATA_SRC"/*.tar.gz >/dev/null 2>&1 && cp "$DATA_SRC"/*.tar.gz "$WORK/cifar10/" || { echo "no .tar.gz archives in $DATA_SRC"; return 4; }
 
+# the commit of the code (the device's copy has no .git): written next to the archives when preparing
+if [[ -f "$DATA_SRC/commit" ]]; then export NASCSIM_GIT_COMMIT="$(head -c 60 "$DATA_SRC/commit" | tr -cd '0-9a-f-')"; fi
+
 # 3. the campaign, with what is left of the budget
 left=$(( BUDGET - ($(date +%s) - start) - 2 ))
 echo "== campaign with --budget-s ${left} (${BUDGET} s less $(( $(date +%s) - start + 2 )) s of checks)"

@@ -106,3 +106,23 @@ def test_near_threshold_pairs_lie_in_the_band():
     model = build_latency_model(sp)
     T = np.array([breakdown(model, a, int(k))["T_ms"] for a, k in zip(archs, splits)])
     assert ((T >= 38.0) & (T <= 42.0)).all()
+
+
+def test_git_commit_comes_from_the_environment_where_the_copy_has_no_git(monkeypatch):
+    """A GPU machine gets the working tree without .git: the campaign records the commit that
+    scripts/gpu-campaign.sh passes in NASCSIM_GIT_COMMIT (hex only), else "unknown"."""
+    import subprocess
+
+    from nascsim.train import pretrain
+
+    class NoGit:
+        returncode, stdout = 128, ""
+
+    monkeypatch.setattr(pretrain.subprocess, "run", lambda *a, **k: NoGit())
+    monkeypatch.setenv("NASCSIM_GIT_COMMIT", "3fe2ed8")
+    assert pretrain.git_commit() == "3fe2ed8"
+    monkeypatch.setenv("NASCSIM_GIT_COMMIT", "$(rm -rf /)")
+    assert pretrain.git_commit() == "unknown"
+    monkeypatch.delenv("NASCSIM_GIT_COMMIT")
+    assert pretrain.git_commit() == "unknown"
+    assert subprocess.run is not None

@@ -13,6 +13,7 @@ whether the supernet separates architectures.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -33,12 +34,17 @@ CHECKPOINT = "checkpoint.pt"
 
 
 def git_commit() -> str:
-    """Commit of the nascsim checkout (suffix ``-dirty`` when it has changes), or ``unknown``."""
+    """Commit of the nascsim checkout (suffix ``-dirty`` when it has changes); where the code runs
+    from a copy without ``.git`` (a GPU machine), the commit named by ``NASCSIM_GIT_COMMIT`` (set by
+    ``scripts/gpu-campaign.sh`` from the carried data folder), else ``unknown``."""
+    import os
+
     root = Path(__file__).resolve().parents[2]
+    given = os.environ.get("NASCSIM_GIT_COMMIT", "").strip()
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if sha.returncode != 0:
-            return "unknown"
+            return given if re.fullmatch(r"[0-9a-f]{7,40}(-dirty)?", given) else "unknown"
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
                                capture_output=True, text=True, timeout=10)
         return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
