@@ -111,8 +111,6 @@ def test_near_threshold_pairs_lie_in_the_band():
 def test_git_commit_comes_from_the_environment_where_the_copy_has_no_git(monkeypatch):
     """A GPU machine gets the working tree without .git: the campaign records the commit that
     scripts/gpu-campaign.sh passes in NASCSIM_GIT_COMMIT (hex only), else "unknown"."""
-    import subprocess
-
     from nascsim.train import pretrain
 
     class NoGit:
@@ -125,4 +123,3 @@ def test_git_commit_comes_from_the_environment_where_the_copy_has_no_git(monkeyp
     assert pretrain.git_commit() == "unknown"
     monkeypatch.delenv("NASCSIM_GIT_COMMIT")
     assert pretrain.git_commit() == "unknown"
-    assert subprocess.run is not None
