@@ -174,6 +174,22 @@ def test_a_check_is_beyond_noise_only_when_the_exact_statistics_say_so():
     assert worse["accuracy"].ci_high < 0 and math.isclose(worse["accuracy"].move, -0.01, abs_tol=1e-12)
 
 
+def test_the_checks_confidence_holds_for_the_whole_family_of_tests():
+    from nascsim.bench.compare import check, per_test_confidence
+
+    def cell(ok):
+        return {"seed": list(range(20)), "accuracy": [0.3] * 20, "T_ms": [20.0] * 20, "feasible": ok}
+
+    assert per_test_confidence(0.99, 1) == 0.99
+    assert math.isclose(per_test_confidence(0.99, 144), 1 - 0.01 / 144)
+    tol = {"feasible_rate": 0.1, "accuracy": 0.0025}
+    now, base = cell([True] * 13 + [False] * 7), cell([True] * 20)  # Fisher's exact p = 0.0083
+    one = check({"m": {"c": now}}, {"m": {"c": base}}, tol, 0.99)[0]
+    assert {c.metric: c.status for c in one}["feasible_rate"] == stats.WORSE_IN_NOISE  # 2 tests: each at 99.5%
+    alone = check({"m": {"c": now}}, {"m": {"c": base}}, {"feasible_rate": 0.1}, 0.99)[0]
+    assert alone[0].status == stats.REGRESSED  # 1 test: at 99%, p < 0.01
+
+
 # -- identity -------------------------------------------------------------------------------------
 
 def test_a_baseline_made_with_another_surrogate_is_refused_unless_allowed(files, nasc_baseline, tmp_path):

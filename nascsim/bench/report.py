@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from nascsim.bench.compare import per_test_confidence
 from nascsim.bench.stats import IMPROVED, NOT_CHECKED, OK, REGRESSED, WORSE_IN_NOISE
 
 FORMAT = "nascsim-bench-report"
@@ -49,7 +50,9 @@ def build(plan, out: Path, summary: list[dict], comparisons: list[dict], baselin
         regressed = [c for c in checks if c["status"] == REGRESSED]
         doc["baseline"] = {"file": baseline["file"], "created": baseline["created"],
                            "identity_mismatches": baseline["mismatches"], "notes": baseline["notes"],
-                           "checked": sum(c["status"] != NOT_CHECKED for c in checks), "regressed": len(regressed), "checks": checks}
+                           "checked": sum(c["status"] != NOT_CHECKED for c in checks), "regressed": len(regressed),
+                           "tests": len(checks), "test_confidence": per_test_confidence(s.check_confidence, len(checks)),
+                           "checks": checks}
         doc["verdict"] = FAIL if regressed else PASS
     doc["exit_code"] = exit_code(doc)
     return doc
@@ -167,11 +170,13 @@ def _sections(doc: dict, table) -> list[tuple[str, str]]:
     out = []
     b = doc["baseline"]
     if b is not None:
+        tests, each = b["tests"], b["test_confidence"]
         text = [f"Baseline {b['file']} (made {b['created']}); two-sample comparison per method, cell and metric "
-                f"(now - baseline): the Hodges-Lehmann shift with its exact {cconf:g}% interval, or the difference "
-                "of feasibility rates with the p-value of Fisher's exact test. A metric regressed when it moved to the "
-                f"worse side by more than its tolerance and beyond seed noise (interval excludes 0; p < "
-                f"{1 - s['check_confidence']:.2g})."]
+                f"(now - baseline): the Hodges-Lehmann shift with its exact interval, or the difference "
+                "of feasibility rates with the p-value of Fisher's exact test, each at the confidence that keeps "
+                f"all {tests} tests together at {cconf:g}% (Bonferroni: {100 * each:.4g}% each). A metric regressed "
+                f"when it moved to the worse side by more than its tolerance and beyond seed noise (interval excludes "
+                f"0; p < {1 - each:.2g})."]
         text += [f"Note: {n}" for n in b["identity_mismatches"]]
         text += [f"Note: {n}" for n in b["notes"]]
         head, rows = check_table(doc)

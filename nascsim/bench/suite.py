@@ -10,7 +10,7 @@ the package; ``paper.toml`` is the default)::
     seeds = 20                           # paired seeds per cell: seed_offset .. seed_offset+seeds-1
     seed_offset = 0
     confidence = 0.95                    # of the paired comparisons' intervals
-    check_confidence = 0.99              # of the baseline check's intervals
+    check_confidence = 0.99              # of the baseline check, family-wise over all its tests
 
     [options]                            # SearchConfig fields of every cell (paper defaults otherwise)
     steps = 35190
