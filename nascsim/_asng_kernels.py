@@ -258,13 +258,20 @@ def refresh_T(thetaT, C, cumT):
 
 @njit(**FAST)
 def sample_T(cumT, C, n_block, rng_state, c_out, work_T):
-    """Step 1 as :func:`sample_into` (same uniforms, same samples), from the cumulative columns.
+    """Step 1 as :func:`sample_into` (same uniforms, same samples), from the cumulative columns
+    (:func:`sample_cols` with the buffers of ``work_T``)."""
+    sample_cols(cumT, C, n_block, rng_state, c_out, work_T[2], work_T[3])
+
+
+@njit(inline="always", **FAST)
+def sample_cols(cumT, C, n_block, rng_state, c_out, u, cnt):
+    """Step 1 as :func:`sample_into` (same uniforms, same samples), from the cumulative columns;
+    ``u`` (W,) float64 and ``cnt`` (W,) int64 are work buffers.
 
     The first k with u < cum[k] is the number of entries <= u (the rows increase strictly: every
     θ is at least θ_min), capped at K - 1 as the sequential scan's fall-through is: counted for the
     whole block of variables at once, then one variable at a time for the rest.
     """
-    u, cnt = work_T[2], work_T[3]
     lam, D = c_out.shape
     W = u.shape[0]
     Kb = C[0]
@@ -323,6 +330,12 @@ def _project_column(thetaT, cumT, d, K, tmin):
 
 @njit(**FAST)
 def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0, f1, work_T):
+    """:func:`update_lam2_cols` with the buffers of ``work_T``."""
+    return update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, work_T[0], work_T[1])
+
+
+@njit(inline="always", **FAST)
+def update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, s_G, mask):
     """Steps 2-9 for λ = 2 on the column form, equal to :func:`update_ws` bit for bit.
 
     With two samples the better gets u = +1 and the worse -1 (equal losses: no update), so on a
@@ -338,7 +351,6 @@ def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0
         return False
     win = 1 if f0 > f1 else 0  # NaN compares as the sequential ranking does: sample 0 first
     lose = 1 - win
-    s_G, mask = work_T[0], work_T[1]
     D = c.shape[1]
     N = s_G.shape[0]
     delta = params[1] / scalars[0]  # step 4

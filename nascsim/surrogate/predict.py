@@ -236,9 +236,15 @@ FAST = dict(cache=True, nogil=True, error_model="numpy")
 
 @njit(inline="always", **FAST)
 def bins_into(st, x, gbin):
+    """gbin[f] for every feature the tabulated trees read (:func:`bins_of` on the arrays of
+    ``st``)."""
+    bins_of(st[S_BIN_OFF], st[S_BIN_THR], st[S_USED_CAT], st[S_USED_NUM], x, gbin)
+
+
+@njit(inline="always", **FAST)
+def bins_of(bin_off, bin_thr, used_cat, used_num, x, gbin):
     """gbin[f] for every feature the tabulated trees read: the value of a categorical feature,
     the number of thresholds below x[f] for a numeric one; gbin[N_FEATURES] stays 0."""
-    bin_off, bin_thr, used_cat, used_num = st[S_BIN_OFF], st[S_BIN_THR], st[S_USED_CAT], st[S_USED_NUM]
     for j in range(used_cat.shape[0]):
         f = used_cat[j]
         gbin[f] = np.uint32(x[f])
@@ -285,15 +291,19 @@ def small_ints_into(x, xi):
 
 @njit(inline="always", **FAST)
 def walk_leaf(st, j, x, xi):
+    """Leaf value of walked tree j (:func:`walk_leaf_of` on the arrays of ``st``)."""
+    return walk_leaf_of(st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD], st[S_WALK_ROOT],
+                        st[S_WALK_DEPTH], st[S_NODE_VALUE], j, x, xi)
+
+
+@njit(inline="always", **FAST)
+def walk_leaf_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_depth, node_value, j, x, xi):
     """Leaf value of walked tree j: ``walk_depth[j]`` steps, left when the value's bit is set in
     the node's mask (categorical) or x <= threshold (numeric), as scikit-learn's predictor goes."""
-    node_feat, node_thr, node_mask, node_child = st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD]
-    node = np.uint64(st[S_WALK_ROOT][j])
-    for _ in range(st[S_WALK_DEPTH][j]):
-        f = node_feat[node]
-        left = ((node_mask[node] >> xi[f]) & np.uint64(1)) | np.uint64(x[f] <= node_thr[node])
-        node = np.uint64(node_child[np.uint64(2) * node + np.uint64(1) - left])
-    return st[S_NODE_VALUE][node]
+    node = np.uint64(walk_root[j])
+    for _ in range(walk_depth[j]):
+        node = _step(node_feat, node_thr, node_mask, node_child, node, x, xi)
+    return node_value[node]
 
 
 @njit(inline="always", **FAST)
@@ -305,10 +315,15 @@ def _step(node_feat, node_thr, node_mask, node_child, node, x, xi):
 
 @njit(inline="always", **FAST)
 def walk4_pair(st, j, x0, xi0, x1, xi1, out0, out1):
+    """Walked trees j..j+3 for two samples at once (:func:`walk4_pair_of` on the arrays of ``st``)."""
+    walk4_pair_of(st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD], st[S_WALK_ROOT],
+                  st[S_WALK_DEPTH], st[S_NODE_VALUE], j, x0, xi0, x1, xi1, out0, out1)
+
+
+@njit(inline="always", **FAST)
+def walk4_pair_of(node_feat, node_thr, node_mask, node_child, roots, depth, value, j, x0, xi0, x1, xi1, out0, out1):
     """Walked trees j..j+3 for two samples at once (eight independent chains of loads, so the
     processor overlaps them): out0[i], out1[i] = leaf of tree j + i."""
-    node_feat, node_thr, node_mask, node_child = st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD]
-    roots, depth, value = st[S_WALK_ROOT], st[S_WALK_DEPTH], st[S_NODE_VALUE]
     a0 = b0 = np.uint64(roots[j])
     a1 = b1 = np.uint64(roots[j + 1])
     a2 = b2 = np.uint64(roots[j + 2])
@@ -365,8 +380,14 @@ def term_sum(st, term, vals):
 
 @njit(inline="always", **FAST)
 def term_sum2(st, term, v0, v1):
-    """:func:`term_sum` of two samples (two independent chains of additions)."""
-    term_start, baseline = st[S_TERM_START], st[S_BASELINE]
+    """:func:`term_sum` of two samples (:func:`terms_sum2` on the arrays of ``st``)."""
+    return terms_sum2(st[S_TERM_START], st[S_BASELINE], term, v0, v1)
+
+
+@njit(inline="always", **FAST)
+def terms_sum2(term_start, baseline, term, v0, v1):
+    """:func:`term_sum` of two samples (two independent chains of additions): the term's
+    baseline, then its trees' leaves in tree order."""
     s0 = 0.0
     s1 = 0.0
     s0 += baseline[term]
