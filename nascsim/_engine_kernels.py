@@ -35,7 +35,7 @@ from nascsim._rng_kernels import next_double, standard_normal
 from nascsim.surrogate.features import N_FEATURES, features_into
 from nascsim.surrogate.predict import (
     S_BASELINE, S_BINMAP, S_LEAF, S_LO, S_REST_ABS, S_REST_HI, S_REST_LO, S_TAB_BASE, S_TAB_FEAT, S_TAB_MAP,
-    S_TAB_POS, S_WALK_POS, SLOTS, bins_into, bins_of, leaves_into, small_ints_into, term_sum, terms_sum2, walk4_pair_of,
+    S_TAB_POS, S_WALK_POS, SLOTS, bins_into, bins_of, sample_features, leaves_into, small_ints_into, term_sum, terms_sum2, walk4_pair_of,
     walk_leaf_of, S_BIN_OFF, S_BIN_THR, S_USED_CAT, S_USED_NUM, S_WALK_ROOT, S_WALK_DEPTH, S_NODE_FEAT, S_NODE_THR,
     S_NODE_MASK, S_NODE_CHILD, S_NODE_VALUE, S_TERM_START,
 )
@@ -211,10 +211,10 @@ def run_asng2(
                                     baseline + rest_lo[0] - w, baseline + rest_hi[0] + w,
                                     shared, own0, own1, pen0, pen1, obj)
         if order == 0:
-            features_into(f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth, a0,
-                          p0_split if hwnas_loss else k0, 0.0, x0)
-            features_into(f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth, a1,
-                          p0_split if hwnas_loss else k1, 0.0, x1)
+            sample_features(f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth, a0,
+                            p0_split if hwnas_loss else k0, x0)
+            sample_features(f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth, a1,
+                            p0_split if hwnas_loss else k1, x1)
             bins_of(bin_off, bin_thr, used_cat, used_num, x0, g0)
             bins_of(bin_off, bin_thr, used_cat, used_num, x1, g1)
             p0 = baseline

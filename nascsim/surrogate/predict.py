@@ -235,6 +235,49 @@ FAST = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @njit(inline="always", **FAST)
+def sample_features(layer, split_head, split_tail, payload, consts, depth, arch, split, x):
+    """The feature vector of (arch, split, p = 0) into ``x``, equal to
+    :func:`nascsim.surrogate.features.features_into` bit for bit (the same sums in the same
+    order: the head's FLOPs over the layers before the split, then the split layer's head part;
+    the tail's from the split layer's tail part on), its loop split at the split point so that no
+    branch depends on the layer: the form the search inlines."""
+    n_layers = arch.shape[0]
+    n_ops = layer.shape[1]
+    head = consts[0]
+    tail = consts[1]
+    head_depth = 0
+    tail_depth = 0
+    for l in range(n_layers):
+        x[l] = arch[l]
+    for l in range(split - 1):
+        o = arch[l]
+        head += layer[l, o]
+        head_depth += depth[o]
+    if split >= 1:
+        o = arch[split - 1]
+        head += split_head[split - 1, o]
+        tail += split_tail[split - 1, o]
+        head_depth += depth[o]
+        x[n_layers + 2] = o
+        x[n_layers + 6] = payload[split, o]
+    else:
+        x[n_layers + 2] = n_ops
+        x[n_layers + 6] = payload[0, 0]
+    for l in range(max(split, 0), n_layers):
+        o = arch[l]
+        tail += layer[l, o]
+        tail_depth += depth[o]
+    x[n_layers] = split
+    x[n_layers + 1] = 0.0
+    x[n_layers + 3] = head
+    x[n_layers + 4] = tail
+    x[n_layers + 5] = head + tail
+    x[n_layers + 7] = head_depth
+    x[n_layers + 8] = tail_depth
+    x[n_layers + 9] = head_depth + tail_depth
+
+
+@njit(inline="always", **FAST)
 def bins_into(st, x, gbin):
     """gbin[f] for every feature the tabulated trees read (:func:`bins_of` on the arrays of
     ``st``)."""
