@@ -136,7 +136,7 @@ def run_asng2(
     trace_scalars (steps, 3) = (entropy of θ, Δ, ε_θ), trace_split (steps, 23) split marginal.
     """
     D = C.shape[0]
-    s_G, mask, u_buf, cnt_buf = work_T
+    s_G, _, u_buf, cnt_buf, offsets, moved = work_T
     layer_head, layer_tail, lat_split_head, lat_split_tail, lat_payload, lat_consts = lat
     f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth = ft
     tab_pos, tab_base, tab_feat, tab_map = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP]
@@ -295,7 +295,7 @@ def run_asng2(
                 m1 /= n_terms
             f0 = observed(m0, shared, own0, pen0, obj)
             f1 = observed(m1, shared, own1, pen1, obj)
-        if update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, s_G, mask):
+        if update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, s_G, offsets, moved):
             n_updates += 1
         if tracing:
             trace_f[t, 0] = f0
