@@ -35,7 +35,7 @@ from nascsim._rng_kernels import next_double, standard_normal
 from nascsim.surrogate.features import N_FEATURES, features_into
 from nascsim.surrogate.predict import (
     S_BASELINE, S_BINMAP, S_LEAF, S_LO, S_REST_ABS, S_REST_HI, S_REST_LO, S_TAB_BASE, S_TAB_FEAT, S_TAB_MAP,
-    S_TAB_POS, S_WALK_POS, SLOTS, bins_into, bins_of, sample_features, leaves_into, small_ints_into, term_sum, terms_sum2, walk4_pair_of,
+    S_TAB_POS, S_WALK_POS, SLOTS, bins_into, bins_of, sample_features, leaves_into, small_ints_into, term_sum, terms_sum2, walk4_pair_of, walk8_pair_of,
     walk_leaf_of, S_BIN_OFF, S_BIN_THR, S_USED_CAT, S_USED_NUM, S_WALK_ROOT, S_WALK_DEPTH, S_NODE_FEAT, S_NODE_THR,
     S_NODE_MASK, S_NODE_CHILD, S_NODE_VALUE, S_TERM_START,
 )
@@ -156,8 +156,8 @@ def run_asng2(
     g1 = np.zeros(N_FEATURES + 1, dtype=np.uint32)
     xi0 = np.zeros(N_FEATURES, dtype=np.uint64)
     xi1 = np.zeros(N_FEATURES, dtype=np.uint64)
-    q0 = np.empty(4)
-    q1 = np.empty(4)
+    q0 = np.empty(8)
+    q1 = np.empty(8)
     v0 = np.empty(st[S_LO].shape[0])
     v1 = np.empty(st[S_LO].shape[0])
     tracing = trace_f.shape[0] > 0
@@ -252,15 +252,15 @@ def run_asng2(
                 while j < n_walk:
                     end = min(j + BLOCK, n_walk)
                     jj = j
-                    while jj + 4 <= end:
-                        walk4_pair_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_depth, node_value,
+                    while jj + 8 <= end:
+                        walk8_pair_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_depth, node_value,
                                       jj, x0, xi0, x1, xi1, q0, q1)
-                        for i in range(4):
+                        for i in range(8):
                             v0[walk_pos[jj + i]] = q0[i]
                             v1[walk_pos[jj + i]] = q1[i]
                             p0 += q0[i]
                             p1 += q1[i]
-                        jj += 4
+                        jj += 8
                     for jj in range(jj, end):
                         l0 = walk_leaf_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_depth, node_value, jj, x0, xi0)
                         l1 = walk_leaf_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_depth, node_value, jj, x1, xi1)

@@ -392,6 +392,55 @@ def walk4_pair_of(node_feat, node_thr, node_mask, node_child, roots, depth, valu
 
 
 @njit(inline="always", **FAST)
+def walk8_pair_of(node_feat, node_thr, node_mask, node_child, roots, depth, value, j, x0, xi0, x1, xi1, out0, out1):
+    """Walked trees j..j+7 for two samples at once (sixteen independent chains of loads):
+    out0[i], out1[i] = leaf of tree j + i."""
+    a0 = b0 = np.uint64(roots[j])
+    a1 = b1 = np.uint64(roots[j + 1])
+    a2 = b2 = np.uint64(roots[j + 2])
+    a3 = b3 = np.uint64(roots[j + 3])
+    a4 = b4 = np.uint64(roots[j + 4])
+    a5 = b5 = np.uint64(roots[j + 5])
+    a6 = b6 = np.uint64(roots[j + 6])
+    a7 = b7 = np.uint64(roots[j + 7])
+    steps = max(max(max(depth[j], depth[j + 1]), max(depth[j + 2], depth[j + 3])),
+                max(max(depth[j + 4], depth[j + 5]), max(depth[j + 6], depth[j + 7])))
+    for _ in range(steps):  # a leaf is its own child: extra steps stay on it
+        a0 = _step(node_feat, node_thr, node_mask, node_child, a0, x0, xi0)
+        b0 = _step(node_feat, node_thr, node_mask, node_child, b0, x1, xi1)
+        a1 = _step(node_feat, node_thr, node_mask, node_child, a1, x0, xi0)
+        b1 = _step(node_feat, node_thr, node_mask, node_child, b1, x1, xi1)
+        a2 = _step(node_feat, node_thr, node_mask, node_child, a2, x0, xi0)
+        b2 = _step(node_feat, node_thr, node_mask, node_child, b2, x1, xi1)
+        a3 = _step(node_feat, node_thr, node_mask, node_child, a3, x0, xi0)
+        b3 = _step(node_feat, node_thr, node_mask, node_child, b3, x1, xi1)
+        a4 = _step(node_feat, node_thr, node_mask, node_child, a4, x0, xi0)
+        b4 = _step(node_feat, node_thr, node_mask, node_child, b4, x1, xi1)
+        a5 = _step(node_feat, node_thr, node_mask, node_child, a5, x0, xi0)
+        b5 = _step(node_feat, node_thr, node_mask, node_child, b5, x1, xi1)
+        a6 = _step(node_feat, node_thr, node_mask, node_child, a6, x0, xi0)
+        b6 = _step(node_feat, node_thr, node_mask, node_child, b6, x1, xi1)
+        a7 = _step(node_feat, node_thr, node_mask, node_child, a7, x0, xi0)
+        b7 = _step(node_feat, node_thr, node_mask, node_child, b7, x1, xi1)
+    out0[0] = value[a0]
+    out0[1] = value[a1]
+    out0[2] = value[a2]
+    out0[3] = value[a3]
+    out0[4] = value[a4]
+    out0[5] = value[a5]
+    out0[6] = value[a6]
+    out0[7] = value[a7]
+    out1[0] = value[b0]
+    out1[1] = value[b1]
+    out1[2] = value[b2]
+    out1[3] = value[b3]
+    out1[4] = value[b4]
+    out1[5] = value[b5]
+    out1[6] = value[b6]
+    out1[7] = value[b7]
+
+
+@njit(inline="always", **FAST)
 def walks_into(st, x, xi, vals):
     """vals[t] for the walked trees (``xi`` from :func:`small_ints_into`)."""
     walk_pos = st[S_WALK_POS]
