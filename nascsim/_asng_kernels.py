@@ -238,12 +238,14 @@ def to_columns(theta: np.ndarray) -> np.ndarray:
 
 
 def workspace_T(C: np.ndarray) -> tuple:
-    """Buffers of :func:`update_lam2_T` and :func:`sample_T`: (s_G (N,), mask, u (W,) float64,
-    count (W,) int64)."""
+    """Buffers of :func:`update_lam2_T` and :func:`sample_T`: (s_G (N,), unused (W,), u (W,)
+    float64, count (W,) int64, offsets (D,) int64: each variable's first entry in s and s_G, moved (D,)
+    int64)."""
     C = np.asarray(C, dtype=np.int64)
     D, N = len(C), int(np.sum(C - 1))
     W = padded_width(D)
-    return (np.zeros(N), np.zeros(W), np.zeros(W), np.zeros(W, dtype=np.int64))
+    offsets = np.concatenate([[0], np.cumsum(C - 1)[:-1]]).astype(np.int64)
+    return (np.zeros(N), np.zeros(W), np.zeros(W), np.zeros(W, dtype=np.int64), offsets, np.zeros(D, dtype=np.int64))
 
 
 @njit(**FAST)
@@ -258,13 +260,20 @@ def refresh_T(thetaT, C, cumT):
 
 @njit(**FAST)
 def sample_T(cumT, C, n_block, rng_state, c_out, work_T):
-    """Step 1 as :func:`sample_into` (same uniforms, same samples), from the cumulative columns.
+    """Step 1 as :func:`sample_into` (same uniforms, same samples), from the cumulative columns
+    (:func:`sample_cols` with the buffers of ``work_T``)."""
+    sample_cols(cumT, C, n_block, rng_state, c_out, work_T[2], work_T[3])
+
+
+@njit(inline="always", **FAST)
+def sample_cols(cumT, C, n_block, rng_state, c_out, u, cnt):
+    """Step 1 as :func:`sample_into` (same uniforms, same samples), from the cumulative columns;
+    ``u`` (W,) float64 and ``cnt`` (W,) int64 are work buffers.
 
     The first k with u < cum[k] is the number of entries <= u (the rows increase strictly: every
     θ is at least θ_min), capped at K - 1 as the sequential scan's fall-through is: counted for the
     whole block of variables at once, then one variable at a time for the rest.
     """
-    u, cnt = work_T[2], work_T[3]
     lam, D = c_out.shape
     W = u.shape[0]
     Kb = C[0]
@@ -323,6 +332,12 @@ def _project_column(thetaT, cumT, d, K, tmin):
 
 @njit(**FAST)
 def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0, f1, work_T):
+    """:func:`update_lam2_cols` with the buffers of ``work_T`` (:func:`workspace_T`)."""
+    return update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, work_T[0], work_T[4], work_T[5])
+
+
+@njit(inline="always", **FAST)
+def update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, s_G, offsets, moved):
     """Steps 2-9 for λ = 2 on the column form, equal to :func:`update_ws` bit for bit.
 
     With two samples the better gets u = +1 and the worse -1 (equal losses: no update), so on a
@@ -332,30 +347,34 @@ def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0
     in ‖G‖_F (adding +0.0 changes nothing) and in the θ step (θ + ε·0 = θ). Where w or l is K - 1,
     the other entries are sqrt(θ) · coef (0 / sqrt(θ) + x = x). ‖G‖_F and ‖s‖² are summed in the
     order of the dense equations; step 9 runs on the variables that moved (:func:`_project_column`).
+    The moved variables are listed first, in order (``moved``, without a branch per variable), and
+    steps 3, 5, 6 and 9 visit only them; ``offsets[d]`` is variable d's first entry in s_G.
     Returns False (changing nothing) on tied losses or identical samples.
     """
     if f0 == f1:  # step 2: tied losses, u = 0 for both
         return False
     win = 1 if f0 > f1 else 0  # NaN compares as the sequential ranking does: sample 0 first
     lose = 1 - win
-    s_G, mask = work_T[0], work_T[1]
     D = c.shape[1]
+    n_moved = 0
+    for d in range(D):
+        moved[n_moved] = d
+        n_moved += (c[win, d] != c[lose, d]) & (C[d] > 1)
+    if n_moved == 0:  # identical samples: ‖G‖_F = 0
+        return False
     N = s_G.shape[0]
     delta = params[1] / scalars[0]  # step 4
     beta = delta / math.sqrt(N)
     for j in range(N):
         s_G[j] = 0.0
     G_norm = 0.0  # steps 3 and 5, in the dense order
-    pos = 0
-    any_active = False
-    for d in range(D):
+    for i in range(n_moved):
+        d = moved[i]
         K = C[d]
         w = c[win, d]
         l = c[lose, d]
-        act = w != l and K > 1
-        mask[d] = 1.0 if act else 0.0
-        any_active |= act
-        if act and w != K - 1 and l != K - 1:  # Σ_{k<K-1} G = 0: two entries
+        pos = offsets[d]
+        if w != K - 1 and l != K - 1:  # Σ_{k<K-1} G = 0: two entries
             lo = min(w, l)
             hi = max(w, l)
             vlo = (0.5 if lo == w else -0.5) / math.sqrt(thetaT[lo, d])
@@ -364,7 +383,7 @@ def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0
             s_G[pos + hi] = vhi
             G_norm += vlo * vlo
             G_norm += vhi * vhi
-        elif act:
+        else:
             th_K = thetaT[K - 1, d]
             coef_K = (0.5 if l == K - 1 else -0.5) / (th_K + math.sqrt(th_K))
             for k in range(K - 1):
@@ -376,9 +395,6 @@ def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0
                     v = -0.5 / sq + v
                 s_G[pos + k] = v
                 G_norm += v * v
-        pos += K - 1
-    if not any_active:  # identical samples: ‖G‖_F = 0
-        return False
     G_norm = math.sqrt(G_norm)
     eps = delta / (G_norm + EPS_NORM)  # step 6
     scalars[2] = eps
@@ -395,13 +411,13 @@ def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0
     scalars[0] = min(Delta, params[2])
     step_w = eps * 0.5
     step_l = eps * -0.5
-    for d in range(D):  # step 6: the θ step moves θ[w] and θ[l] only
-        if mask[d] != 0.0:
-            thetaT[c[win, d], d] += step_w
-            thetaT[c[lose, d], d] += step_l
-    for d in range(D):  # step 9 on the variables that moved
-        if mask[d] != 0.0:
-            _project_column(thetaT, cumT, d, C[d], theta_min[d])
+    for i in range(n_moved):  # step 6: the θ step moves θ[w] and θ[l] only
+        d = moved[i]
+        thetaT[c[win, d], d] += step_w
+        thetaT[c[lose, d], d] += step_l
+    for i in range(n_moved):  # step 9 on the variables that moved
+        d = moved[i]
+        _project_column(thetaT, cumT, d, C[d], theta_min[d])
     return True
 
 

@@ -29,13 +29,15 @@ import math
 import numpy as np
 from numba import njit
 
-from nascsim._asng_kernels import entropy_T, refresh_T, sample_T, update_lam2_T, update_ws
-from nascsim._latency_kernels import device_only_one, latency_one
+from nascsim._asng_kernels import entropy_T, refresh_T, sample_T, sample_cols, update_lam2_cols, update_ws
+from nascsim._latency_kernels import device_only_one, device_only_parts, latency_one, latency_parts
 from nascsim._rng_kernels import next_double, standard_normal
 from nascsim.surrogate.features import N_FEATURES, features_into
 from nascsim.surrogate.predict import (
-    S_BASELINE, S_BINMAP, S_LEAF, S_LO, S_REST_ABS, S_REST_HI, S_REST_LO, S_TAB_BASE, S_TAB_FEAT, S_TAB_MAP,
-    S_TAB_POS, S_WALK_POS, SLOTS, bins_into, leaves_into, small_ints_into, term_sum, term_sum2, walk4_pair, walk_leaf,
+    SLOTS, S_BASELINE, S_BINMAP, S_BIN_OFF, S_BIN_THR, S_LEAF, S_LO, S_NODE_CHILD, S_NODE_FEAT, S_NODE_MASK,
+    S_NODE_THR, S_NODE_VALUE, S_REST_ABS, S_REST_HI, S_REST_LO, S_TAB_BASE, S_TAB_FEAT, S_TAB_MAP, S_TAB_POS,
+    S_TERM_START, S_USED_CAT, S_USED_NUM, S_WALK_DEPTH, S_WALK_POS, S_WALK_ROOT, bins_into, bins_of,
+    leaves_into, sample_features, small_ints_into, term_sum, terms_sum2, walk8_pair_of, walk_leaf_of,
 )
 
 NOISE_NONE, NOISE_INDEPENDENT, NOISE_SHARED = 0, 1, 2
@@ -134,6 +136,17 @@ def run_asng2(
     trace_scalars (steps, 3) = (entropy of θ, Δ, ε_θ), trace_split (steps, 23) split marginal.
     """
     D = C.shape[0]
+    s_G, _, u_buf, cnt_buf, offsets, moved = work_T
+    layer_head, layer_tail, lat_split_head, lat_split_tail, lat_payload, lat_consts = lat
+    f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth = ft
+    tab_pos, tab_base, tab_feat, tab_map = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP]
+    binmap, leaf = st[S_BINMAP], st[S_LEAF]
+    rest_lo, rest_hi, rest_abs = st[S_REST_LO], st[S_REST_HI], st[S_REST_ABS]
+    bin_off, bin_thr, used_cat, used_num = st[S_BIN_OFF], st[S_BIN_THR], st[S_USED_CAT], st[S_USED_NUM]
+    walk_pos, walk_root, walk_depth = st[S_WALK_POS], st[S_WALK_ROOT], st[S_WALK_DEPTH]
+    node_feat, node_thr, node_mask, node_child, node_value = (st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK],
+                                                              st[S_NODE_CHILD], st[S_NODE_VALUE])
+    term_start, baselines = st[S_TERM_START], st[S_BASELINE]
     c = np.empty((2, D), dtype=np.int64)
     a0 = np.empty(n_layers, dtype=np.uint64)
     a1 = np.empty(n_layers, dtype=np.uint64)
@@ -143,27 +156,27 @@ def run_asng2(
     g1 = np.zeros(N_FEATURES + 1, dtype=np.uint32)
     xi0 = np.zeros(N_FEATURES, dtype=np.uint64)
     xi1 = np.zeros(N_FEATURES, dtype=np.uint64)
-    q0 = np.empty(4)
-    q1 = np.empty(4)
+    q0 = np.empty(8)
+    q1 = np.empty(8)
     v0 = np.empty(st[S_LO].shape[0])
     v1 = np.empty(st[S_LO].shape[0])
-    lat_buf = np.empty(3)
     tracing = trace_f.shape[0] > 0
-    early = not tracing and st[S_BASELINE].shape[0] == 1
-    tab_pos, tab_base, tab_feat, tab_map = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP]
-    binmap, leaf = st[S_BINMAP], st[S_LEAF]
-    rest_lo, rest_hi, rest_abs = st[S_REST_LO], st[S_REST_HI], st[S_REST_ABS]
+    n_terms = baselines.shape[0]
+    early = not tracing and n_terms == 1
     n_tab = tab_pos.shape[0]
-    walk_pos = st[S_WALK_POS]
     n_walk = walk_pos.shape[0]
-    baseline = st[S_BASELINE][0]
+    baseline = baselines[0]
     split_searched = D > n_layers
+    hwnas_loss = obj[3] == 1.0
+    device_latency = obj[4] == 1.0
+    p0_split = np.int64(obj[6])
+    mode = nz[0]
     n_updates = 0
     n_early = 0
     refresh_T(thetaT, C, cumT)
     for t in range(steps):
-        sample_T(cumT, C, n_block, rng, c, work_T)
-        shared = nz[2] * standard_normal(rng) if nz[0] == 2.0 else 0.0
+        sample_cols(cumT, C, n_block, rng, c, u_buf, cnt_buf)
+        shared = nz[2] * standard_normal(rng) if mode == 2.0 else 0.0
         if not tracing:
             same = True
             for d in range(D):
@@ -181,8 +194,16 @@ def run_asng2(
         k1 = c[1, n_layers] if split_searched else fixed_split
         own0 = own_noise(nz, rng)
         own1 = own_noise(nz, rng)
-        pen0 = penalty(latency_of(a0, k0, obj, lat, lat_buf), obj)
-        pen1 = penalty(latency_of(a1, k1, obj, lat, lat_buf), obj)
+        if device_latency:
+            T0 = device_only_parts(a0, layer_head, lat_consts)
+            T1 = device_only_parts(a1, layer_head, lat_consts)
+        else:
+            h0, m0_, t0_ = latency_parts(a0, k0, layer_head, layer_tail, lat_split_head, lat_split_tail, lat_payload, lat_consts)
+            h1, m1_, t1_ = latency_parts(a1, k1, layer_head, layer_tail, lat_split_head, lat_split_tail, lat_payload, lat_consts)
+            T0 = h0 + m0_ + t0_
+            T1 = h1 + m1_ + t1_
+        pen0 = penalty(T0, obj)
+        pen1 = penalty(T1, obj)
         order = 0
         if early:  # bounds before any tree, then after each block of tabulated trees
             w = SAFETY * (1.0 + abs(baseline) + rest_abs[0])
@@ -190,8 +211,12 @@ def run_asng2(
                                     baseline + rest_lo[0] - w, baseline + rest_hi[0] + w,
                                     shared, own0, own1, pen0, pen1, obj)
         if order == 0:
-            features_of(a0, k0, obj, ft, st, x0, g0)
-            features_of(a1, k1, obj, ft, st, x1, g1)
+            sample_features(f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth, a0,
+                            p0_split if hwnas_loss else k0, x0)
+            sample_features(f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth, a1,
+                            p0_split if hwnas_loss else k1, x1)
+            bins_of(bin_off, bin_thr, used_cat, used_num, x0, g0)
+            bins_of(bin_off, bin_thr, used_cat, used_num, x1, g1)
             p0 = baseline
             p1 = baseline
             j = 0
@@ -227,17 +252,18 @@ def run_asng2(
                 while j < n_walk:
                     end = min(j + BLOCK, n_walk)
                     jj = j
-                    while jj + 4 <= end:
-                        walk4_pair(st, jj, x0, xi0, x1, xi1, q0, q1)
-                        for i in range(4):
+                    while jj + 8 <= end:
+                        walk8_pair_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_depth, node_value,
+                                      jj, x0, xi0, x1, xi1, q0, q1)
+                        for i in range(8):
                             v0[walk_pos[jj + i]] = q0[i]
                             v1[walk_pos[jj + i]] = q1[i]
                             p0 += q0[i]
                             p1 += q1[i]
-                        jj += 4
+                        jj += 8
                     for jj in range(jj, end):
-                        l0 = walk_leaf(st, jj, x0, xi0)
-                        l1 = walk_leaf(st, jj, x1, xi1)
+                        l0 = walk_leaf_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_depth, node_value, jj, x0, xi0)
+                        l1 = walk_leaf_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_depth, node_value, jj, x1, xi1)
                         v0[walk_pos[jj]] = l0
                         v1[walk_pos[jj]] = l1
                         p0 += l0
@@ -256,14 +282,20 @@ def run_asng2(
             n_early += 1
             f0, f1 = (0.0, 1.0) if order < 0 else (1.0, 0.0)
         else:
-            if st[S_BASELINE].shape[0] == 1:
-                m0, m1 = term_sum2(st, 0, v0, v1)
+            if n_terms == 1:
+                m0, m1 = terms_sum2(term_start, baselines, 0, v0, v1)
             else:
-                m0 = mean_of_terms(st, v0)
-                m1 = mean_of_terms(st, v1)
+                m0 = 0.0
+                m1 = 0.0
+                for term in range(n_terms):
+                    s0_, s1_ = terms_sum2(term_start, baselines, term, v0, v1)
+                    m0 += s0_
+                    m1 += s1_
+                m0 /= n_terms
+                m1 /= n_terms
             f0 = observed(m0, shared, own0, pen0, obj)
             f1 = observed(m1, shared, own1, pen1, obj)
-        if update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0, f1, work_T):
+        if update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, s_G, offsets, moved):
             n_updates += 1
         if tracing:
             trace_f[t, 0] = f0

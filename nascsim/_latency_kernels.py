@@ -13,15 +13,21 @@ from numba import njit
 def latency_one(arch, split, lat, out):
     """Write T_head, T_comm, T_tail (ms) of (arch, split) into out[0:3]."""
     layer_head, layer_tail, split_head, split_tail, payload, consts = lat
+    out[0], out[1], out[2] = latency_parts(arch, split, layer_head, layer_tail, split_head, split_tail, payload, consts)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def latency_parts(arch, split, layer_head, layer_tail, split_head, split_tail, payload, consts):
+    """(T_head, T_comm, T_tail) in ms of (arch, split) (eq. 3; T_comm = n_h q / r, eq. 10), from
+    the arrays of ``LatencyModel.arrays``: the layers before the split on the head, the split
+    layer cut in two, the payload n_h of its output, the layers after it on the tail."""
     n_layers = arch.shape[0]
     t_head = consts[0]
     t_tail = consts[2]
-    for l in range(n_layers):
-        o = arch[l]
-        if l < split - 1:
-            t_head += layer_head[l, o]
-        elif l >= split:
-            t_tail += layer_tail[l, o]
+    for l in range(split - 1):
+        t_head += layer_head[l, arch[l]]
+    for l in range(max(split, 0), n_layers):
+        t_tail += layer_tail[l, arch[l]]
     if split >= 1:
         o = arch[split - 1]
         t_head += split_head[split - 1, o]
@@ -29,20 +35,22 @@ def latency_one(arch, split, lat, out):
         n_h = payload[split, o]
     else:
         n_h = payload[0, 0]
-    out[0] = t_head
-    out[1] = n_h * consts[3]
-    out[2] = t_tail
+    return t_head, n_h * consts[3], t_tail
+
+
+@njit(cache=True, nogil=True, inline="always")
+def device_only_parts(arch, layer_head, consts):
+    """T of the whole network on the head device (HWNAS baselines), from the arrays."""
+    t = consts[0] + consts[1]
+    for l in range(arch.shape[0]):
+        t += layer_head[l, arch[l]]
+    return t
 
 
 @njit(cache=True, nogil=True)
 def device_only_one(arch, lat):
     """Whole network on the head device (HWNAS baselines)."""
-    layer_head = lat[0]
-    consts = lat[5]
-    t = consts[0] + consts[1]
-    for l in range(arch.shape[0]):
-        t += layer_head[l, arch[l]]
-    return t
+    return device_only_parts(arch, lat[0], lat[5])
 
 
 @njit(cache=True, nogil=True)

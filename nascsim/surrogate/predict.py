@@ -235,10 +235,59 @@ FAST = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @njit(inline="always", **FAST)
+def sample_features(layer, split_head, split_tail, payload, consts, depth, arch, split, x):
+    """The feature vector of (arch, split, p = 0) into ``x``, equal to
+    :func:`nascsim.surrogate.features.features_into` bit for bit (the same sums in the same
+    order: the head's FLOPs over the layers before the split, then the split layer's head part;
+    the tail's from the split layer's tail part on), its loop split at the split point so that no
+    branch depends on the layer: the form the search inlines."""
+    n_layers = arch.shape[0]
+    n_ops = layer.shape[1]
+    head = consts[0]
+    tail = consts[1]
+    head_depth = 0
+    tail_depth = 0
+    for l in range(n_layers):
+        x[l] = arch[l]
+    for l in range(split - 1):
+        o = arch[l]
+        head += layer[l, o]
+        head_depth += depth[o]
+    if split >= 1:
+        o = arch[split - 1]
+        head += split_head[split - 1, o]
+        tail += split_tail[split - 1, o]
+        head_depth += depth[o]
+        x[n_layers + 2] = o
+        x[n_layers + 6] = payload[split, o]
+    else:
+        x[n_layers + 2] = n_ops
+        x[n_layers + 6] = payload[0, 0]
+    for l in range(max(split, 0), n_layers):
+        o = arch[l]
+        tail += layer[l, o]
+        tail_depth += depth[o]
+    x[n_layers] = split
+    x[n_layers + 1] = 0.0
+    x[n_layers + 3] = head
+    x[n_layers + 4] = tail
+    x[n_layers + 5] = head + tail
+    x[n_layers + 7] = head_depth
+    x[n_layers + 8] = tail_depth
+    x[n_layers + 9] = head_depth + tail_depth
+
+
+@njit(inline="always", **FAST)
 def bins_into(st, x, gbin):
+    """gbin[f] for every feature the tabulated trees read (:func:`bins_of` on the arrays of
+    ``st``)."""
+    bins_of(st[S_BIN_OFF], st[S_BIN_THR], st[S_USED_CAT], st[S_USED_NUM], x, gbin)
+
+
+@njit(inline="always", **FAST)
+def bins_of(bin_off, bin_thr, used_cat, used_num, x, gbin):
     """gbin[f] for every feature the tabulated trees read: the value of a categorical feature,
     the number of thresholds below x[f] for a numeric one; gbin[N_FEATURES] stays 0."""
-    bin_off, bin_thr, used_cat, used_num = st[S_BIN_OFF], st[S_BIN_THR], st[S_USED_CAT], st[S_USED_NUM]
     for j in range(used_cat.shape[0]):
         f = used_cat[j]
         gbin[f] = np.uint32(x[f])
@@ -285,15 +334,19 @@ def small_ints_into(x, xi):
 
 @njit(inline="always", **FAST)
 def walk_leaf(st, j, x, xi):
+    """Leaf value of walked tree j (:func:`walk_leaf_of` on the arrays of ``st``)."""
+    return walk_leaf_of(st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD], st[S_WALK_ROOT],
+                        st[S_WALK_DEPTH], st[S_NODE_VALUE], j, x, xi)
+
+
+@njit(inline="always", **FAST)
+def walk_leaf_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_depth, node_value, j, x, xi):
     """Leaf value of walked tree j: ``walk_depth[j]`` steps, left when the value's bit is set in
     the node's mask (categorical) or x <= threshold (numeric), as scikit-learn's predictor goes."""
-    node_feat, node_thr, node_mask, node_child = st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD]
-    node = np.uint64(st[S_WALK_ROOT][j])
-    for _ in range(st[S_WALK_DEPTH][j]):
-        f = node_feat[node]
-        left = ((node_mask[node] >> xi[f]) & np.uint64(1)) | np.uint64(x[f] <= node_thr[node])
-        node = np.uint64(node_child[np.uint64(2) * node + np.uint64(1) - left])
-    return st[S_NODE_VALUE][node]
+    node = np.uint64(walk_root[j])
+    for _ in range(walk_depth[j]):
+        node = _step(node_feat, node_thr, node_mask, node_child, node, x, xi)
+    return node_value[node]
 
 
 @njit(inline="always", **FAST)
@@ -304,16 +357,19 @@ def _step(node_feat, node_thr, node_mask, node_child, node, x, xi):
 
 
 @njit(inline="always", **FAST)
-def walk4_pair(st, j, x0, xi0, x1, xi1, out0, out1):
-    """Walked trees j..j+3 for two samples at once (eight independent chains of loads, so the
-    processor overlaps them): out0[i], out1[i] = leaf of tree j + i."""
-    node_feat, node_thr, node_mask, node_child = st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD]
-    roots, depth, value = st[S_WALK_ROOT], st[S_WALK_DEPTH], st[S_NODE_VALUE]
+def walk8_pair_of(node_feat, node_thr, node_mask, node_child, roots, depth, value, j, x0, xi0, x1, xi1, out0, out1):
+    """Walked trees j..j+7 for two samples at once (sixteen independent chains of loads):
+    out0[i], out1[i] = leaf of tree j + i."""
     a0 = b0 = np.uint64(roots[j])
     a1 = b1 = np.uint64(roots[j + 1])
     a2 = b2 = np.uint64(roots[j + 2])
     a3 = b3 = np.uint64(roots[j + 3])
-    steps = max(max(depth[j], depth[j + 1]), max(depth[j + 2], depth[j + 3]))
+    a4 = b4 = np.uint64(roots[j + 4])
+    a5 = b5 = np.uint64(roots[j + 5])
+    a6 = b6 = np.uint64(roots[j + 6])
+    a7 = b7 = np.uint64(roots[j + 7])
+    steps = max(max(max(depth[j], depth[j + 1]), max(depth[j + 2], depth[j + 3])),
+                max(max(depth[j + 4], depth[j + 5]), max(depth[j + 6], depth[j + 7])))
     for _ in range(steps):  # a leaf is its own child: extra steps stay on it
         a0 = _step(node_feat, node_thr, node_mask, node_child, a0, x0, xi0)
         b0 = _step(node_feat, node_thr, node_mask, node_child, b0, x1, xi1)
@@ -323,14 +379,30 @@ def walk4_pair(st, j, x0, xi0, x1, xi1, out0, out1):
         b2 = _step(node_feat, node_thr, node_mask, node_child, b2, x1, xi1)
         a3 = _step(node_feat, node_thr, node_mask, node_child, a3, x0, xi0)
         b3 = _step(node_feat, node_thr, node_mask, node_child, b3, x1, xi1)
+        a4 = _step(node_feat, node_thr, node_mask, node_child, a4, x0, xi0)
+        b4 = _step(node_feat, node_thr, node_mask, node_child, b4, x1, xi1)
+        a5 = _step(node_feat, node_thr, node_mask, node_child, a5, x0, xi0)
+        b5 = _step(node_feat, node_thr, node_mask, node_child, b5, x1, xi1)
+        a6 = _step(node_feat, node_thr, node_mask, node_child, a6, x0, xi0)
+        b6 = _step(node_feat, node_thr, node_mask, node_child, b6, x1, xi1)
+        a7 = _step(node_feat, node_thr, node_mask, node_child, a7, x0, xi0)
+        b7 = _step(node_feat, node_thr, node_mask, node_child, b7, x1, xi1)
     out0[0] = value[a0]
     out0[1] = value[a1]
     out0[2] = value[a2]
     out0[3] = value[a3]
+    out0[4] = value[a4]
+    out0[5] = value[a5]
+    out0[6] = value[a6]
+    out0[7] = value[a7]
     out1[0] = value[b0]
     out1[1] = value[b1]
     out1[2] = value[b2]
     out1[3] = value[b3]
+    out1[4] = value[b4]
+    out1[5] = value[b5]
+    out1[6] = value[b6]
+    out1[7] = value[b7]
 
 
 @njit(inline="always", **FAST)
@@ -365,8 +437,14 @@ def term_sum(st, term, vals):
 
 @njit(inline="always", **FAST)
 def term_sum2(st, term, v0, v1):
-    """:func:`term_sum` of two samples (two independent chains of additions)."""
-    term_start, baseline = st[S_TERM_START], st[S_BASELINE]
+    """:func:`term_sum` of two samples (:func:`terms_sum2` on the arrays of ``st``)."""
+    return terms_sum2(st[S_TERM_START], st[S_BASELINE], term, v0, v1)
+
+
+@njit(inline="always", **FAST)
+def terms_sum2(term_start, baseline, term, v0, v1):
+    """:func:`term_sum` of two samples (two independent chains of additions): the term's
+    baseline, then its trees' leaves in tree order."""
     s0 = 0.0
     s1 = 0.0
     s0 += baseline[term]
