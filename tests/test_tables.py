@@ -198,3 +198,35 @@ def test_the_shipped_table_passes_its_own_validation_and_rows_may_come_in_any_or
 def test_tables_check_lists_the_devices_of_a_table(capsys):
     code, out, err = run(["tables", "check"], capsys)
     assert code == 0 and "latency devices edgegpu, raspi4, pixel3, eyeriss, fpga" in out
+
+
+def test_table_columns_read_as_pyarrow_converts_them(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from nascsim.tables import read_table_columns
+
+    table = pa.table({
+        "n": pa.array([1, None, 3, 4, 5], type=pa.int64()),     # nulls: float64 with NaN
+        "i": pa.array([1, 2, 3, 4, 5], type=pa.int32()),
+        "x": pa.array([0.5, 1.5, None, 3.5, 4.5], type=pa.float32()),
+        "s": pa.array(["a", "b", "c", "d", "e"], type=pa.large_string()),
+    })
+    path = tmp_path / "t.parquet"
+    pq.write_table(table, path, row_group_size=2)  # three row groups: chunks, read at offsets
+    got = read_table_columns(path)
+    for name in table.column_names:
+        want = table.column(name).to_numpy(zero_copy_only=False)
+        assert got[name].dtype == want.dtype, name
+        assert np.array_equal(got[name], want, equal_nan=want.dtype.kind == "f"), name
+
+
+def test_a_search_starts_without_pandas_scikit_learn_or_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys; from nascsim.api import search; search('nasc', 30.0, 0.2, steps=50); "
+            "print(','.join(m for m in ('pandas', 'sklearn', 'matplotlib', 'torch') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""

@@ -14,7 +14,16 @@ feature vector), ``fit`` (boosting + CV + noise model; imports scikit-learn lazi
 ``report`` (held-out quality).
 """
 
-from nascsim.surrogate.fit import FitOptions, fit_surrogate
 from nascsim.surrogate.model import Surrogate, default_surrogates, load_surrogate, save_surrogate
 
 __all__ = ["FitOptions", "Surrogate", "default_surrogates", "fit_surrogate", "load_surrogate", "save_surrogate"]
+
+
+def __getattr__(name: str):
+    """``FitOptions`` and ``fit_surrogate`` on first use: fitting reads evaluation files (pandas,
+    pyarrow), which loading and predicting never need, so a search starts without them."""
+    if name in ("FitOptions", "fit_surrogate"):
+        from nascsim.surrogate import fit
+
+        return getattr(fit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
