@@ -7,7 +7,7 @@ the package; ``paper.toml`` is the default)::
     version = 1                          # bump when the cells or options change
     methods = ["nasc", "hwnas", "hwnas-dropout"]
     reference = "nasc"                   # every method is compared with it, paired per seed
-    seeds = 20                           # paired seeds per cell: seed_offset .. seed_offset+seeds-1
+    seeds = 60                           # paired seeds per cell: seed_offset .. seed_offset+seeds-1
     seed_offset = 0
     confidence = 0.95                    # of the paired comparisons' intervals
     check_confidence = 0.99              # of the baseline check, family-wise over all its tests

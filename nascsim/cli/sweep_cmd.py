@@ -14,9 +14,10 @@ import click
 from nascsim.cli.options import surrogate_options, tables_option
 from nascsim.sweep.grid import MAX_RUNS
 
-# Measured, not guessed: one search serves the 6 loss rates of a cell, and a search takes ~0.2 s of
-# CPU (paper schedule, shipped surrogate), so the default sweep (7 thresholds x 3 methods x
-# DEFAULT_SEEDS searches, 6 loss rates each) ends in about a minute on 2 workers (20 seeds: 46 s).
+# Measured, not guessed: one search serves the 6 loss rates of a cell (and hwnas / hwnas-dropout
+# share theirs), and a search takes ~55 ms of CPU (paper schedule, shipped surrogate), so the
+# default sweep (7 thresholds x 3 methods x DEFAULT_SEEDS seeds, 325 searches) stores its 3,150
+# runs in about 11 s on 2 workers (README "Measured figures", Speed).
 DEFAULT_SEEDS = 25
 DEFAULT_METHODS = "nasc,hwnas,hwnas-dropout"
 
