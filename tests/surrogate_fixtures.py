@@ -25,6 +25,7 @@ import polars as pl
 
 from nascsim.config import DEFAULT_LOSS_SET
 from nascsim.space import get_space
+from nascsim.surrogate.fit import FitOptions as _FitOptions
 
 OP_COLUMNS = [f"op{i:02d}" for i in range(22)]
 
@@ -133,12 +134,12 @@ def write_evaluations(frame: pl.DataFrame, meta: dict | None, path: str | Path) 
 
 
 def quick_options(**changes):
-    """Fit options small enough for tests (one grid point, few iterations, 2 folds)."""
-    from nascsim.surrogate import FitOptions
-
+    """Fit options small enough for tests (one grid point, few iterations, 2 folds). The class is
+    the one imported with this module, so tests may patch ``nascsim.surrogate.fit.FitOptions``
+    with this function."""
     base = dict(grid=((8, 10),), max_iter=40, learning_rate=0.2, folds=2)
     base.update(changes)
-    return FitOptions(**base)
+    return _FitOptions(**base)
 
 
 @functools.lru_cache(maxsize=None)
