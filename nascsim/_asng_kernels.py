@@ -215,7 +215,7 @@ def entropy_theta(theta, C):
 # of variables, each variable's sums still taken in k order. ``work_T`` = :func:`workspace_T`.
 
 FAST = dict(cache=True, nogil=True, error_model="numpy")
-INLINE = dict(FAST, cache=False, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
+INLINE = dict(FAST, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
 LANES = 8
 
 

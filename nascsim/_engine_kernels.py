@@ -45,9 +45,9 @@ NZ_MODE, NZ_SD_TOTAL, NZ_SD_SHARED, NZ_SD_OWN = 0, 1, 2, 3
 FAST = dict(cache=True, nogil=True, error_model="numpy")
 # Helpers called only from compiled code: compiled once each and inlined by LLVM (forceinline)
 # rather than by numba's IR inliner (inline="always"), which types the helper's body again at every
-# call site; no Python or C entry point and no cache entry of their own (a kernel's cache entry
-# holds the code of the helpers it inlined).
-INLINE = dict(FAST, cache=False, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# call site (the search kernel took 10 s to compile that way); no Python or C entry point. Their
+# cache entries serve a kernel compiled later (the kernels' own entries hold the inlined code).
+INLINE = dict(FAST, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 BLOCK = 16  # tabulated trees between two checks of the early exit
 SAFETY = 1e-9  # relative widening of the early exit's bounds (rounding of the sums is ~1e-14)
 

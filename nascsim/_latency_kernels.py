@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from numba import njit
 
-INLINE = dict(nogil=True, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
+INLINE = dict(cache=True, nogil=True, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
 
 
 @njit(cache=True, nogil=True)

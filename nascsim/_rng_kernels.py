@@ -29,7 +29,7 @@ _WI = np.ascontiguousarray(wi_double, dtype=np.float64)
 _FI = np.ascontiguousarray(fi_double, dtype=np.float64)
 _NOR_R = float(ziggurat_nor_r)
 _NOR_INV_R = float(ziggurat_nor_inv_r)
-INLINE = dict(nogil=True, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
+INLINE = dict(cache=True, nogil=True, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
 
 
 @intrinsic

@@ -35,8 +35,8 @@ TARGET_ACC = 1
 TARGET_LSC = 2
 TARGETS = {"loss": TARGET_LOSS, "acc": TARGET_ACC, "lsc": TARGET_LSC}
 # Functions called only from compiled code: no Python or C entry point (for the ones that take
-# ``arrays``, unpacking its 22 arrays is most of their compile time) and no cache entry of their own.
-INTERNAL = dict(nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# ``arrays``, the entry point that unpacks its 22 arrays is most of their compile time).
+INTERNAL = dict(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 
 @njit(**INTERNAL)
@@ -235,7 +235,7 @@ S_NODE_VALUE = 24
 SLOTS = 3  # = export.SLOTS
 LINEAR_BINS = 16  # up to this many thresholds a feature's bin is counted, beyond it bisected
 FAST = dict(cache=True, nogil=True, error_model="numpy")
-INLINE = dict(FAST, cache=False, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
+INLINE = dict(FAST, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
 
 
 @njit(**INLINE)
