@@ -155,7 +155,8 @@ def run_asng2(
     D = C.shape[0]
     s_G, _, u_buf, cnt_buf, offsets, moved = work_T
     c, a, x, g, xi, q, v = pair_work
-    a0, a1, x0, x1, g0, g1, xi0, xi1, q0, q1, v0, v1 = a[0], a[1], x[0], x[1], g[0], g[1], xi[0], xi[1], q[0], q[1], v[0], v[1]
+    a0, a1, x0, x1, g0, g1 = a[0], a[1], x[0], x[1], g[0], g[1]
+    xi0, xi1, q0, q1, v0, v1 = xi[0], xi[1], q[0], q[1], v[0], v[1]
     layer_head, layer_tail, lat_split_head, lat_split_tail, lat_payload, lat_consts = lat
     f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth = ft
     tab_pos, tab_base, tab_feat, tab_map = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP]
