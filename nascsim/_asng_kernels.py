@@ -215,6 +215,7 @@ def entropy_theta(theta, C):
 # of variables, each variable's sums still taken in k order. ``work_T`` = :func:`workspace_T`.
 
 FAST = dict(cache=True, nogil=True, error_model="numpy")
+INLINE = dict(FAST, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
 LANES = 8
 
 
@@ -265,7 +266,7 @@ def sample_T(cumT, C, n_block, rng_state, c_out, work_T):
     sample_cols(cumT, C, n_block, rng_state, c_out, work_T[2], work_T[3])
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def sample_cols(cumT, C, n_block, rng_state, c_out, u, cnt):
     """Step 1 as :func:`sample_into` (same uniforms, same samples), from the cumulative columns;
     ``u`` (W,) float64 and ``cnt`` (W,) int64 are work buffers.
@@ -295,7 +296,7 @@ def sample_cols(cumT, C, n_block, rng_state, c_out, u, cnt):
             c_out[i, d] = min(n, K - 1)
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def _project_column(thetaT, cumT, d, K, tmin):
     """Step 9 on one variable (column d), in the operation order of :func:`update_ws`, and its
     cumulative sums.
@@ -336,7 +337,7 @@ def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0
     return update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, work_T[0], work_T[4], work_T[5])
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, s_G, offsets, moved):
     """Steps 2-9 for λ = 2 on the column form, equal to :func:`update_ws` bit for bit.
 

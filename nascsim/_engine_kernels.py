@@ -43,11 +43,16 @@ from nascsim.surrogate.predict import (
 NOISE_NONE, NOISE_INDEPENDENT, NOISE_SHARED = 0, 1, 2
 NZ_MODE, NZ_SD_TOTAL, NZ_SD_SHARED, NZ_SD_OWN = 0, 1, 2, 3
 FAST = dict(cache=True, nogil=True, error_model="numpy")
+# Helpers called only from compiled code: compiled once each and inlined by LLVM (forceinline)
+# rather than by numba's IR inliner (inline="always"), which types the helper's body again at every
+# call site (the search kernel took 10 s to compile that way); no Python or C entry point. Their
+# cache entries serve a kernel compiled later (the kernels' own entries hold the inlined code).
+INLINE = dict(FAST, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 BLOCK = 16  # tabulated trees between two checks of the early exit
 SAFETY = 1e-9  # relative widening of the early exit's bounds (rounding of the sums is ~1e-14)
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def features_of(arch, split, obj, ft, st, x, gbin):
     """Feature vector and bins of a sample (the HWNAS variant, ``obj[O_LOSS_MODE] == 1``, reads
     the loss of the whole network: split after the last layer)."""
@@ -56,7 +61,7 @@ def features_of(arch, split, obj, ft, st, x, gbin):
     bins_into(st, x, gbin)
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def mean_of_terms(st, vals):
     """The loss term of eq. 4 from the trees' leaves: the mean of the terms' predictions."""
     n = st[S_BASELINE].shape[0]
@@ -66,7 +71,7 @@ def mean_of_terms(st, vals):
     return m / n
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def latency_of(arch, split, obj, lat, lat_buf):
     """T of eq. 3 (or the whole network on the head device for ``obj[O_LAT_MODE] == 1``)."""
     if obj[4] == 1.0:
@@ -75,7 +80,7 @@ def latency_of(arch, split, obj, lat, lat_buf):
     return lat_buf[0] + lat_buf[1] + lat_buf[2]
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def penalty(T, obj):
     """The latency term of eq. 4a: ε_lat · max(0, T - T_th)."""
     over = T - obj[0]
@@ -84,7 +89,7 @@ def penalty(T, obj):
     return obj[2] * over
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def own_noise(nz, rng):
     """e_i: the sample's own part of the noise (0 without noise)."""
     if nz[0] == 0.0:
@@ -94,14 +99,14 @@ def own_noise(nz, rng):
     return nz[3] * standard_normal(rng)
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def observed(m, shared, own, pen, obj):
     """f of eq. 4a from the expected loss m, the noise parts b_t and e_i, and the penalty.
     Nondecreasing in m (ε_loss >= 0), which the early exit relies on."""
     return obj[1] * (m + shared + own) + pen
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def order_by_bounds(lo0, hi0, lo1, hi1, shared, own0, own1, pen0, pen1, obj):
     """-1 when f0 < f1 for every m0 in [lo0, hi0] and m1 in [lo1, hi1], +1 when f0 > f1, else 0.
     ``observed`` is monotone in m and computed with the same operations as the final f, so the
@@ -113,10 +118,21 @@ def order_by_bounds(lo0, hi0, lo1, hi1, shared, own0, own1, pen0, pen1, obj):
     return 0
 
 
+def pair_workspace(D: int, n_layers: int, n_values: int) -> tuple:
+    """Buffers of :func:`run_asng2`, one row per sample of a step: (c (2, D) int64 samples,
+    arch (2, n_layers) uint64 ops, x (2, N_FEATURES) float64 features, gbin (2, N_FEATURES + 1)
+    uint32 bins (zeros), xi (2, N_FEATURES) uint64 (zeros), q (2, 8) float64 leaves of eight walked
+    trees, vals (2, n_values) float64 leaves of every tree; ``n_values`` = ``st[S_LO].shape[0]``).
+    Allocated by the caller so that the kernel compiles no allocation of its own."""
+    return (np.empty((2, D), dtype=np.int64), np.empty((2, n_layers), dtype=np.uint64), np.empty((2, N_FEATURES)),
+            np.zeros((2, N_FEATURES + 1), dtype=np.uint32), np.zeros((2, N_FEATURES), dtype=np.uint64),
+            np.empty((2, 8)), np.empty((2, n_values)))
+
+
 @njit(**FAST)
 def run_asng2(
     thetaT, cumT, C, n_block, s, scalars, params, theta_min, rng, steps, n_layers, fixed_split,
-    obj, lat, ft, st, nz, trace_f, trace_scalars, trace_split, work_T,
+    obj, lat, ft, st, nz, trace_f, trace_scalars, trace_split, work_T, pair_work,
 ):
     """``steps`` ASNG steps with λ = 2 (the paper's setting). θ's first ``n_layers`` variables are
     ops; when θ has one more, it is the split point, else the split is ``fixed_split``. Returns
@@ -134,9 +150,13 @@ def run_asng2(
     Either way the update receives the order the complete f would give, so θ is the same bit for
     bit. Trace buffers (skipped when they have 0 rows): trace_f (steps, 2) objective of each sample,
     trace_scalars (steps, 3) = (entropy of θ, Δ, ε_θ), trace_split (steps, 23) split marginal.
+    ``pair_work``: :func:`pair_workspace`.
     """
     D = C.shape[0]
     s_G, _, u_buf, cnt_buf, offsets, moved = work_T
+    c, a, x, g, xi, q, v = pair_work
+    a0, a1, x0, x1, g0, g1 = a[0], a[1], x[0], x[1], g[0], g[1]
+    xi0, xi1, q0, q1, v0, v1 = xi[0], xi[1], q[0], q[1], v[0], v[1]
     layer_head, layer_tail, lat_split_head, lat_split_tail, lat_payload, lat_consts = lat
     f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth = ft
     tab_pos, tab_base, tab_feat, tab_map = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP]
@@ -147,19 +167,6 @@ def run_asng2(
     node_feat, node_thr, node_mask, node_child, node_value = (st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK],
                                                               st[S_NODE_CHILD], st[S_NODE_VALUE])
     term_start, baselines = st[S_TERM_START], st[S_BASELINE]
-    c = np.empty((2, D), dtype=np.int64)
-    a0 = np.empty(n_layers, dtype=np.uint64)
-    a1 = np.empty(n_layers, dtype=np.uint64)
-    x0 = np.empty(N_FEATURES)
-    x1 = np.empty(N_FEATURES)
-    g0 = np.zeros(N_FEATURES + 1, dtype=np.uint32)
-    g1 = np.zeros(N_FEATURES + 1, dtype=np.uint32)
-    xi0 = np.zeros(N_FEATURES, dtype=np.uint64)
-    xi1 = np.zeros(N_FEATURES, dtype=np.uint64)
-    q0 = np.empty(8)
-    q1 = np.empty(8)
-    v0 = np.empty(st[S_LO].shape[0])
-    v1 = np.empty(st[S_LO].shape[0])
     tracing = trace_f.shape[0] > 0
     n_terms = baselines.shape[0]
     early = not tracing and n_terms == 1
@@ -219,8 +226,7 @@ def run_asng2(
             bins_of(bin_off, bin_thr, used_cat, used_num, x1, g1)
             p0 = baseline
             p1 = baseline
-            j = 0
-            while j < n_tab:
+            for j in range(0, n_tab, BLOCK):
                 end = min(j + BLOCK, n_tab)
                 for jj in range(j, end):
                     i0 = tab_base[jj]
@@ -236,20 +242,18 @@ def run_asng2(
                     v1[tab_pos[jj]] = l1
                     p0 += l0
                     p1 += l1
-                j = end
                 if early:
-                    w0 = SAFETY * (1.0 + abs(p0) + rest_abs[j])
-                    w1 = SAFETY * (1.0 + abs(p1) + rest_abs[j])
-                    order = order_by_bounds(p0 + rest_lo[j] - w0, p0 + rest_hi[j] + w0,
-                                            p1 + rest_lo[j] - w1, p1 + rest_hi[j] + w1,
+                    w0 = SAFETY * (1.0 + abs(p0) + rest_abs[end])
+                    w1 = SAFETY * (1.0 + abs(p1) + rest_abs[end])
+                    order = order_by_bounds(p0 + rest_lo[end] - w0, p0 + rest_hi[end] + w0,
+                                            p1 + rest_lo[end] - w1, p1 + rest_hi[end] + w1,
                                             shared, own0, own1, pen0, pen1, obj)
                     if order != 0:
                         break
             if order == 0 and n_walk > 0:  # then the walked trees, in blocks as well
                 small_ints_into(x0, xi0)
                 small_ints_into(x1, xi1)
-                j = 0
-                while j < n_walk:
+                for j in range(0, n_walk, BLOCK):
                     end = min(j + BLOCK, n_walk)
                     jj = j
                     while jj + 8 <= end:
@@ -268,9 +272,8 @@ def run_asng2(
                         v1[walk_pos[jj]] = l1
                         p0 += l0
                         p1 += l1
-                    j = end
                     if early:
-                        r = n_tab + j
+                        r = n_tab + end
                         w0 = SAFETY * (1.0 + abs(p0) + rest_abs[r])
                         w1 = SAFETY * (1.0 + abs(p1) + rest_abs[r])
                         order = order_by_bounds(p0 + rest_lo[r] - w0, p0 + rest_hi[r] + w0,
@@ -283,7 +286,8 @@ def run_asng2(
             f0, f1 = (0.0, 1.0) if order < 0 else (1.0, 0.0)
         else:
             if n_terms == 1:
-                m0, m1 = terms_sum2(term_start, baselines, 0, v0, v1)
+                # np.int64(0), not the literal 0: one compiled terms_sum2 serves both branches
+                m0, m1 = terms_sum2(term_start, baselines, np.int64(0), v0, v1)
             else:
                 m0 = 0.0
                 m1 = 0.0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from numba import njit
 
+INLINE = dict(cache=True, nogil=True, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
+
 
 @njit(cache=True, nogil=True)
 def latency_one(arch, split, lat, out):
@@ -16,7 +18,7 @@ def latency_one(arch, split, lat, out):
     out[0], out[1], out[2] = latency_parts(arch, split, layer_head, layer_tail, split_head, split_tail, payload, consts)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(**INLINE)
 def latency_parts(arch, split, layer_head, layer_tail, split_head, split_tail, payload, consts):
     """(T_head, T_comm, T_tail) in ms of (arch, split) (eq. 3; T_comm = n_h q / r, eq. 10), from
     the arrays of ``LatencyModel.arrays``: the layers before the split on the head, the split
@@ -38,7 +40,7 @@ def latency_parts(arch, split, layer_head, layer_tail, split_head, split_tail, p
     return t_head, n_h * consts[3], t_tail
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(**INLINE)
 def device_only_parts(arch, layer_head, consts):
     """T of the whole network on the head device (HWNAS baselines), from the arrays."""
     t = consts[0] + consts[1]

@@ -29,6 +29,7 @@ _WI = np.ascontiguousarray(wi_double, dtype=np.float64)
 _FI = np.ascontiguousarray(fi_double, dtype=np.float64)
 _NOR_R = float(ziggurat_nor_r)
 _NOR_INV_R = float(ziggurat_nor_inv_r)
+INLINE = dict(cache=True, nogil=True, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
 
 
 @intrinsic
@@ -63,7 +64,7 @@ def state_to_generator(state: np.ndarray, rng: np.random.Generator) -> None:
     rng.bit_generator.state = st
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(**INLINE)
 def next_uint64(state):
     """One PCG64 draw: state <- state * MULT + inc (mod 2^128), then the XSL-RR output of it."""
     hi = state[0]
@@ -81,13 +82,13 @@ def next_uint64(state):
     return (x >> rot) | (x << ((np.uint64(64) - rot) & np.uint64(63)))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(**INLINE)
 def next_double(state):
     """Uniform on [0, 1) exactly as ``Generator.random``."""
     return np.float64(np.int64(next_uint64(state) >> np.uint64(11))) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, forceinline=False)  # explicit: not inherited from an inlined caller
 def standard_normal(state):
     """N(0, 1) exactly as ``Generator.standard_normal`` (NumPy's ziggurat)."""
     while True:

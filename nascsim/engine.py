@@ -169,6 +169,7 @@ def run_asng_search(
     from nascsim import _engine_kernels as K
     from nascsim._asng_kernels import argmax_theta, theta_min_of, to_columns, workspace, workspace_T
     from nascsim._rng_kernels import state_from_generator, state_to_generator
+    from nascsim.surrogate.predict import S_LO
 
     if lam < 2:
         raise ValueError(f"lam must be at least 2, got {lam}")
@@ -186,7 +187,7 @@ def run_asng_search(
     trace_scalars = np.full((rows, 3), np.nan)
     trace_split = np.full((rows, n_layers + 1), np.nan)
     state = state_from_generator(rng)
-    work = (workspace_T(C),) if lam == 2 else (workspace(C, lam), workspace_T(C))
+    work = (workspace_T(C), K.pair_workspace(len(C), n_layers, st[S_LO].shape[0])) if lam == 2 else (workspace(C, lam), workspace_T(C))
     kernel = K.run_asng2 if lam == 2 else K.run_asng_any
     lam_arg = () if lam == 2 else (lam,)
     tail = (*lam_arg, n_layers, fixed_split, obj, lat, ft, st, nz, trace_f, trace_scalars, trace_split, *work)

@@ -34,16 +34,19 @@ TARGET_LOSS = 0
 TARGET_ACC = 1
 TARGET_LSC = 2
 TARGETS = {"loss": TARGET_LOSS, "acc": TARGET_ACC, "lsc": TARGET_LSC}
+# Functions called only from compiled code: no Python or C entry point (for the ones that take
+# ``arrays``, the entry point that unpacks its 22 arrays is most of their compile time).
+INTERNAL = dict(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 
-@njit(cache=True, nogil=True)
+@njit(**INTERNAL)
 def _in_bitset(bitsets, row, value):
     if value > 255:
         return False
     return ((bitsets[row, value // 32] >> np.uint32(value % 32)) & np.uint32(1)) == np.uint32(1)
 
 
-@njit(cache=True, nogil=True)
+@njit(**INTERNAL)
 def tree_value(arrays, target, root, x):
     """Leaf value of the tree starting at node ``root`` for feature vector ``x``."""
     node_feature = arrays[6]
@@ -99,7 +102,7 @@ def tree_value(arrays, target, root, x):
                 node = node_right[node]
 
 
-@njit(cache=True, nogil=True)
+@njit(**INTERNAL)
 def predict_features(arrays, target, x):
     """Prediction of ``target`` from a ready feature vector ``x``."""
     tree_root = arrays[16]
@@ -111,7 +114,7 @@ def predict_features(arrays, target, x):
     return s
 
 
-@njit(cache=True, nogil=True)
+@njit(**INTERNAL)
 def _features(arrays, target, arch, split, p, x):
     if target == TARGET_LSC:
         p = 0.0
@@ -232,9 +235,10 @@ S_NODE_VALUE = 24
 SLOTS = 3  # = export.SLOTS
 LINEAR_BINS = 16  # up to this many thresholds a feature's bin is counted, beyond it bisected
 FAST = dict(cache=True, nogil=True, error_model="numpy")
+INLINE = dict(FAST, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def sample_features(layer, split_head, split_tail, payload, consts, depth, arch, split, x):
     """The feature vector of (arch, split, p = 0) into ``x``, equal to
     :func:`nascsim.surrogate.features.features_into` bit for bit (the same sums in the same
@@ -277,14 +281,14 @@ def sample_features(layer, split_head, split_tail, payload, consts, depth, arch,
     x[n_layers + 9] = head_depth + tail_depth
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def bins_into(st, x, gbin):
     """gbin[f] for every feature the tabulated trees read (:func:`bins_of` on the arrays of
     ``st``)."""
     bins_of(st[S_BIN_OFF], st[S_BIN_THR], st[S_USED_CAT], st[S_USED_NUM], x, gbin)
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def bins_of(bin_off, bin_thr, used_cat, used_num, x, gbin):
     """gbin[f] for every feature the tabulated trees read: the value of a categorical feature,
     the number of thresholds below x[f] for a numeric one; gbin[N_FEATURES] stays 0."""
@@ -312,7 +316,7 @@ def bins_of(bin_off, bin_thr, used_cat, used_num, x, gbin):
             gbin[f] = lo - a
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def tables_into(st, gbin, vals):
     """vals[t] for the tabulated trees: one lookup each, at the sum of its slots' bin offsets."""
     tab_pos, tab_base, tab_feat, tab_map, binmap, leaf = st[S_TAB_POS], st[S_TAB_BASE], st[S_TAB_FEAT], st[S_TAB_MAP], st[S_BINMAP], st[S_LEAF]
@@ -323,7 +327,7 @@ def tables_into(st, gbin, vals):
         vals[tab_pos[j]] = leaf[idx]
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def small_ints_into(x, xi):
     """xi[f] = min(x[f], 63) as an unsigned integer: the shift of a categorical node's mask test
     (numeric features, whose masks are 0, only need a shift below 64)."""
@@ -332,14 +336,14 @@ def small_ints_into(x, xi):
         xi[f] = np.uint64(v) if v < 63.0 else np.uint64(63)
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def walk_leaf(st, j, x, xi):
     """Leaf value of walked tree j (:func:`walk_leaf_of` on the arrays of ``st``)."""
     return walk_leaf_of(st[S_NODE_FEAT], st[S_NODE_THR], st[S_NODE_MASK], st[S_NODE_CHILD], st[S_WALK_ROOT],
                         st[S_WALK_DEPTH], st[S_NODE_VALUE], j, x, xi)
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def walk_leaf_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_depth, node_value, j, x, xi):
     """Leaf value of walked tree j: ``walk_depth[j]`` steps, left when the value's bit is set in
     the node's mask (categorical) or x <= threshold (numeric), as scikit-learn's predictor goes."""
@@ -349,14 +353,14 @@ def walk_leaf_of(node_feat, node_thr, node_mask, node_child, walk_root, walk_dep
     return node_value[node]
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def _step(node_feat, node_thr, node_mask, node_child, node, x, xi):
     f = node_feat[node]
     left = ((node_mask[node] >> xi[f]) & np.uint64(1)) | np.uint64(x[f] <= node_thr[node])
     return np.uint64(node_child[np.uint64(2) * node + np.uint64(1) - left])
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def walk8_pair_of(node_feat, node_thr, node_mask, node_child, roots, depth, value, j, x0, xi0, x1, xi1, out0, out1):
     """Walked trees j..j+7 for two samples at once (sixteen independent chains of loads):
     out0[i], out1[i] = leaf of tree j + i."""
@@ -405,7 +409,7 @@ def walk8_pair_of(node_feat, node_thr, node_mask, node_child, roots, depth, valu
     out1[7] = value[b7]
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def walks_into(st, x, xi, vals):
     """vals[t] for the walked trees (``xi`` from :func:`small_ints_into`)."""
     walk_pos = st[S_WALK_POS]
@@ -413,7 +417,7 @@ def walks_into(st, x, xi, vals):
         vals[walk_pos[j]] = walk_leaf(st, j, x, xi)
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def leaves_into(st, x, gbin, xi, vals):
     """vals[t] = the leaf tree t of search trees ``st`` reaches for features ``x`` (binned in
     ``gbin`` by :func:`bins_into`), for every tree of every term (``xi``: work buffer, uint64
@@ -424,7 +428,7 @@ def leaves_into(st, x, gbin, xi, vals):
         walks_into(st, x, xi, vals)
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def term_sum(st, term, vals):
     """Prediction of loss term ``term``: its baseline, then its trees' leaves in tree order."""
     term_start, baseline = st[S_TERM_START], st[S_BASELINE]
@@ -435,13 +439,13 @@ def term_sum(st, term, vals):
     return s
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def term_sum2(st, term, v0, v1):
     """:func:`term_sum` of two samples (:func:`terms_sum2` on the arrays of ``st``)."""
     return terms_sum2(st[S_TERM_START], st[S_BASELINE], term, v0, v1)
 
 
-@njit(inline="always", **FAST)
+@njit(**INLINE)
 def terms_sum2(term_start, baseline, term, v0, v1):
     """:func:`term_sum` of two samples (two independent chains of additions): the term's
     baseline, then its trees' leaves in tree order."""
