@@ -31,7 +31,8 @@ def load_kernels(tree: str, tag: str):
     for name in ("_asng_kernels", "_engine_kernels"):
         path = os.path.join(tree, "nascsim", f"{name}.py")
         with open(path) as fh:
-            src = fh.read().replace("nascsim._asng_kernels", f"ab{tag}_asng_kernels").replace("cache=True", "cache=False")
+            src = fh.read()
+        src = src.replace("nascsim._asng_kernels", f"ab{tag}_asng_kernels").replace("cache=True", "cache=False")
         mod = types.ModuleType(f"ab{tag}{name}")
         mod.__file__ = path
         sys.modules[mod.__name__] = mod

@@ -278,11 +278,12 @@ def sample_cols(cumT, C, n_block, rng_state, c_out, u, cnt, s, offsets):
     θ is at least θ_min), capped at K - 1 as the sequential scan's fall-through is: counted for the
     whole block of variables at once, then one variable at a time for the rest.
 
-    Why ‖s‖² here: it is a chain of N dependent additions that must keep their order, and only the
-    next update needs it (through Δ and δ = δ0/Δ, step 4). Summed on its own it keeps the core
-    waiting ~3 cycles per entry; interleaved, variable d's K_d - 1 entries beside the first
-    sample's draw for variable d, it runs while the core computes the draws (same additions, same
-    order, same result). :func:`update_lam2_cols` leaves step 8 to its caller for this reason.
+    Why ‖s‖² here: it is a chain of N dependent additions that must keep their order (bit for
+    bit), and only the next update needs it (through Δ and δ = δ0/Δ, step 4). Summed on its own at
+    the end of the update, each addition waits for the one before; interleaved, variable d's
+    K_d - 1 entries beside the first sample's draw for variable d, the chain runs while the core
+    computes the draws and counts (same additions, same order, same result; a search ~3.5% faster,
+    ``benchmarks/ab_search.py``). :func:`update_lam2_cols` leaves step 8 to its caller for this.
     """
     lam, D = c_out.shape
     W = u.shape[0]
@@ -351,7 +352,8 @@ def _project_column(thetaT, cumT, d, K, tmin):
 def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0, f1, work_T):
     """Steps 2-9: :func:`update_lam2_cols` with the buffers of ``work_T`` (:func:`workspace_T`),
     then step 8 (:func:`adapt_Delta`)."""
-    updated, beta = update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, work_T[0], work_T[4], work_T[5])
+    updated, beta = update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1,
+                                     work_T[0], work_T[4], work_T[5])
     if updated:
         adapt_Delta(scalars, params, beta, norm2(s))
     return updated

@@ -151,10 +151,10 @@ def run_asng2(
 
     Either way the update receives the order the complete f would give, so θ is the same bit for
     bit. Step 8 of an update (Δ from ‖s‖²) is done at the start of the next step, with ‖s‖² summed
-    inside that step's sampling (:func:`sample_cols`), where the chain of additions overlaps the
+    inside that step's sampling (:func:`sample_cols`), where its chain of additions overlaps the
     draws; Δ is first read by the next update, so the result is the same (when tracing, and after
-    the last step, it is done at once). Trace buffers (skipped when they have 0 rows): trace_f (steps, 2) objective of each sample,
-    trace_scalars (steps, 3) = (entropy of θ, Δ, ε_θ), trace_split (steps, 23) split marginal.
+    the last step, step 8 is done at once). Trace buffers (skipped when they have 0 rows): trace_f
+    (steps, 2) objective of each sample, trace_scalars (steps, 3) = (entropy of θ, Δ, ε_θ), trace_split (steps, 23) split marginal.
     ``pair_work``: :func:`pair_workspace`.
     """
     D = C.shape[0]
