@@ -262,25 +262,41 @@ def refresh_T(thetaT, C, cumT):
 @njit(**FAST)
 def sample_T(cumT, C, n_block, rng_state, c_out, work_T):
     """Step 1 as :func:`sample_into` (same uniforms, same samples), from the cumulative columns
-    (:func:`sample_cols` with the buffers of ``work_T``)."""
-    sample_cols(cumT, C, n_block, rng_state, c_out, work_T[2], work_T[3])
+    (:func:`sample_cols` with the buffers of ``work_T``; its side result, a squared norm of the
+    buffer s_G, is not needed here)."""
+    sample_cols(cumT, C, n_block, rng_state, c_out, work_T[2], work_T[3], work_T[0], work_T[4])
 
 
 @njit(**INLINE)
-def sample_cols(cumT, C, n_block, rng_state, c_out, u, cnt):
+def sample_cols(cumT, C, n_block, rng_state, c_out, u, cnt, s, offsets):
     """Step 1 as :func:`sample_into` (same uniforms, same samples), from the cumulative columns;
-    ``u`` (W,) float64 and ``cnt`` (W,) int64 are work buffers.
+    ``u`` (W,) float64 and ``cnt`` (W,) int64 are work buffers. Returns ‖s‖² of the evolution path
+    s (N,), summed in index order as step 8 of :func:`update_ws` sums it (``offsets[d]``: variable
+    d's first entry in s).
 
     The first k with u < cum[k] is the number of entries <= u (the rows increase strictly: every
     θ is at least θ_min), capped at K - 1 as the sequential scan's fall-through is: counted for the
     whole block of variables at once, then one variable at a time for the rest.
+
+    Why ‖s‖² here: it is a chain of N dependent additions that must keep their order (bit for
+    bit), and only the next update needs it (through Δ and δ = δ0/Δ, step 4). Summed on its own at
+    the end of the update, each addition waits for the one before; interleaved, variable d's
+    K_d - 1 entries beside the first sample's draw for variable d, the chain runs while the core
+    computes the draws and counts (same additions, same order, same result; a search ~3.5% faster,
+    ``benchmarks/ab_search.py``). :func:`update_lam2_cols` leaves step 8 to its caller for this.
     """
     lam, D = c_out.shape
     W = u.shape[0]
     Kb = C[0]
+    ss = 0.0
+    for d in range(D):  # the first sample's uniforms, and ‖s‖² one variable at a time
+        u[d] = next_double(rng_state)
+        for j in range(offsets[d], offsets[d] + C[d] - 1):
+            ss += s[j] * s[j]
     for i in range(lam):
-        for d in range(D):
-            u[d] = next_double(rng_state)
+        if i > 0:
+            for d in range(D):
+                u[d] = next_double(rng_state)
         for d in range(W):
             cnt[d] = 0
         for k in range(Kb):
@@ -294,6 +310,7 @@ def sample_cols(cumT, C, n_block, rng_state, c_out, u, cnt):
             for k in range(K):
                 n += cumT[k, d] <= u[d]
             c_out[i, d] = min(n, K - 1)
+    return ss
 
 
 @njit(**INLINE)
@@ -333,27 +350,53 @@ def _project_column(thetaT, cumT, d, K, tmin):
 
 @njit(**FAST)
 def update_lam2_T(thetaT, cumT, C, n_block, s, scalars, params, theta_min, c, f0, f1, work_T):
-    """:func:`update_lam2_cols` with the buffers of ``work_T`` (:func:`workspace_T`)."""
-    return update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, work_T[0], work_T[4], work_T[5])
+    """Steps 2-9: :func:`update_lam2_cols` with the buffers of ``work_T`` (:func:`workspace_T`),
+    then step 8 (:func:`adapt_Delta`)."""
+    updated, beta = update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1,
+                                     work_T[0], work_T[4], work_T[5])
+    if updated:
+        adapt_Delta(scalars, params, beta, norm2(s))
+    return updated
+
+
+@njit(**INLINE)
+def norm2(s):
+    """‖s‖², summed in index order (as step 8 of :func:`update_ws`)."""
+    ss = 0.0
+    for j in range(s.shape[0]):
+        ss += s[j] * s[j]
+    return ss
+
+
+@njit(**INLINE)
+def adapt_Delta(scalars, params, beta, ss):
+    """Step 8: Δ <- min(Δ exp(β (γ - ‖s‖²/α)), Δ_max), with γ (scalars[1]) and β of the update
+    that produced s, and ss = ‖s‖² (:func:`norm2`)."""
+    Delta = scalars[0] * math.exp(beta * (scalars[1] - ss / params[0]))
+    scalars[0] = min(Delta, params[2])
 
 
 @njit(**INLINE)
 def update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, s_G, offsets, moved):
-    """Steps 2-9 for λ = 2 on the column form, equal to :func:`update_ws` bit for bit.
+    """Steps 2-7 and 9 for λ = 2 on the column form; with step 8 (:func:`adapt_Delta` on the
+    returned β and ‖s‖² of the new s, at any time before the next update) equal to
+    :func:`update_ws` bit for bit. Step 8 is left to the caller so that the ordered sum ‖s‖² can
+    run beside other work (see :func:`sample_cols`); θ, s, γ and ε_θ do not depend on it.
 
     With two samples the better gets u = +1 and the worse -1 (equal losses: no update), so on a
     variable where they differ G has two entries, +1/2 at the winner's category w and -1/2 at the
     loser's l. Unless w or l is the last category K - 1, Σ_{k<K-1} G = 0, the coefficient of
     sqrt(θ) in s_G is 0 and the entries of s_G other than w and l are exact zeros: they are skipped
     in ‖G‖_F (adding +0.0 changes nothing) and in the θ step (θ + ε·0 = θ). Where w or l is K - 1,
-    the other entries are sqrt(θ) · coef (0 / sqrt(θ) + x = x). ‖G‖_F and ‖s‖² are summed in the
-    order of the dense equations; step 9 runs on the variables that moved (:func:`_project_column`).
+    the other entries are sqrt(θ) · coef (0 / sqrt(θ) + x = x). ‖G‖_F is summed in the order of
+    the dense equations; step 9 runs on the variables that moved (:func:`_project_column`).
     The moved variables are listed first, in order (``moved``, without a branch per variable), and
     steps 3, 5, 6 and 9 visit only them; ``offsets[d]`` is variable d's first entry in s_G.
-    Returns False (changing nothing) on tied losses or identical samples.
+    Returns (True, β) after an update, (False, 0.0) (changing nothing) on tied losses or identical
+    samples.
     """
     if f0 == f1:  # step 2: tied losses, u = 0 for both
-        return False
+        return False, 0.0
     win = 1 if f0 > f1 else 0  # NaN compares as the sequential ranking does: sample 0 first
     lose = 1 - win
     D = c.shape[1]
@@ -362,7 +405,7 @@ def update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, 
         moved[n_moved] = d
         n_moved += (c[win, d] != c[lose, d]) & (C[d] > 1)
     if n_moved == 0:  # identical samples: ‖G‖_F = 0
-        return False
+        return False, 0.0
     N = s_G.shape[0]
     delta = params[1] / scalars[0]  # step 4
     beta = delta / math.sqrt(N)
@@ -403,13 +446,7 @@ def update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, 
     one_minus_beta = 1.0 - beta
     for j in range(N):
         s[j] = one_minus_beta * s[j] + coef * s_G[j]
-    ss = 0.0
-    for j in range(N):
-        ss += s[j] * s[j]
-    gamma = one_minus_beta ** 2 * scalars[1] + beta * (2.0 - beta)
-    scalars[1] = gamma
-    Delta = scalars[0] * math.exp(beta * (gamma - ss / params[0]))  # step 8
-    scalars[0] = min(Delta, params[2])
+    scalars[1] = one_minus_beta ** 2 * scalars[1] + beta * (2.0 - beta)  # γ of step 8
     step_w = eps * 0.5
     step_l = eps * -0.5
     for i in range(n_moved):  # step 6: the θ step moves θ[w] and θ[l] only
@@ -419,7 +456,7 @@ def update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, 
     for i in range(n_moved):  # step 9 on the variables that moved
         d = moved[i]
         _project_column(thetaT, cumT, d, C[d], theta_min[d])
-    return True
+    return True, beta
 
 
 @njit(**FAST)

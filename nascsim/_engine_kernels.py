@@ -29,7 +29,9 @@ import math
 import numpy as np
 from numba import njit
 
-from nascsim._asng_kernels import entropy_T, refresh_T, sample_T, sample_cols, update_lam2_cols, update_ws
+from nascsim._asng_kernels import (
+    adapt_Delta, entropy_T, norm2, refresh_T, sample_T, sample_cols, update_lam2_cols, update_ws,
+)
 from nascsim._latency_kernels import device_only_one, device_only_parts, latency_one, latency_parts
 from nascsim._rng_kernels import next_double, standard_normal
 from nascsim.surrogate.features import N_FEATURES, features_into
@@ -148,8 +150,11 @@ def run_asng2(
       bounds of f0 and f1 no longer overlap the order is known and the rest is skipped.
 
     Either way the update receives the order the complete f would give, so θ is the same bit for
-    bit. Trace buffers (skipped when they have 0 rows): trace_f (steps, 2) objective of each sample,
-    trace_scalars (steps, 3) = (entropy of θ, Δ, ε_θ), trace_split (steps, 23) split marginal.
+    bit. Step 8 of an update (Δ from ‖s‖²) is done at the start of the next step, with ‖s‖² summed
+    inside that step's sampling (:func:`sample_cols`), where its chain of additions overlaps the
+    draws; Δ is first read by the next update, so the result is the same (when tracing, and after
+    the last step, step 8 is done at once). Trace buffers (skipped when they have 0 rows): trace_f
+    (steps, 2) objective of each sample, trace_scalars (steps, 3) = (entropy of θ, Δ, ε_θ), trace_split (steps, 23) split marginal.
     ``pair_work``: :func:`pair_workspace`.
     """
     D = C.shape[0]
@@ -180,9 +185,14 @@ def run_asng2(
     mode = nz[0]
     n_updates = 0
     n_early = 0
+    pending = False  # step 8 of the last update still to do, with this β
+    beta = 0.0
     refresh_T(thetaT, C, cumT)
     for t in range(steps):
-        sample_cols(cumT, C, n_block, rng, c, u_buf, cnt_buf)
+        ss = sample_cols(cumT, C, n_block, rng, c, u_buf, cnt_buf, s, offsets)
+        if pending:
+            adapt_Delta(scalars, params, beta, ss)
+            pending = False
         shared = nz[2] * standard_normal(rng) if mode == 2.0 else 0.0
         if not tracing:
             same = True
@@ -299,8 +309,13 @@ def run_asng2(
                 m1 /= n_terms
             f0 = observed(m0, shared, own0, pen0, obj)
             f1 = observed(m1, shared, own1, pen1, obj)
-        if update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, s_G, offsets, moved):
+        updated, beta = update_lam2_cols(thetaT, cumT, C, s, scalars, params, theta_min, c, f0, f1, s_G, offsets, moved)
+        if updated:
             n_updates += 1
+            pending = True
+        if tracing and pending:
+            adapt_Delta(scalars, params, beta, norm2(s))
+            pending = False
         if tracing:
             trace_f[t, 0] = f0
             trace_f[t, 1] = f1
@@ -310,6 +325,8 @@ def run_asng2(
             if split_searched:
                 for k in range(C[n_layers]):
                     trace_split[t, k] = thetaT[k, n_layers]
+    if pending:
+        adapt_Delta(scalars, params, beta, norm2(s))
     return n_updates, n_early
 
 
