@@ -537,3 +537,18 @@ def test_fisher_p_values_equal_scipys_exact_test():
     for k1, n1, k2, n2 in ((12, 20, 4, 20), (20, 20, 10, 20), (0, 20, 20, 20), (3, 7, 5, 9), (5, 5, 5, 5), (1, 12, 0, 8)):
         expected = st.fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue
         assert math.isclose(stats.fisher_p(k1, n1, k2, n2), expected, rel_tol=1e-9), (k1, n1, k2, n2)
+
+
+def test_the_committed_ci_baseline_measures_the_shipped_suite_surrogates_and_table():
+    # .ci/bench-baseline.json is what the README's CI job checks against: a new shipped surrogate
+    # or table needs a new baseline (`nascsim bench --save-baseline .ci/bench-baseline.json`)
+    from nascsim.bench.baseline import load_baseline
+    from nascsim.bench.identity import mismatches
+    from nascsim.bench.run import plan
+    from nascsim.bench.suite import load_suite
+
+    saved = load_baseline(Path(__file__).resolve().parents[1] / ".ci" / "bench-baseline.json")
+    suite = load_suite()
+    assert mismatches(saved["identity"], plan(suite).identity) == []
+    assert saved["seeds"] == suite.seed_list()
+    assert sorted(saved["runs"]) == sorted(suite.methods)
