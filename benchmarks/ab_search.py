@@ -5,7 +5,7 @@ same record.
     python benchmarks/ab_search.py /path/to/tree_A /path/to/tree_B [--processes 4] [--rounds 12]
 
 Each process loads ``nascsim/_asng_kernels.py`` and ``nascsim/_engine_kernels.py`` of both trees
-as separate modules (compiled afresh, no cache), puts each in turn under ``nascsim._engine_kernels``
+as separate modules (compiled afresh, into a temporary numba cache), puts each in turn under ``nascsim._engine_kernels``
 and times ``run_search`` (CPU time, ``time.process_time``), A and B alternating, ``--rounds`` each.
 Everything else (surrogate, latency model, record) comes from the tree this script runs from.
 The code's place in memory moves a search by a few per cent from one process to the next, so the
@@ -21,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import types
 
@@ -32,7 +33,7 @@ def load_kernels(tree: str, tag: str):
         path = os.path.join(tree, "nascsim", f"{name}.py")
         with open(path) as fh:
             src = fh.read()
-        src = src.replace("nascsim._asng_kernels", f"ab{tag}_asng_kernels").replace("cache=True", "cache=False")
+        src = src.replace("nascsim._asng_kernels", f"ab{tag}_asng_kernels")
         mod = types.ModuleType(f"ab{tag}{name}")
         mod.__file__ = path
         sys.modules[mod.__name__] = mod
@@ -78,18 +79,21 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(one_process(trees, args.rounds)))
         return 0
-    env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    out = []
-    for p in range(args.processes):
-        r = subprocess.run([sys.executable, __file__, *trees, "--rounds", str(args.rounds), "--child"],
-                           capture_output=True, text=True, env=env)
-        if r.returncode != 0:
-            sys.stderr.write(r.stderr)
-            return 2
-        out.append(json.loads(r.stdout.strip().splitlines()[-1]))
-        o = out[-1]
-        print(f"process {p}: A {o['a_best_ms']:.2f} ms  B {o['b_best_ms']:.2f} ms (best)  "
-              f"B/A best {o['best']:.3f}  median {o['median']:.3f}", flush=True)
+    # the children's numba cache in a folder of their own: the renamed kernel modules must never
+    # leave entries in the trees' __pycache__ (they would name modules that do not exist there)
+    with tempfile.TemporaryDirectory(prefix="ab_search_numba_") as cache:
+        env = {**os.environ, "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "NUMBA_CACHE_DIR": cache}
+        out = []
+        for p in range(args.processes):
+            r = subprocess.run([sys.executable, __file__, *trees, "--rounds", str(args.rounds), "--child"],
+                               capture_output=True, text=True, env=env)
+            if r.returncode != 0:
+                sys.stderr.write(r.stderr)
+                return 2
+            out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+            o = out[-1]
+            print(f"process {p}: A {o['a_best_ms']:.2f} ms  B {o['b_best_ms']:.2f} ms (best)  "
+                  f"B/A best {o['best']:.3f}  median {o['median']:.3f}", flush=True)
     equal = all(o["equal"] for o in out)
     print(f"median over processes: B/A best {statistics.median(o['best'] for o in out):.3f}  "
           f"median {statistics.median(o['median'] for o in out):.3f}  records {'equal' if equal else 'DIFFER'}")
