@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numba import njit
 
+from nascsim._jit import FAST, inline
+
 from nascsim._rng_kernels import next_double
 
 RHO = 0.25
@@ -214,8 +216,7 @@ def entropy_theta(theta, C):
 # variables share one K (the ops of the layers): step 1 compares their draws with whole vectors
 # of variables, each variable's sums still taken in k order. ``work_T`` = :func:`workspace_T`.
 
-FAST = dict(cache=True, nogil=True, error_model="numpy")
-INLINE = dict(FAST, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
+INLINE = inline(FAST)
 LANES = 8
 
 

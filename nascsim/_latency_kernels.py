@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from numba import njit
 
-INLINE = dict(cache=True, nogil=True, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
+from nascsim._jit import CACHED, inline
+
+INLINE = inline(CACHED)
 
 
 @njit(cache=True, nogil=True)

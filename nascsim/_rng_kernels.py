@@ -22,6 +22,8 @@ from numba.core.extending import intrinsic
 # NumPy's ziggurat tables (numba ships the same tables for its own Generator support)
 from numba.np.random._constants import fi_double, ki_double, wi_double, ziggurat_nor_inv_r, ziggurat_nor_r
 
+from nascsim._jit import CACHED, inline
+
 MULT_HI = np.uint64(0x2360ED051FC65DA4)
 MULT_LO = np.uint64(0x4385DF649FCCF645)
 _KI = np.ascontiguousarray(ki_double, dtype=np.uint64)
@@ -29,7 +31,7 @@ _WI = np.ascontiguousarray(wi_double, dtype=np.float64)
 _FI = np.ascontiguousarray(fi_double, dtype=np.float64)
 _NOR_R = float(ziggurat_nor_r)
 _NOR_INV_R = float(ziggurat_nor_inv_r)
-INLINE = dict(cache=True, nogil=True, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
+INLINE = inline(CACHED)
 
 
 @intrinsic

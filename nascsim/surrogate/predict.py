@@ -28,15 +28,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from nascsim._jit import CACHED, FAST, inline, internal
 from nascsim.surrogate.features import N_FEATURES, features_into
 
 TARGET_LOSS = 0
 TARGET_ACC = 1
 TARGET_LSC = 2
 TARGETS = {"loss": TARGET_LOSS, "acc": TARGET_ACC, "lsc": TARGET_LSC}
-# Functions called only from compiled code: no Python or C entry point (for the ones that take
-# ``arrays``, the entry point that unpacks its 22 arrays is most of their compile time).
-INTERNAL = dict(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+INTERNAL = internal(CACHED)  # called only from compiled code (nascsim._jit)
 
 
 @njit(**INTERNAL)
@@ -234,8 +233,7 @@ S_NODE_VALUE = 24
 
 SLOTS = 3  # = export.SLOTS
 LINEAR_BINS = 16  # up to this many thresholds a feature's bin is counted, beyond it bisected
-FAST = dict(cache=True, nogil=True, error_model="numpy")
-INLINE = dict(FAST, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)  # as in _engine_kernels
+INLINE = inline(FAST)
 
 
 @njit(**INLINE)
