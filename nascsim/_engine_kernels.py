@@ -29,6 +29,8 @@ import math
 import numpy as np
 from numba import njit
 
+from nascsim._jit import FAST, inline
+
 from nascsim._asng_kernels import (
     adapt_Delta, entropy_T, norm2, refresh_T, sample_T, sample_cols, update_lam2_cols, update_ws,
 )
@@ -44,12 +46,7 @@ from nascsim.surrogate.predict import (
 
 NOISE_NONE, NOISE_INDEPENDENT, NOISE_SHARED = 0, 1, 2
 NZ_MODE, NZ_SD_TOTAL, NZ_SD_SHARED, NZ_SD_OWN = 0, 1, 2, 3
-FAST = dict(cache=True, nogil=True, error_model="numpy")
-# Helpers called only from compiled code: compiled once each and inlined by LLVM (forceinline)
-# rather than by numba's IR inliner (inline="always"), which types the helper's body again at every
-# call site (the search kernel took 10 s to compile that way); no Python or C entry point. Their
-# cache entries serve a kernel compiled later (the kernels' own entries hold the inlined code).
-INLINE = dict(FAST, forceinline=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+INLINE = inline(FAST)  # helpers of the kernels (nascsim._jit)
 BLOCK = 16  # tabulated trees between two checks of the early exit
 SAFETY = 1e-9  # relative widening of the early exit's bounds (rounding of the sums is ~1e-14)
 
@@ -118,6 +115,17 @@ def order_by_bounds(lo0, hi0, lo1, hi1, shared, own0, own1, pen0, pen1, obj):
     if observed(hi1, shared, own1, pen1, obj) < observed(lo0, shared, own0, pen0, obj):
         return 1
     return 0
+
+
+@njit(**INLINE)
+def order_after(p0, p1, r, rest_lo, rest_hi, rest_abs, shared, own0, own1, pen0, pen1, obj):
+    """:func:`order_by_bounds` once the trees before tree ``r`` (in reading order) have summed to
+    p0 and p1: the rest still adds between ``rest_lo[r]`` and ``rest_hi[r]``, and the bounds are
+    widened by SAFETY for the rounding of the sums."""
+    w0 = SAFETY * (1.0 + abs(p0) + rest_abs[r])
+    w1 = SAFETY * (1.0 + abs(p1) + rest_abs[r])
+    return order_by_bounds(p0 + rest_lo[r] - w0, p0 + rest_hi[r] + w0, p1 + rest_lo[r] - w1, p1 + rest_hi[r] + w1,
+                           shared, own0, own1, pen0, pen1, obj)
 
 
 def pair_workspace(D: int, n_layers: int, n_values: int) -> tuple:
@@ -223,10 +231,7 @@ def run_asng2(
         pen1 = penalty(T1, obj)
         order = 0
         if early:  # bounds before any tree, then after each block of tabulated trees
-            w = SAFETY * (1.0 + abs(baseline) + rest_abs[0])
-            order = order_by_bounds(baseline + rest_lo[0] - w, baseline + rest_hi[0] + w,
-                                    baseline + rest_lo[0] - w, baseline + rest_hi[0] + w,
-                                    shared, own0, own1, pen0, pen1, obj)
+            order = order_after(baseline, baseline, 0, rest_lo, rest_hi, rest_abs, shared, own0, own1, pen0, pen1, obj)
         if order == 0:
             sample_features(f_layer, f_split_head, f_split_tail, f_payload, f_consts, f_depth, a0,
                             p0_split if hwnas_loss else k0, x0)
@@ -253,11 +258,7 @@ def run_asng2(
                     p0 += l0
                     p1 += l1
                 if early:
-                    w0 = SAFETY * (1.0 + abs(p0) + rest_abs[end])
-                    w1 = SAFETY * (1.0 + abs(p1) + rest_abs[end])
-                    order = order_by_bounds(p0 + rest_lo[end] - w0, p0 + rest_hi[end] + w0,
-                                            p1 + rest_lo[end] - w1, p1 + rest_hi[end] + w1,
-                                            shared, own0, own1, pen0, pen1, obj)
+                    order = order_after(p0, p1, end, rest_lo, rest_hi, rest_abs, shared, own0, own1, pen0, pen1, obj)
                     if order != 0:
                         break
             if order == 0 and n_walk > 0:  # then the walked trees, in blocks as well
@@ -283,12 +284,8 @@ def run_asng2(
                         p0 += l0
                         p1 += l1
                     if early:
-                        r = n_tab + end
-                        w0 = SAFETY * (1.0 + abs(p0) + rest_abs[r])
-                        w1 = SAFETY * (1.0 + abs(p1) + rest_abs[r])
-                        order = order_by_bounds(p0 + rest_lo[r] - w0, p0 + rest_hi[r] + w0,
-                                                p1 + rest_lo[r] - w1, p1 + rest_hi[r] + w1,
-                                                shared, own0, own1, pen0, pen1, obj)
+                        order = order_after(p0, p1, n_tab + end, rest_lo, rest_hi, rest_abs, shared, own0, own1,
+                                            pen0, pen1, obj)
                         if order != 0:
                             break
         if order != 0:
