@@ -85,24 +85,14 @@ def test_latency_batch_evaluations_per_second(benchmark):
 def test_surrogate_batch_prediction_vs_scikit_learn(benchmark):
     """Numba batch prediction (from (arch, split, p), features included) against scikit-learn's
     ``predict`` on the ready feature matrix, 20,000 rows, one thread each."""
-    from surrogate_fixtures import synthetic_evaluations
+    from surrogate_fixtures import fit_one_target
     from threadpoolctl import threadpool_limits
 
-    from nascsim.surrogate.evals import load_evaluations
-    from nascsim.surrogate.export import assemble_arrays, export_trees
-    from nascsim.surrogate.features import feature_columns, feature_matrix, feature_tables
-    from nascsim.surrogate.fit import FitOptions, fit_target, target_data
+    from nascsim.surrogate.features import feature_matrix
     from nascsim.surrogate.predict import TARGET_LOSS, predict_batch
 
-    frame, meta = synthetic_evaluations("fbnet", n_pairs=200, seed=0)
-    ev = load_evaluations(frame, meta=meta, id="bench")
-    tables = feature_tables(ev.space, ev.classes)
-    columns = feature_columns(("split_op", "flops", "depth"))
-    X, y, pairs = target_data(ev, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), tables)["loss"]
-    est, _ = fit_target(X, y, pairs, columns, FitOptions(grid=((16, 5),), max_iter=100, folds=2))
-    e = export_trees(est, columns)
-    noise = {"p": [0.0], "loss": [0.01], "acc": [0.01], "lsc": 0.01}
-    arrays = assemble_arrays(tables, {"loss": e, "acc": e, "lsc": e}, noise)
+    fit = fit_one_target("fbnet", "loss", n_pairs=200, seed=0, max_iter=100)
+    tables, columns, est, arrays = fit.tables, fit.columns, fit.est, fit.arrays
     rng = np.random.default_rng(1)
     n = 20_000
     a, k = rng.integers(0, 9, (n, 22)).astype(np.int64), rng.integers(0, 23, n).astype(np.int64)

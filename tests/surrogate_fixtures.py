@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -140,6 +141,43 @@ def quick_options(**changes):
     base = dict(grid=((8, 10),), max_iter=40, learning_rate=0.2, folds=2)
     base.update(changes)
     return _FitOptions(**base)
+
+
+@dataclass
+class TargetFit:
+    """One target fitted on synthetic evaluations (:func:`fit_one_target`)."""
+
+    tables: object     # feature tables of the space
+    columns: list      # feature columns the trees read
+    est: object        # the scikit-learn estimator
+    info: dict         # fit_target's info
+    export: dict       # its trees, exported
+    arrays: tuple      # numba arrays with these trees for every target
+
+
+def fit_one_target(space: str, target: str, *, n_pairs: int, seed: int, grid=((16, 5),), max_iter: int = 30,
+                   monotone: int = 0, frame_filter=None) -> TargetFit:
+    """Fit ``target`` ("loss", "acc" or "lsc") of :func:`synthetic_evaluations` with one grid
+    point and 2 folds, export its trees and assemble them (for all three targets) into the arrays
+    the numba predictors read. ``frame_filter`` edits the evaluation frame first."""
+    from nascsim.surrogate.evals import load_evaluations
+    from nascsim.surrogate.export import assemble_arrays, export_trees
+    from nascsim.surrogate.features import feature_columns, feature_tables
+    from nascsim.surrogate.fit import fit_target, target_data
+
+    frame, meta = synthetic_evaluations(space, n_pairs=n_pairs, seed=seed)
+    if frame_filter is not None:
+        frame = frame_filter(frame)
+    ev = load_evaluations(frame, meta=meta, id=f"{space}-{target}")
+    tables = feature_tables(ev.space, ev.classes)
+    columns = feature_columns(("split_op", "flops", "depth"))
+    X, y, pairs = target_data(ev, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), tables)[target]
+    est, info = fit_target(X, y, pairs, columns, _FitOptions(grid=grid, max_iter=max_iter, folds=2), monotone=monotone)
+    export = export_trees(est, columns)
+    noise = {"p": [0.0], "loss": [0.01], "acc": [0.01], "lsc": 0.01, "n_images": 1000,
+             "shared": {"loss": [0.0], "acc": [0.0], "lsc": 0.0}}
+    arrays = assemble_arrays(tables, {"loss": export, "acc": export, "lsc": export}, noise)
+    return TargetFit(tables, columns, est, info, export, arrays)
 
 
 @functools.lru_cache(maxsize=None)

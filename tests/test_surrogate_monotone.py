@@ -21,7 +21,7 @@ import polars as pl
 from nascsim.surrogate.fit import FitOptions, batch_groups, fit_target, merge_exports, target_data
 from nascsim.surrogate.predict import TARGET_ACC, predict_features_batch
 from nascsim.surrogate.report import measured_p_effect, p_effect
-from surrogate_fixtures import quick_options, synthetic_evaluations
+from surrogate_fixtures import fit_one_target, quick_options, synthetic_evaluations
 
 P_GRID = np.linspace(0.0, 0.99, 34)
 
@@ -68,16 +68,9 @@ def test_the_card_records_the_direction_of_each_target_in_p():
 
 
 def test_constrained_trees_exported_to_numba_equal_sklearn_predict():
-    frame, meta = synthetic_evaluations("fbnet", n_pairs=80, seed=3)
-    ev = load_evaluations(frame, meta=meta, id="t")
-    tables = feature_tables(ev.space, ev.classes)
-    columns = feature_columns(("split_op", "flops", "depth"))
-    X, y, pairs = target_data(ev, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), tables)["acc"]
-    est, info = fit_target(X, y, pairs, columns, FitOptions(grid=((16, 5),), max_iter=30, folds=2), monotone=-1)
-    assert info["monotone_p"] == "non-increasing"
-    export = export_trees(est, columns)
-    noise = {"p": [0.0], "loss": [0.01], "acc": [0.01], "lsc": 0.01, "n_images": 1000, "shared": {"loss": [0.0], "acc": [0.0], "lsc": 0.0}}
-    arrays = assemble_arrays(tables, {"loss": export, "acc": export, "lsc": export}, noise)
+    fit = fit_one_target("fbnet", "acc", n_pairs=80, seed=3, monotone=-1)
+    tables, columns, est, arrays = fit.tables, fit.columns, fit.est, fit.arrays
+    assert fit.info["monotone_p"] == "non-increasing"
     rng = np.random.default_rng(7)
     Xr = feature_matrix(tables, rng.integers(0, 9, (2000, 22)), rng.integers(0, 23, 2000), rng.uniform(0, 0.9, 2000))
     ours = np.empty(len(Xr))

@@ -11,12 +11,9 @@ from numba import njit
 
 from nascsim.flops import flop_tables
 from nascsim.space import get_space
-from nascsim.surrogate.evals import load_evaluations
-from nascsim.surrogate.export import assemble_arrays, export_trees
-from nascsim.surrogate.features import N_FEATURES, feature_columns, feature_matrix, feature_tables
-from nascsim.surrogate.fit import FitOptions, fit_target, target_data
+from nascsim.surrogate.features import N_FEATURES, feature_matrix, feature_tables
 from nascsim.surrogate.predict import TARGET_ACC, TARGET_LOSS, TARGET_LSC, noise_sd_one, predict_features_batch, predict_one
-from surrogate_fixtures import make_stand_in_surrogate, quick_options, synthetic_evaluations, true_loss
+from surrogate_fixtures import fit_one_target, make_stand_in_surrogate, quick_options, synthetic_evaluations, true_loss
 
 
 def _random_inputs(space: str, n: int, seed: int):
@@ -27,17 +24,9 @@ def _random_inputs(space: str, n: int, seed: int):
 
 @pytest.mark.parametrize("space", ["fbnet", "extended"])
 def test_numba_trees_equal_sklearn_predict_on_random_inputs(space):
-    frame, meta = synthetic_evaluations(space, n_pairs=80, seed=3)
     # layer 1 never holds op 2 in training: random inputs then hit the unknown-category path too
-    frame = frame.filter(frame["op00"] != 2)
-    ev = load_evaluations(frame, meta=meta, id="t")
-    tables = feature_tables(ev.space, ev.classes)
-    columns = feature_columns(("split_op", "flops", "depth"))
-    X, y, pairs = target_data(ev, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), tables)["loss"]
-    est, _ = fit_target(X, y, pairs, columns, FitOptions(grid=((16, 5),), max_iter=30, folds=2))
-    export = export_trees(est, columns)
-    noise = {"p": [0.0], "loss": [0.01], "acc": [0.01], "lsc": 0.01}
-    arrays = assemble_arrays(tables, {"loss": export, "acc": export, "lsc": export}, noise)
+    fit = fit_one_target(space, "loss", n_pairs=80, seed=3, frame_filter=lambda f: f.filter(f["op00"] != 2))
+    tables, columns, est, arrays = fit.tables, fit.columns, fit.est, fit.arrays
     a, k, p = _random_inputs(space, 3000, seed=7)
     Xr = feature_matrix(tables, a, k, p)
     assert (Xr[:, 0] == 2).any()
@@ -196,13 +185,7 @@ def test_search_trees_with_a_fixed_split_drop_its_nodes_and_still_equal_predict_
 
 def test_deep_trees_are_walked_and_still_equal_predict_one():
     """Trees that read more features than a table may take fall back to the node walk."""
-    frame, meta = synthetic_evaluations("fbnet", n_pairs=150, seed=4)
-    ev = load_evaluations(frame, meta=meta, id="deep")
-    tables = feature_tables(ev.space, ev.classes)
-    columns = feature_columns(("split_op", "flops", "depth"))
-    X, y, pairs = target_data(ev, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5), tables)["lsc"]
-    est, _ = fit_target(X, y, pairs, columns, FitOptions(grid=((32, 2),), max_iter=30, folds=2))
-    e = export_trees(est, columns)
+    e = fit_one_target("fbnet", "lsc", n_pairs=150, seed=4, grid=((32, 2),)).export
     small = make_stand_in_surrogate("fbnet")
     from nascsim.surrogate.model import Surrogate
 
