@@ -66,6 +66,17 @@ def test_bad_speeds_and_targets_are_named():
         Targets(train_images=10, noise_pairs=1)
 
 
+def test_fill_buys_the_most_main_pairs_the_budget_holds_even_at_microseconds_per_pair():
+    # about 3.9e9 pairs estimated, 2.25e9 fit (each block of 1 repeats its pair): found at once
+    speeds = Speeds(train_image_s=0.005, monitor_s=0.0, main_pair_s=1e-6, lowvar_pair_s=1e-6, noise_eval_s=1e-6)
+    t = Targets(train_images=1, main_pairs=2, lowvar_pairs=1, max_epochs=1, main_block=1, fill=True)
+    plan = plan_lane(5000.0, speeds, t)
+    avail = t.safety * 5000.0
+    rest = plan.train_s + plan.lowvar_s + plan.noise_s
+    assert plan.total_s <= avail and plan.main_pairs > 2
+    assert main_cost(plan.main_pairs + 1, plan.main_block, t.repeat_share, speeds.main_pair_s) + rest > avail
+
+
 rate = st.floats(min_value=1e-6, max_value=5.0, allow_nan=False)
 
 

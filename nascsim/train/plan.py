@@ -133,6 +133,20 @@ def _scale_for(budget: float, s: Speeds, t: Targets, block: int) -> float:
     return lo
 
 
+def _most_that_fit(most: int, fits) -> int:
+    """The largest n in [0, most] with ``fits(n)`` (0 when none does), by bisection: the cost of
+    main pairs never falls as pairs are added, and the estimate ``most`` may overshoot by billions
+    (blocks repeat whole pairs, and a fast device makes a pair cost microseconds)."""
+    lo, hi = 0, most
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
 def plan_lane(seconds: float, speeds: Speeds, targets: Targets) -> LanePlan:
     """The plan of one lane (module docstring). Raises :class:`BudgetTooSmall` naming the time
     needed when one epoch and the minimal evaluation sets do not fit."""
@@ -157,10 +171,8 @@ def plan_lane(seconds: float, speeds: Speeds, targets: Targets) -> LanePlan:
         # time left after whole epochs buys more main pairs
         left = avail - train_s - eval_s
         extra_unit = s.main_pair_s * (1 + t.repeat_share)
-        extra = int(max(0.0, left) / extra_unit) if extra_unit > 0 else 0
-        while extra > 0 and _eval_s((main + extra, *sets[1:]), s, t, block) + train_s > avail:
-            extra -= 1
-        main += extra
+        estimate = int(max(0.0, left) / extra_unit) if extra_unit > 0 else 0
+        main += _most_that_fit(estimate, lambda n: _eval_s((main + n, *sets[1:]), s, t, block) + train_s <= avail)
     sets = (main, *sets[1:])
     main_s = main_cost(main, block, t.repeat_share, s.main_pair_s)
     lowvar_s = sets[1] * s.lowvar_pair_s
