@@ -128,6 +128,18 @@ def order_after(p0, p1, r, rest_lo, rest_hi, rest_abs, shared, own0, own1, pen0,
                            shared, own0, own1, pen0, pen1, obj)
 
 
+@njit(**INLINE)
+def trace_state(t, thetaT, C, scalars, n_layers, split_searched, trace_scalars, trace_split):
+    """Row t of the trace after step t: (entropy of θ, Δ, ε_θ) and, when the split is searched,
+    its marginal θ."""
+    trace_scalars[t, 0] = entropy_T(thetaT, C)
+    trace_scalars[t, 1] = scalars[0]
+    trace_scalars[t, 2] = scalars[2]
+    if split_searched:
+        for k in range(C[n_layers]):
+            trace_split[t, k] = thetaT[k, n_layers]
+
+
 def pair_workspace(D: int, n_layers: int, n_values: int) -> tuple:
     """Buffers of :func:`run_asng2`, one row per sample of a step: (c (2, D) int64 samples,
     arch (2, n_layers) uint64 ops, x (2, N_FEATURES) float64 features, gbin (2, N_FEATURES + 1)
@@ -316,12 +328,7 @@ def run_asng2(
         if tracing:
             trace_f[t, 0] = f0
             trace_f[t, 1] = f1
-            trace_scalars[t, 0] = entropy_T(thetaT, C)
-            trace_scalars[t, 1] = scalars[0]
-            trace_scalars[t, 2] = scalars[2]
-            if split_searched:
-                for k in range(C[n_layers]):
-                    trace_split[t, k] = thetaT[k, n_layers]
+            trace_state(t, thetaT, C, scalars, n_layers, split_searched, trace_scalars, trace_split)
     if pending:
         adapt_Delta(scalars, params, beta, norm2(s))
     return n_updates, n_early
@@ -370,12 +377,7 @@ def run_asng_any(
         if trace_f.shape[0] > 0:
             for i in range(lam):
                 trace_f[t, i] = f[i]
-            trace_scalars[t, 0] = entropy_T(thetaT, C)
-            trace_scalars[t, 1] = scalars[0]
-            trace_scalars[t, 2] = scalars[2]
-            if split_searched:
-                for k in range(C[n_layers]):
-                    trace_split[t, k] = thetaT[k, n_layers]
+            trace_state(t, thetaT, C, scalars, n_layers, split_searched, trace_scalars, trace_split)
     return n_updates, 0
 
 
