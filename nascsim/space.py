@@ -47,8 +47,8 @@ class Op:
         """Channels after the first 1x1 conv."""
         if self.kind == "conv":
             return c_in * int(self.expansion)
-        if self.kind == "bottleneck":
-            return int(round(c_in * self.expansion))
+        if self.kind == "bottleneck":  # at least one channel (narrow proxy networks)
+            return max(1, int(round(c_in * self.expansion)))
         raise ValueError(f"op {self.name} has no expansion")
 
 

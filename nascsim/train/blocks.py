@@ -183,21 +183,22 @@ def build_block(layer: Layer, op: Op) -> nn.Module:
     raise ValueError(f"unknown op kind {op.kind!r} of op {op.name}")
 
 
-def build_stem() -> nn.Sequential:
-    return conv_bn(3, STEM_CHANNELS, 3)
+def build_stem(c_out: int = STEM_CHANNELS) -> nn.Sequential:
+    return conv_bn(3, c_out, 3)
 
 
-def build_header() -> nn.Sequential:
-    return conv_bn(WIDTHS[-1], HEADER_CHANNELS, 1)
+def build_header(c_in: int = WIDTHS[-1], c_out: int = HEADER_CHANNELS) -> nn.Sequential:
+    return conv_bn(c_in, c_out, 1)
 
 
-def build_pool() -> nn.Module:
-    """Global average pooling over the final 4x4 map ((H*W + 1) operations per output element)."""
-    return nn.AvgPool2d(FINAL_RESOLUTION)
+def build_pool(side: int = FINAL_RESOLUTION) -> nn.Module:
+    """Global average pooling over the final side x side map (4x4 at 32 px; (H*W + 1) operations
+    per output element)."""
+    return nn.AvgPool2d(side)
 
 
-def build_classifier(classes: int) -> nn.Sequential:
-    return nn.Sequential(nn.Flatten(), nn.Linear(HEADER_CHANNELS, classes))
+def build_classifier(classes: int, c_in: int = HEADER_CHANNELS) -> nn.Sequential:
+    return nn.Sequential(nn.Flatten(), nn.Linear(c_in, classes))
 
 
 def zero_init_residual(module: nn.Module) -> None:

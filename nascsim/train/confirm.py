@@ -100,7 +100,9 @@ def confirm_split(head_file: str | Path, tail_file: str | Path, x_test: np.ndarr
     tail, spec_t = load_part(tail_file)
     if spec != spec_t:
         raise ValueError(f"{head_file} and {tail_file} come from different exports")
-    x = normalise(to_device(x_test, "cpu"), *spec["stats"])
+    from nascsim.train.proxy import Proxy, resize_images
+
+    x = normalise(to_device(resize_images(x_test, Proxy.from_dict(spec.get("proxy")).resolution), "cpu"), *spec["stats"])
     y = torch.as_tensor(y_test)
     gen = torch.Generator().manual_seed(seed)
     rows = []

@@ -418,7 +418,10 @@ def evaluate_supernet(
     model = precision.prepare(model)
     sp = model.space
     recipe = state["recipe"]
-    ds = load_dataset(data, cache_dir)
+    from nascsim.train.pretrain import checkpoint_proxy
+    from nascsim.train.proxy import proxy_dataset
+
+    ds = proxy_dataset(load_dataset(data, cache_dir), checkpoint_proxy(state))
     if ds.n_classes != state["classes"]:
         raise ValueError(f"{data} has {ds.n_classes} classes; the supernet was trained with {state['classes']}")
     _, valid_idx = holdout_split(len(ds.y_train), state["valid_images"], recipe["seed"])

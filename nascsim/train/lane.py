@@ -57,7 +57,10 @@ class Lane:
         self.space = get_space(settings.space)
         self.device = pick_device(settings.device)
         self.precision = Precision.for_device(self.device)
-        self.ds = ds if ds is not None else load_dataset(settings.data, settings.cache_dir)
+        from nascsim.train.proxy import proxy_dataset
+
+        self.proxy = settings.recipe_for(self.dropout, 1).proxy
+        self.ds = proxy_dataset(ds if ds is not None else load_dataset(settings.data, settings.cache_dir), self.proxy)
         seed = settings.recipe_for(self.dropout, 1).seed
         train_idx, valid_idx = holdout_split(len(self.ds.y_train), settings.valid_images, seed)
         if settings.train_images is not None:
@@ -88,7 +91,8 @@ class Lane:
         from nascsim.train.supernet import SuperNet
 
         torch.manual_seed(recipe.seed)
-        model = SuperNet(self.space, self.ds.n_classes, zero_residual=recipe.zero_residual, init=recipe.init)
+        model = SuperNet(self.space, self.ds.n_classes, zero_residual=recipe.zero_residual, init=recipe.init, proxy=recipe.proxy,
+                         sharing=recipe.sharing)
         return self.precision.prepare(model.to(self.device))
 
     def _throwaway(self, recipe):

@@ -135,20 +135,24 @@ class BatchStatistics:
 
 
 def param_groups(model: nn.Module, recipe: Recipe) -> list[dict]:
-    """SGD parameter groups: (header and classifier or not) x (decayed or not), empty groups
-    dropped; each carries ``lr_scale``. With ``wd_scope = "all"`` and ``header_lr_scale = 1``
-    this is one group of every parameter (the plain recipe)."""
-    shared = {id(p) for name in ("header", "classifier") if hasattr(model, name) for p in getattr(model, name).parameters()}
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    """SGD parameter groups by learning-rate scale x (decayed or not), empty groups dropped; each
+    carries ``lr_scale``: ``header_lr_scale`` for the shared header and classifier (every path
+    trains them at every step), ``op_lr_scale`` for the candidate ops of a supernet's searchable
+    layers (each is trained by the paths that choose it: about λ_x / K of the steps, with weight
+    1/λ_x in the loss), 1 for the rest (stem). With ``wd_scope = "all"`` and both scales 1 this is
+    one group of every parameter (the plain recipe)."""
+    top = {id(p) for name in ("header", "classifier") if hasattr(model, name) for p in getattr(model, name).parameters()}
+    ops = {id(p) for p in model.layers.parameters()} if isinstance(getattr(model, "layers", None), nn.ModuleList) else set()
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
     for m in model.modules():
         for pname, p in m.named_parameters(recurse=False):
-            decay = recipe.wd_scope == "all" or (pname == "weight" and isinstance(m, (nn.Conv2d, nn.Linear)))
-            top = id(p) in shared and recipe.header_lr_scale != 1.0
-            groups.setdefault((top, decay), []).append(p)
+            decay = recipe.wd_scope == "all" or getattr(m, "conv_weights", False) or (
+                pname == "weight" and isinstance(m, (nn.Conv2d, nn.Linear)))
+            scale = recipe.header_lr_scale if id(p) in top else recipe.op_lr_scale if id(p) in ops else 1.0
+            groups.setdefault((float(scale), decay), []).append(p)
     out = []
-    for (top, decay), params in sorted(groups.items()):
-        out.append({"params": params, "weight_decay": recipe.weight_decay if decay else 0.0,
-                    "lr_scale": recipe.header_lr_scale if top else 1.0})
+    for (scale, decay), params in sorted(groups.items()):
+        out.append({"params": params, "weight_decay": recipe.weight_decay if decay else 0.0, "lr_scale": scale})
     return out
 
 
@@ -232,7 +236,7 @@ def run_epoch(
         bidx = order[s * bs:(s + 1) * bs]
         xb = normalise(data.images[bidx], mean, std)
         if recipe.augment:
-            xb = augment(xb, gen)
+            xb = augment(xb, gen, pad=max(1, xb.shape[-1] // 8))
         xb = precision.batch(xb)
         yb = data.labels[bidx]
         lr = lr_at(epoch * steps + s, steps, recipe)

@@ -24,6 +24,7 @@ import torch
 from nascsim.space import get_space
 from nascsim.train.checkpoint import load_checkpoint
 from nascsim.train.data import channel_stats, holdout_split, load_dataset, normalise, to_device
+from nascsim.train.proxy import Proxy, proxy_dataset
 from nascsim.train.loop import BatchStatistics, Precision, Recipe, epoch_seed, pick_device, train_epochs
 from nascsim.train.sampling import epoch_paths, uniform_pairs
 from nascsim.train.supernet import SuperNet
@@ -111,6 +112,7 @@ def pretrain(
     dev = pick_device(device)
     check_images(valid_images, train_images, monitor_images)
     ds = load_dataset(data, cache_dir, check=lambda d: holdout_split(len(d.y_train), valid_images, recipe.seed))
+    ds = proxy_dataset(ds, recipe.proxy)
     train_idx, valid_idx = holdout_split(len(ds.y_train), valid_images, recipe.seed)
     if train_images is not None:
         train_idx = train_idx[: int(train_images)]
@@ -123,7 +125,8 @@ def pretrain(
 
     torch.manual_seed(recipe.seed)
     precision = Precision.for_device(dev)
-    model = SuperNet(sp, ds.n_classes, zero_residual=recipe.zero_residual, init=recipe.init).to(dev)
+    model = SuperNet(sp, ds.n_classes, zero_residual=recipe.zero_residual, init=recipe.init, proxy=recipe.proxy,
+                         sharing=recipe.sharing).to(dev)
     extra = {
         "kind": "supernet",
         "id": supernet_id(sp.name, ds.name, recipe.split_dropout, recipe.epochs),
@@ -131,6 +134,7 @@ def pretrain(
         "classes": ds.n_classes,
         "dataset": ds.name,
         "dataset_source": ds.source,
+        "proxy": recipe.proxy.to_dict(),
         "train_images": int(len(train_idx)),
         "train_images_cap": train_images,
         "valid_images": int(valid_images),
@@ -166,13 +170,20 @@ def check_images(valid_images: int, train_images: int | None, monitor_images: in
         raise ValueError(f"monitor images must be at least 1, got {monitor_images}")
 
 
+def checkpoint_proxy(state: dict) -> Proxy:
+    """The proxy setting a checkpoint was trained at (its recipe's width and resolution; checkpoints
+    written before proxies existed hold the full model)."""
+    return Recipe.from_dict(state["recipe"]).proxy
+
+
 def load_supernet(checkpoint: str | Path, device: str = "auto") -> tuple[SuperNet, dict]:
     """(model on ``device``, checkpoint dict) from a supernet checkpoint."""
     path = Path(checkpoint)
     if path.is_dir():
         path = path / CHECKPOINT
     state = load_checkpoint(path, "supernet")
-    model = SuperNet(state["space"], state["classes"], zero_residual=False)
+    stored = Recipe.from_dict(state["recipe"])
+    model = SuperNet(state["space"], state["classes"], zero_residual=False, proxy=stored.proxy, sharing=stored.sharing)
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, TypeError, AttributeError) as exc:

@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 # values that reproduce checkpoints written before these fields existed
-LEGACY_RECIPE = {"header_lr_scale": 1.0, "wd_scope": "all", "sampling": "uniform", "init": "fan_out"}
+LEGACY_RECIPE = {"sharing": "none", "width": 1.0, "resolution": 32, "op_lr_scale": 1.0, "header_lr_scale": 1.0, "wd_scope": "all", "sampling": "uniform", "init": "fan_out"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,10 @@ class Recipe:
     wd_scope: str = "weights"
     sampling: str = "balanced"
     init: str = "group_fan_out"
+    op_lr_scale: float = 1.0
+    sharing: str = "none"
+    width: float = 1.0
+    resolution: int = 32
 
     def __post_init__(self) -> None:
         def finite(v) -> bool:
@@ -57,16 +61,28 @@ class Recipe:
             "split_dropout": finite(self.split_dropout) and 0 <= self.split_dropout < 1,
             "lambda_x": isinstance(self.lambda_x, int) and self.lambda_x >= 1,
             "header_lr_scale": finite(self.header_lr_scale) and self.header_lr_scale > 0,
+            "op_lr_scale": finite(self.op_lr_scale) and self.op_lr_scale > 0,
             "wd_scope": self.wd_scope in ("all", "weights"),
             "sampling": self.sampling in ("uniform", "balanced"),
             "init": self.init in ("fan_out", "group_fan_out"),
+            "sharing": self.sharing in ("none", "entangled"),
         }
+        from nascsim.train.proxy import Proxy
+
+        Proxy(self.width, self.resolution)  # raises ValueError naming a bad width or resolution
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"bad training option {name}={getattr(self, name)!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def proxy(self):
+        """The reduced setting (:class:`nascsim.train.proxy.Proxy`) the network is trained at."""
+        from nascsim.train.proxy import Proxy
+
+        return Proxy(self.width, self.resolution)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":

@@ -55,7 +55,8 @@ def export_split(model: ChildNet, split: int, out_dir: str | Path, stats: tuple[
     out = Path(out_dir)
     head, tail = model.split_modules(split)
     spec = {"space": model.space.name, "arch": list(model.arch), "arch_names": arch_names(model.arch, model.space),
-            "split": int(split), "classes": model.classes, "stats": [list(stats[0]), list(stats[1])]}
+            "split": int(split), "classes": model.classes, "stats": [list(stats[0]), list(stats[1])],
+            "proxy": model.proxy.to_dict()}
     hp, tp = out / HEAD_FILE, out / TAIL_FILE
     save_atomic({"spec": spec, "part": "head", "state_dict": head.state_dict()}, hp)
     save_atomic({"spec": spec, "part": "tail", "state_dict": tail.state_dict()}, tp)
@@ -74,7 +75,9 @@ def load_part(path: str | Path) -> tuple[nn.Sequential, dict]:
     if blob.get("part") not in ("head", "tail") or not isinstance(blob.get("spec"), dict):
         raise ValueError(f"{path} is not an exported head or tail")
     spec = blob["spec"]
-    net = ChildNet(spec["space"], spec["arch"], spec["classes"], zero_residual=False)
+    from nascsim.train.proxy import Proxy
+
+    net = ChildNet(spec["space"], spec["arch"], spec["classes"], zero_residual=False, proxy=Proxy.from_dict(spec.get("proxy")))
     head, tail = net.split_modules(spec["split"])
     part = head if blob["part"] == "head" else tail
     try:
@@ -129,7 +132,9 @@ def retrain(
     elif ckpt.exists():
         raise ValueError(f"{ckpt} exists; pass --resume to continue it or choose another output folder")
     dev = pick_device(device)
-    ds = load_dataset(data, cache_dir)
+    from nascsim.train.proxy import proxy_dataset
+
+    ds = proxy_dataset(load_dataset(data, cache_dir), recipe.proxy)
     train_idx = np.random.default_rng(np.random.SeedSequence([recipe.seed, 0x5EED])).permutation(len(ds.y_train))
     if train_images is not None:
         train_idx = train_idx[: int(train_images)]  # a random subset: files are stored class by class
@@ -137,8 +142,9 @@ def retrain(
     images = to_device(ds.x_train, dev)
     labels = torch.as_tensor(ds.y_train, device=dev)
     torch.manual_seed(recipe.seed)
-    model = ChildNet(sp, a, ds.n_classes, zero_residual=recipe.zero_residual, init=recipe.init).to(dev)
+    model = ChildNet(sp, a, ds.n_classes, zero_residual=recipe.zero_residual, init=recipe.init, proxy=recipe.proxy).to(dev)
     extra = {"kind": "child", "space": sp.name, "arch": a.tolist(), "split": split, "classes": ds.n_classes,
+             "proxy": recipe.proxy.to_dict(),
              "dataset": ds.name, "stats": stats, "git_commit": git_commit()}
     t0 = time.perf_counter()
     def one_path(rng: np.random.Generator, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +166,7 @@ def retrain(
         r.update({k: c[k] for k in ("channel_acc", "bits")})
     result = {
         "space": sp.name, "arch": a.tolist(), "arch_names": arch_names(a, sp), "split": split,
-        "dataset": ds.name, "train_images": int(len(train_idx)), "test_images": int(len(ds.y_test)),
+        "dataset": ds.name, "proxy": recipe.proxy.to_dict(), "train_images": int(len(train_idx)), "test_images": int(len(ds.y_test)),
         "split_dropout_train": recipe.split_dropout, "epochs": recipe.epochs, "recipe": recipe.to_dict(),
         "train_s": train_s, "rows": rows, "head_ms": confirmed["head_ms"], "tail_ms": confirmed["tail_ms"],
         "payload_elements": confirmed["payload_elements"], "latency_device": confirmed["latency_device"],

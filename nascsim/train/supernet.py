@@ -9,6 +9,8 @@ payload, active in evaluation too (:func:`split_dropout`):
 
 :class:`SuperNet` holds every candidate op of every layer with its own weights and runs one path
 per call. :class:`ChildNet` holds one architecture (re-training, export of head and tail).
+Both take a :class:`nascsim.train.proxy.Proxy` (channel multiplier and input resolution); the
+default is the full model.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nascsim.space import Space, check_split, get_space, parse_arch
+from nascsim.train.proxy import FULL, Proxy
 from nascsim.train.blocks import (
     build_block,
     build_classifier,
@@ -46,15 +49,16 @@ def _arch_list(arch: Sequence[int] | np.ndarray | torch.Tensor, space: Space) ->
 
 
 def _assemble(net: nn.Module, classes: int, body_name: str, body: nn.Module, zero_residual: bool,
-              init: str = "fan_out") -> None:
+              init: str, proxy: Proxy, layers) -> None:
     """Stem, the searchable body, header, pooling and classifier, registered in network order
     (which fixes the order ``init_weights`` draws its random numbers in), then initialised."""
     net.classes = int(classes)
-    net.stem = build_stem()
+    net.proxy = proxy
+    net.stem = build_stem(proxy.stem_channels)
     setattr(net, body_name, body)
-    net.header = build_header()
-    net.pool = build_pool()
-    net.classifier = build_classifier(net.classes)
+    net.header = build_header(layers[-1].c_out, proxy.header_channels)
+    net.pool = build_pool(proxy.final_resolution)
+    net.classifier = build_classifier(net.classes, proxy.header_channels)
     init_weights(net, init)
     if zero_residual:
         zero_init_residual(net)
@@ -82,15 +86,29 @@ def run_tail(blocks: Sequence[nn.Module], header: nn.Module, pool: nn.Module, cl
 
 
 class SuperNet(nn.Module):
-    """Every layer holds all ops of ``space``; ``forward(x, arch, split, p)`` runs one path."""
+    """Every layer holds all ops of ``space``; ``forward(x, arch, split, p)`` runs one path.
 
-    def __init__(self, space: str | Space, classes: int, zero_residual: bool = True, init: str = "fan_out") -> None:
+    ``sharing``: ``"none"``, every op has its own weights (the one-shot supernet of ASNG-NAS and
+    SPOS), or ``"entangled"``, a layer's convolutional ops are slices of one set of weights
+    (:mod:`nascsim.train.entangled`; ``self.shared`` holds them)."""
+
+    def __init__(self, space: str | Space, classes: int, zero_residual: bool = True, init: str = "fan_out",
+                 proxy: Proxy = FULL, sharing: str = "none") -> None:
         super().__init__()
+        from nascsim.train.entangled import SHARINGS, build_entangled_layer
+
+        if sharing not in SHARINGS:
+            raise ValueError(f"unknown sharing {sharing!r}; expected one of {', '.join(SHARINGS)}")
         self.space = space if isinstance(space, Space) else get_space(space)
-        layers = nn.ModuleList(
-            nn.ModuleList(build_block(layer, op) for op in self.space.ops) for layer in self.space.layers
-        )
-        _assemble(self, classes, "layers", layers, zero_residual, init)
+        self.sharing = sharing
+        shapes = proxy.layers(self.space)
+        if sharing == "entangled":
+            built = [build_entangled_layer(layer, self.space.ops) for layer in shapes]
+            self.shared = nn.ModuleList(s for s, _ in built)
+            layers = nn.ModuleList(blocks for _, blocks in built)
+        else:
+            layers = nn.ModuleList(nn.ModuleList(build_block(layer, op) for op in self.space.ops) for layer in shapes)
+        _assemble(self, classes, "layers", layers, zero_residual, init, proxy, shapes)
 
     def path(self, arch: Sequence[int]) -> list[nn.Module]:
         """The 22 blocks of architecture ``arch`` (op indices)."""
@@ -113,12 +131,13 @@ class ChildNet(nn.Module):
     """One architecture of ``space`` (stand-alone re-training); same head/tail interface."""
 
     def __init__(self, space: str | Space, arch: Sequence[int], classes: int, zero_residual: bool = True,
-                 init: str = "fan_out") -> None:
+                 init: str = "fan_out", proxy: Proxy = FULL) -> None:
         super().__init__()
         self.space = space if isinstance(space, Space) else get_space(space)
         self.arch = _arch_list(arch, self.space)
-        blocks = nn.ModuleList(build_block(layer, self.space.ops[o]) for layer, o in zip(self.space.layers, self.arch))
-        _assemble(self, classes, "blocks", blocks, zero_residual, init)
+        shapes = proxy.layers(self.space)
+        blocks = nn.ModuleList(build_block(layer, self.space.ops[o]) for layer, o in zip(shapes, self.arch))
+        _assemble(self, classes, "blocks", blocks, zero_residual, init, proxy, shapes)
 
     def forward(self, x: torch.Tensor, arch: Sequence[int] | None = None, split: int = 0, p: float = 0.0) -> torch.Tensor:
         """``arch`` is accepted for interface parity with :class:`SuperNet` and must match."""
