@@ -12,7 +12,7 @@ from _train_fixtures import write_cifar10  # noqa: E402
 
 from nascsim.space import get_space  # noqa: E402
 from nascsim.train.blocks import build_block  # noqa: E402
-from nascsim.train.entangled import SlicedConv, build_entangled_layer  # noqa: E402
+from nascsim.train.entangled import SlicedConv, TiedProjection, build_entangled_layer, shuffle_order  # noqa: E402
 from nascsim.train.evaluate import evaluate_supernet, read_metadata  # noqa: E402
 from nascsim.train.paths import forward_paths  # noqa: E402
 from nascsim.train.pretrain import load_supernet, pretrain  # noqa: E402
@@ -55,30 +55,54 @@ def test_resizing_keeps_the_mean_colour_and_the_dtype():
 
 
 @pytest.mark.parametrize("space", ["fbnet", "extended"])
-def test_every_entangled_op_computes_its_stand_alone_block_with_the_sliced_weights(space):
+@pytest.mark.parametrize("bn", ["private", "shared"])
+def test_every_entangled_op_computes_its_stand_alone_block_with_the_sliced_weights(space, bn):
     """The superkernel ties weights, nothing else: copy each op's slices into a plain block of the
     same op and the two give the same output (same groups, strides, activations, residual)."""
     sp = get_space(space)
     torch.manual_seed(0)
     for layer in Proxy(0.25, 16).layers(sp)[4:7]:  # a residual layer, a stride-2 layer, its successor
-        shared, blocks = build_entangled_layer(layer, sp.ops)
+        shared, blocks = build_entangled_layer(layer, sp.ops, bn)
+        if bn == "shared":
+            with torch.no_grad():
+                for prm in shared.norms.parameters():
+                    prm.normal_()
         x = torch.randn(6, layer.c_in, layer.h_in, layer.h_in)
         for op, ent in zip(sp.ops, blocks):
             plain = build_block(layer, op)
             ent.train(), plain.train()
-            convs = [m for m in ent.modules() if isinstance(m, SlicedConv)]
+            convs = [m for m in ent.modules() if isinstance(m, (SlicedConv, TiedProjection))]
             targets = [m for m in plain.modules() if isinstance(m, torch.nn.Conv2d)]
-            assert len(convs) == len(targets) or op.kind == "skip"
+            assert len(convs) == len(targets)
             with torch.no_grad():
                 for c, t in zip(convs, targets):
                     t.weight.copy_(c.weight())
-                if op.kind == "skip":
-                    plain.load_state_dict(ent.state_dict())
-                else:
-                    for e_bn, p_bn in zip([m for m in ent.modules() if isinstance(m, torch.nn.BatchNorm2d)],
-                                          [m for m in plain.modules() if isinstance(m, torch.nn.BatchNorm2d)]):
-                        p_bn.load_state_dict(e_bn.state_dict())
-                torch.testing.assert_close(ent(x), plain(x), rtol=1e-5, atol=1e-5)
+                for e_bn, p_bn in zip([m for m in ent.modules() if isinstance(m, torch.nn.BatchNorm2d)],
+                                      [m for m in plain.modules() if isinstance(m, torch.nn.BatchNorm2d)]):
+                    w, b = e_bn.scale_shift()
+                    p_bn.weight.copy_(w)
+                    p_bn.bias.copy_(b)
+                torch.testing.assert_close(ent(x), plain(x), rtol=1e-4, atol=1e-4)
+
+
+def test_the_shuffle_order_is_where_channel_shuffle_takes_each_channel_from():
+    from nascsim.train.blocks import ChannelShuffle
+
+    x = torch.arange(12.0).view(1, 12, 1, 1)
+    assert ChannelShuffle(2)(x).flatten().long().tolist() == shuffle_order(12, 2).tolist()
+
+
+def test_a_grouped_op_reads_the_shared_channels_an_ungrouped_op_reads():
+    """Channel i of the shared weights is one feature for every op: the grouped op's depthwise
+    filter at the place where the shuffle puts pw1's channel i is shared filter i."""
+    sp = get_space("fbnet")
+    layer = Proxy(0.5, 16).layers(sp)[5]
+    shared, blocks = build_entangled_layer(layer, sp.ops)
+    g2 = blocks[sp.op_names.index("k3_e1_g2")]
+    order = shuffle_order(layer.c_in, 2)
+    w = g2.dw[0].weight()
+    for j in range(layer.c_in):
+        torch.testing.assert_close(w[j], shared.dw[order[j], :, 1:4, 1:4])
 
 
 def test_entangled_ops_of_a_layer_share_one_set_of_weights_and_all_train_it():

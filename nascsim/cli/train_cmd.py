@@ -52,13 +52,16 @@ def recipe_options(f=None, **defaults):
             click.option("--zero-residual/--no-zero-residual", default=True, show_default=True, help="Zero-init the last BN of residual blocks."),
             click.option("--init", default=base["init"], show_default=True, type=click.Choice(["fan_out", "group_fan_out"]),
                          help="Conv init: torch's fan-out, or each output channel's own fan-out (depthwise: k*k)."),
-            click.option("--sampling", default=base["sampling"], show_default=True, type=click.Choice(["uniform", "balanced"]),
-                         help="Op sampling: independent uniform, or every op of a layer once per block of paths (FairNAS)."),
+            click.option("--sampling", default=base["sampling"], show_default=True, type=click.Choice(["uniform", "balanced", "sandwich"]),
+                         help="Op sampling: independent uniform, every op of a layer once per block of paths (FairNAS), "
+                              "or the largest architecture first in every minibatch (sandwich)."),
+            click.option("--distill", default=base["distill"], show_default=True, type=float,
+                         help="In-place distillation weight of the other paths (sandwich sampling)."),
             click.option("--width", default=base["width"], show_default=True, type=float,
                          help="Proxy setting: channel multiplier of stem, layers and header, in (0, 1]."),
             click.option("--resolution", default=base["resolution"], show_default=True, type=click.Choice(["8", "16", "24", "32"]),
                          callback=lambda ctx, param, v: int(v), help="Proxy setting: input images resized to this many pixels."),
-            click.option("--sharing", default=base["sharing"], show_default=True, type=click.Choice(["none", "entangled"]),
+            click.option("--sharing", default=base["sharing"], show_default=True, type=click.Choice(["none", "entangled", "entangled-bn"]),
                          help="Supernet ops with their own weights, or a layer's conv ops sliced from one set (superkernel)."),
             click.option("--op-lr-scale", default=base["op_lr_scale"], show_default=True, type=float,
                          help="Learning-rate factor of the supernet's op-private parameters."),
@@ -85,7 +88,7 @@ def recipe_options(f=None, **defaults):
 def _recipe_kw(kw) -> dict:
     keys = ("batch_size", "lr", "momentum", "weight_decay", "warmup_epochs", "schedule", "label_smoothing", "grad_clip",
             "zero_residual", "seed", "header_lr_scale", "wd_scope", "sampling", "init", "width", "resolution", "sharing",
-            "op_lr_scale")
+            "op_lr_scale", "distill")
     out = {k: kw[k] for k in keys}
     out["augment"] = not kw["no_augment"]
     return out

@@ -74,10 +74,17 @@ class UnitBatchNorm2d(nn.BatchNorm2d):
     over units of what each unit's call would add. Outside the context, with one unit, or in eval
     mode it is ``nn.BatchNorm2d``."""
 
+    def scale_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight, bias) of the affine step (subclasses may take them from elsewhere)."""
+        return self.weight, self.bias
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = _UNIT_ROWS.get()
         if n is None or not self.training or x.shape[0] <= n:
-            return super().forward(x)
+            if self.affine:
+                return super().forward(x)
+            w, b = self.scale_shift()
+            return torch.addcmul(b.view(1, -1, 1, 1), super().forward(x), w.view(1, -1, 1, 1))
         units = x.shape[0] // n
         if units * n != x.shape[0]:
             raise ValueError(f"{x.shape[0]} rows are not whole units of {n}")
@@ -85,8 +92,9 @@ class UnitBatchNorm2d(nn.BatchNorm2d):
         var, mean = torch.var_mean(xs, dim=(1, 3, 4), correction=0)
         if var.dtype != torch.float32:
             var, mean = var.float(), mean.float()
-        scale = self.weight * (var + self.eps).rsqrt_()
-        shift = torch.addcmul(self.bias, mean, scale, value=-1.0)
+        weight, bias = self.scale_shift()
+        scale = weight * (var + self.eps).rsqrt_()
+        shift = torch.addcmul(bias, mean, scale, value=-1.0)
         if self.momentum and self.track_running_stats and self.running_mean is not None:
             count = n * x.shape[2] * x.shape[3]
             with torch.no_grad():
@@ -206,7 +214,8 @@ def zero_init_residual(module: nn.Module) -> None:
     identity (Goyal et al. 2017); eases training of deep single-path supernets."""
     for m in module.modules():
         if isinstance(m, ConvBlock) and m.residual:
-            nn.init.zeros_(m.last_bn().weight)
+            bn = m.last_bn()
+            nn.init.zeros_(bn.weight if bn.weight is not None else getattr(bn.norms, f"{bn.part}_weight"))
 
 
 INITS = ("fan_out", "group_fan_out")
@@ -229,7 +238,7 @@ def init_weights(module: nn.Module, init: str = "fan_out") -> None:
                 fan = m.out_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
                 with torch.no_grad():
                     m.weight.normal_(0.0, (2.0 / fan) ** 0.5)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):

@@ -15,8 +15,12 @@ al. 2020), the ops of a layer are slices of the largest one's weights:
   kernel 5;
 - a grouped op (``g2``) takes the two diagonal blocks of the same weights, and runs them as a
   true grouped convolution (so its FLOPs are those :mod:`nascsim.flops` counts);
-- every op keeps its own BatchNorm layers (statistics and affine parameters differ between ops,
-  as in slimmable networks' private BN), and ``skip`` keeps its own 1x1 projection.
+- a grouped op's channel shuffle is undone in the slices it takes after it (:func:`shuffle_order`),
+  so channel i of the shared weights is the same feature for every op;
+- every op keeps its own BatchNorm statistics; the BatchNorm scale and shift are its own
+  (``entangled``) or sliced from the layer's too (``entangled-bn``);
+- ``skip`` is the identity, or where the layer changes shape a 1x1 convolution whose weight is
+  the product of the expansion-1 op's two pointwise weights (:class:`TiedProjection`).
 
 Each op computes exactly the function of the stand-alone block it stands for (same shapes,
 groups, strides, activations, residual), only its weights are tied to its neighbours'. Every
@@ -32,7 +36,7 @@ from torch import nn
 from nascsim.space import Layer, Op
 from nascsim.train.blocks import BottleneckBlock, ChannelShuffle, ConvBlock, ResidualAdd, UnitBatchNorm2d, conv_bn
 
-SHARINGS = ("none", "entangled")
+SHARINGS = ("none", "entangled", "entangled-bn")
 
 
 class SharedWeights(nn.Module):
@@ -52,6 +56,42 @@ class SharedWeights(nn.Module):
         self.pw2 = nn.Parameter(torch.randn(layer.c_out, self.max_mid, 1, 1) * (2.0 / layer.c_out) ** 0.5)
 
 
+class SharedNorms(nn.Module):
+    """BatchNorm scale and shift that one layer's convolutional ops slice (``bn="shared"``): one
+    (gamma, beta) pair per conv of the largest op; statistics stay private to each op."""
+
+    def __init__(self, layer: Layer, shared: SharedWeights) -> None:
+        super().__init__()
+        for part, c in (("pw1", shared.max_mid), ("dw", shared.max_mid), ("pw2", layer.c_out)):
+            self.register_parameter(f"{part}_weight", nn.Parameter(torch.ones(c)))
+            self.register_parameter(f"{part}_bias", nn.Parameter(torch.zeros(c)))
+
+
+class SlicedBatchNorm2d(UnitBatchNorm2d):
+    """:class:`nascsim.train.blocks.UnitBatchNorm2d` (own running statistics, per-unit batch
+    statistics) whose scale and shift are the first ``c`` entries of a :class:`SharedNorms` pair."""
+
+    def __init__(self, norms: SharedNorms, part: str, c: int, order: torch.Tensor | None = None) -> None:
+        super().__init__(c, affine=False)
+        object.__setattr__(self, "norms", norms)
+        self.part = part
+        self.register_buffer("order", order, persistent=False)
+
+    def scale_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.num_features
+        w, b = getattr(self.norms, f"{self.part}_weight")[:c], getattr(self.norms, f"{self.part}_bias")[:c]
+        return (w, b) if self.order is None else (w[self.order], b[self.order])
+
+
+def shuffle_order(c: int, groups: int) -> torch.Tensor:
+    """perm (c,): after :class:`nascsim.train.blocks.ChannelShuffle`, channel j holds channel
+    perm[j] of its input. A grouped op's depthwise filters and last-conv columns are taken in this
+    order, so a channel of the shared weights means the same feature in a grouped op as in an
+    ungrouped one."""
+    j = torch.arange(c)
+    return (j % groups) * (c // groups) + j // groups
+
+
 def _diagonal(w: torch.Tensor, groups: int) -> torch.Tensor:
     """The ``groups`` diagonal blocks of a (out, in, 1, 1) weight, stacked as a grouped conv's
     (out, in / groups, 1, 1) weight."""
@@ -65,10 +105,14 @@ class SlicedConv(nn.Module):
     """A convolution whose weight is a slice of a :class:`SharedWeights` tensor (``part``: pw1, dw
     or pw2). The shared module is held by reference, not as a submodule: the supernet owns it."""
 
-    def __init__(self, shared: SharedWeights, part: str, mid: int, kernel: int, stride: int, groups: int) -> None:
+    def __init__(self, shared: SharedWeights, part: str, mid: int, kernel: int, stride: int, groups: int,
+                 shuffled: int = 1) -> None:
         super().__init__()
         object.__setattr__(self, "shared", shared)
         self.part, self.mid, self.kernel, self.stride, self.groups = part, mid, kernel, stride, groups
+        # a grouped op shuffles its mid channels after the first conv (shuffled = its groups)
+        order = shuffle_order(mid, shuffled) if shuffled > 1 and part != "pw1" else None
+        self.register_buffer("order", order, persistent=False)
 
     def weight(self) -> torch.Tensor:
         s = self.shared
@@ -76,8 +120,10 @@ class SlicedConv(nn.Module):
             return _diagonal(s.pw1[: self.mid], self.groups)
         if self.part == "dw":
             o = (s.kernel - self.kernel) // 2
-            return s.dw[: self.mid, :, o:o + self.kernel, o:o + self.kernel]
-        return _diagonal(s.pw2[:, : self.mid], self.groups)
+            w = s.dw[: self.mid, :, o:o + self.kernel, o:o + self.kernel]
+            return w if self.order is None else w[self.order]
+        w = s.pw2[:, : self.mid]
+        return _diagonal(w if self.order is None else w[:, self.order], self.groups)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         groups = self.mid if self.part == "dw" else self.groups
@@ -85,8 +131,11 @@ class SlicedConv(nn.Module):
 
 
 def _sliced_bn(shared: SharedWeights, part: str, c_out: int, mid: int, kernel: int, stride: int, groups: int,
-               relu: bool) -> list[nn.Module]:
-    mods: list[nn.Module] = [SlicedConv(shared, part, mid, kernel, stride, groups), UnitBatchNorm2d(c_out)]
+               relu: bool, shuffled: int = 1) -> list[nn.Module]:
+    norms = getattr(shared, "norms", None)
+    order = shuffle_order(c_out, shuffled) if shuffled > 1 and part == "dw" else None
+    bn = UnitBatchNorm2d(c_out) if norms is None else SlicedBatchNorm2d(norms, part, c_out, order)
+    mods: list[nn.Module] = [SlicedConv(shared, part, mid, kernel, stride, groups, shuffled), bn]
     return mods + [nn.ReLU()] if relu else mods
 
 
@@ -100,8 +149,8 @@ class EntangledConvBlock(ConvBlock):
         if g > 1:
             pw1.append(ChannelShuffle(g))
         self.pw1 = nn.Sequential(*pw1)
-        self.dw = nn.Sequential(*_sliced_bn(shared, "dw", mid, mid, op.kernel, layer.stride, 1, relu=True))
-        self.pw2 = nn.Sequential(*_sliced_bn(shared, "pw2", layer.c_out, mid, 1, 1, g, relu=False))
+        self.dw = nn.Sequential(*_sliced_bn(shared, "dw", mid, mid, op.kernel, layer.stride, 1, relu=True, shuffled=g))
+        self.pw2 = nn.Sequential(*_sliced_bn(shared, "pw2", layer.c_out, mid, 1, 1, g, relu=False, shuffled=g))
         self.residual = layer.stride == 1 and layer.c_in == layer.c_out
         self.add = ResidualAdd() if self.residual else None
 
@@ -117,11 +166,46 @@ class EntangledBottleneckBlock(BottleneckBlock):
         self.tail_part = nn.Sequential(*_sliced_bn(shared, "pw2", layer.c_out, mid, 1, 1, 1, relu=False))
 
 
-def build_entangled_layer(layer: Layer, ops: tuple[Op, ...]) -> tuple[SharedWeights, nn.ModuleList]:
-    """(shared weights, one module per op) of one supernet layer; ``skip`` stays independent."""
+class TiedProjection(nn.Module):
+    """The 1x1 convolution of ``skip`` where a layer changes shape, tied to the layer's shared
+    weights: its (C_out, C_in) weight is pw2[:, :C_in] @ pw1[:C_in], the two pointwise convs of the
+    expansion-1 op without the depthwise conv between them, so its output channels mean what the
+    conv ops' output channels mean. One convolution at run time (the FLOPs of the skip op)."""
+
+    def __init__(self, shared: SharedWeights, layer: Layer) -> None:
+        super().__init__()
+        object.__setattr__(self, "shared", shared)
+        self.c_in, self.stride = layer.c_in, layer.stride
+
+    def weight(self) -> torch.Tensor:
+        s, c = self.shared, self.c_in
+        return (s.pw2[:, :c, 0, 0] @ s.pw1[:c, :, 0, 0])[:, :, None, None].contiguous()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight(), None, self.stride)
+
+
+def entangled_skip(layer: Layer, shared: SharedWeights) -> nn.Module:
+    """``skip`` of an entangled layer: the identity, or a :class:`TiedProjection` + BN + ReLU."""
+    from nascsim.train.blocks import SkipBlock
+
+    block = SkipBlock(layer)
+    if not isinstance(block.proj, nn.Identity):
+        norms = getattr(shared, "norms", None)
+        bn = UnitBatchNorm2d(layer.c_out) if norms is None else SlicedBatchNorm2d(norms, "pw2", layer.c_out)
+        block.proj = nn.Sequential(TiedProjection(shared, layer), bn, nn.ReLU())
+    return block
+
+
+def build_entangled_layer(layer: Layer, ops: tuple[Op, ...], bn: str = "private") -> tuple[SharedWeights, nn.ModuleList]:
+    """(shared weights, one module per op) of one supernet layer; ``skip`` stays independent.
+    ``bn``: each op's BatchNorm scale and shift are its own (``private``) or slices of the layer's
+    (``shared``, held in ``shared.norms``)."""
     from nascsim.train.blocks import SkipBlock
 
     shared = SharedWeights(layer, ops)
+    if bn == "shared":
+        shared.norms = SharedNorms(layer, shared)
     blocks = []
     for op in ops:
         if op.kind == "conv":
@@ -129,7 +213,7 @@ def build_entangled_layer(layer: Layer, ops: tuple[Op, ...]) -> tuple[SharedWeig
         elif op.kind == "bottleneck":
             blocks.append(EntangledBottleneckBlock(layer, op, shared))
         elif op.kind == "skip":
-            blocks.append(SkipBlock(layer))
+            blocks.append(entangled_skip(layer, shared))
         else:
             raise ValueError(f"unknown op kind {op.kind!r} of op {op.name}")
     return shared, nn.ModuleList(blocks)

@@ -223,7 +223,7 @@ class Lane:
                                            f"(the last finite ones)" if e else f"{exc}; evaluating the initial weights")
                 self.say(summary["training_cut"])
                 break
-            entry.update(subnet_spread(model, *mon, s.monitor_pairs, epoch_seed(recipe.seed, e, 3), self.precision))
+            entry.update(subnet_spread(model, *mon, s.monitor_pairs, epoch_seed(recipe.seed, 0, 3), self.precision))
             summary["epochs_log"].append(entry)
             report(("epoch", self.index, entry))
             self.say(f"epoch {e + 1}/{recipe.epochs} loss {entry['loss']:.4f} sampled-subnet acc "

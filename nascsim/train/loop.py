@@ -162,6 +162,24 @@ def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
                            nesterov=recipe.nesterov and recipe.momentum > 0)
 
 
+def distilled_loss(logits: torch.Tensor, pairs: list[int], yb: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """In-place distillation (BigNAS): pair 0 (the largest architecture, ``sandwich`` sampling)
+    learns from the labels; every other pair from (1 - d) x the labels + d x pair 0's predicted
+    distribution (no gradient through it), d = ``recipe.distill``. Averaged over the λ_x pairs.
+    ``logits``: (λ_x, n, classes) in the order of ``pairs``."""
+    t = pairs.index(0)
+    teacher = logits[t]
+    soft = F.softmax(teacher.detach(), dim=-1)
+    total = F.cross_entropy(teacher, yb, label_smoothing=recipe.label_smoothing)
+    for i in range(len(pairs)):
+        if i == t:
+            continue
+        hard = F.cross_entropy(logits[i], yb, label_smoothing=recipe.label_smoothing)
+        kd = -(soft * F.log_softmax(logits[i], dim=-1)).sum(-1).mean()
+        total = total + (1 - recipe.distill) * hard + recipe.distill * kd
+    return total / len(pairs)
+
+
 def path_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, archs: np.ndarray, splits: np.ndarray,
               recipe: Recipe) -> torch.Tensor:
     """(1/λ_x) Σ_i CE of the λ_x paths (archs (λ, L), splits (λ,)) on one minibatch, as one
@@ -169,7 +187,9 @@ def path_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, archs: np.nd
     if hasattr(model, "layers"):
         from nascsim.train.paths import forward_paths
 
-        logits, _ = forward_paths(model, xb, archs, splits, [recipe.split_dropout], shared=True)
+        logits, leaves = forward_paths(model, xb, archs, splits, [recipe.split_dropout], shared=True)
+        if recipe.distill > 0:
+            return distilled_loss(logits.float(), [u for u, _ in leaves], yb, recipe)
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), yb.repeat(logits.shape[0]),
                                label_smoothing=recipe.label_smoothing)
     total = 0.0

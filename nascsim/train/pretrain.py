@@ -151,7 +151,8 @@ def pretrain(
     def on_epoch(m, epoch):
         if monitor_pairs < 1:
             return {}
-        return subnet_spread(m, x_mon, y_mon, monitor_pairs, epoch_seed(recipe.seed, epoch, 3), precision)
+        # the same subnets after every epoch: the curve follows fixed architectures
+        return subnet_spread(m, x_mon, y_mon, monitor_pairs, epoch_seed(recipe.seed, 0, 3), precision)
 
     t0 = time.perf_counter()
     last = train_epochs(model, images, labels, train_idx, recipe, sample, ckpt_path, stats, extra,

@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 # values that reproduce checkpoints written before these fields existed
-LEGACY_RECIPE = {"sharing": "none", "width": 1.0, "resolution": 32, "op_lr_scale": 1.0, "header_lr_scale": 1.0, "wd_scope": "all", "sampling": "uniform", "init": "fan_out"}
+LEGACY_RECIPE = {"distill": 0.0, "sharing": "none", "width": 1.0, "resolution": 32, "op_lr_scale": 1.0, "header_lr_scale": 1.0, "wd_scope": "all", "sampling": "uniform", "init": "fan_out"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Recipe:
     init: str = "group_fan_out"
     op_lr_scale: float = 1.0
     sharing: str = "none"
+    distill: float = 0.0
     width: float = 1.0
     resolution: int = 32
 
@@ -63,9 +64,10 @@ class Recipe:
             "header_lr_scale": finite(self.header_lr_scale) and self.header_lr_scale > 0,
             "op_lr_scale": finite(self.op_lr_scale) and self.op_lr_scale > 0,
             "wd_scope": self.wd_scope in ("all", "weights"),
-            "sampling": self.sampling in ("uniform", "balanced"),
+            "sampling": self.sampling in ("uniform", "balanced", "sandwich"),
+            "distill": finite(self.distill) and 0 <= self.distill <= 1 and (self.distill == 0 or self.sampling == "sandwich"),
             "init": self.init in ("fan_out", "group_fan_out"),
-            "sharing": self.sharing in ("none", "entangled"),
+            "sharing": self.sharing in ("none", "entangled", "entangled-bn"),
         }
         from nascsim.train.proxy import Proxy
 

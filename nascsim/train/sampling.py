@@ -9,6 +9,14 @@ pair that marginal law:
   exactly once (the strict fairness of FairNAS, Chu et al. 2021, spread over ceil(K/λ_x)
   minibatches). Each pair is still uniform over the space; pairs of one block are negatively
   correlated, which removes the op-count noise of short runs. Splits stay independent uniform.
+
+A third sampler departs from that law on purpose:
+
+- ``sandwich``: the first pair of every minibatch is the largest architecture (the op with the
+  most FLOPs in every layer, :func:`largest_arch`), the other λ_x - 1 are ``balanced``; BigNAS's
+  sandwich rule (Yu et al. 2020) without the smallest path. With ``Recipe.distill`` the other
+  pairs learn from the largest one's predictions (in-place distillation,
+  :func:`nascsim.train.loop.path_loss`).
 """
 
 from __future__ import annotations
@@ -17,7 +25,15 @@ import numpy as np
 
 from nascsim.space import Space
 
-SAMPLERS = ("uniform", "balanced")
+SAMPLERS = ("uniform", "balanced", "sandwich")
+
+
+def largest_arch(space: Space) -> np.ndarray:
+    """(22,) the op with the most FLOPs in every layer (full-width counts)."""
+    from nascsim.flops import block_count
+
+    return np.array([max(range(space.n_ops), key=lambda o: block_count(layer, space.ops[o]).flops)
+                     for layer in space.layers], dtype=np.int64)
 
 
 def uniform_pairs(space: Space, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -43,6 +59,10 @@ def epoch_paths(space: Space, steps: int, lambda_x: int, sampling: str, rng: np.
         archs, splits = uniform_pairs(space, n, rng)
     elif sampling == "balanced":
         archs = balanced_archs(space, n, rng)
+        splits = rng.integers(0, space.n_splits, size=n, dtype=np.int64)
+    elif sampling == "sandwich":
+        archs = balanced_archs(space, n, rng).reshape(steps, lambda_x, space.n_layers)
+        archs[:, 0] = largest_arch(space)
         splits = rng.integers(0, space.n_splits, size=n, dtype=np.int64)
     else:
         raise ValueError(f"unknown sampling {sampling!r}; expected one of {', '.join(SAMPLERS)}")

@@ -89,8 +89,9 @@ class SuperNet(nn.Module):
     """Every layer holds all ops of ``space``; ``forward(x, arch, split, p)`` runs one path.
 
     ``sharing``: ``"none"``, every op has its own weights (the one-shot supernet of ASNG-NAS and
-    SPOS), or ``"entangled"``, a layer's convolutional ops are slices of one set of weights
-    (:mod:`nascsim.train.entangled`; ``self.shared`` holds them)."""
+    SPOS); ``"entangled"``, a layer's convolutional ops are slices of one set of weights, each op
+    with its own BatchNorm (:mod:`nascsim.train.entangled`; ``self.shared`` holds them);
+    ``"entangled-bn"``, the BatchNorm scales and shifts are sliced from one set too."""
 
     def __init__(self, space: str | Space, classes: int, zero_residual: bool = True, init: str = "fan_out",
                  proxy: Proxy = FULL, sharing: str = "none") -> None:
@@ -102,8 +103,9 @@ class SuperNet(nn.Module):
         self.space = space if isinstance(space, Space) else get_space(space)
         self.sharing = sharing
         shapes = proxy.layers(self.space)
-        if sharing == "entangled":
-            built = [build_entangled_layer(layer, self.space.ops) for layer in shapes]
+        if sharing != "none":
+            bn = "shared" if sharing == "entangled-bn" else "private"
+            built = [build_entangled_layer(layer, self.space.ops, bn) for layer in shapes]
             self.shared = nn.ModuleList(s for s, _ in built)
             layers = nn.ModuleList(blocks for _, blocks in built)
         else:

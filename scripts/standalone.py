@@ -1,0 +1,164 @@
+"""Ground truth for a proxy supernet: (arch, split) pairs trained stand-alone at the same proxy
+setting, and the supernet's accuracy of the same pairs, in one small parquet.
+
+Pairs: ``--pairs`` architectures spread over FLOPs -- 4,000 uniform random architectures of the
+space, sorted by their full-width FLOPs, one taken at each of ``--pairs`` evenly spaced quantiles
+(every op type occurs in every one of them, as in the search space) -- each with a uniform split.
+Each is re-trained from scratch by :func:`nascsim.train.retrain.retrain` (one path, ``--epochs``
+epochs, split dropout ``--dropout`` at its split, the proxy setting of ``--width`` and
+``--resolution``) and tested on the CIFAR-10 test split at every loss rate p; the first
+``--dropout-study`` pairs are trained a second time with the other dropout (0 <-> 0.5).
+``--supernet`` adds the supernet's accuracy of each pair on its whole held-out split at every p
+(BatchNorm on batch statistics, as in every supernet evaluation). Runs resume: a pair whose
+``retrain.json`` exists is read, not trained again. The parquet is rewritten atomically after
+each pair, with the setting and the commands in its metadata.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/standalone.py --data ../shared/data/cifar10-jpg \\
+        --cache-dir .data --out runs/standalone --width 0.25 --resolution 16 --epochs 3 \\
+        --table docs/data/standalone-w0.25-16px.parquet [--supernet runs/sn/checkpoint.pt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def pick_pairs(space, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(archs (n, L), splits (n,), full-width FLOPs (n,)) spread over FLOPs (module docstring)."""
+    from nascsim.flops import flop_tables
+
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x57A1]))
+    archs = rng.integers(0, space.n_ops, size=(4000, space.n_layers))
+    t = flop_tables(space, 10)
+    flops = t.layer[np.arange(space.n_layers), archs].sum(1) + t.stem + t.header + t.pool + t.fc
+    order = np.argsort(flops, kind="stable")
+    picks = order[np.round((np.arange(n) + 0.5) / n * (len(order) - 1)).astype(int)]
+    splits = rng.integers(0, space.n_splits, size=n)
+    return archs[picks], splits, flops[picks]
+
+
+def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau-b of two equally long vectors."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    i, j = np.triu_indices(len(a), 1)
+    da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
+    n0 = len(i)
+    ta, tb = (da == 0).sum(), (db == 0).sum()
+    return float((da * db).sum() / np.sqrt((n0 - ta) * (n0 - tb))) if n0 > max(ta, tb) else float("nan")
+
+
+def supernet_accuracy(checkpoint: str, data: str, cache_dir: str | None, archs, splits, ps) -> np.ndarray:
+    """(n, len(ps)) accuracy of each pair on the supernet's whole held-out split."""
+    import torch
+
+    from nascsim.train.data import holdout_split, load_dataset, normalise, to_device
+    from nascsim.train.evaluate import EvalTable, Evaluator, HeldOut, default_max_rows
+    from nascsim.train.pretrain import checkpoint_proxy, load_supernet
+    from nascsim.train.proxy import proxy_dataset
+
+    model, state = load_supernet(checkpoint, "cpu")
+    ds = proxy_dataset(load_dataset(data, cache_dir), checkpoint_proxy(state))
+    _, valid_idx = holdout_split(len(ds.y_train), state["valid_images"], state["recipe"]["seed"])
+    held = HeldOut(normalise(to_device(ds.x_train[valid_idx], "cpu"), *state["stats"]), torch.as_tensor(ds.y_train[valid_idx]))
+    table = EvalTable("sn", ds.name, 0, ps)
+    torch.manual_seed(0)
+    Evaluator(model, held, table, ps, 1000, default_max_rows(torch.device("cpu"))).lowvar(archs, splits)
+    return np.asarray(table.cols["acc"]).reshape(len(splits), len(ps))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", required=True, help="folder of the runs (one subfolder per pair and dropout)")
+    ap.add_argument("--table", required=True, help="the parquet written (one row per pair and dropout)")
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--space", default="fbnet")
+    ap.add_argument("--pairs", type=int, default=16)
+    ap.add_argument("--dropout", type=float, default=0.5)
+    ap.add_argument("--dropout-study", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--width", type=float, default=0.25)
+    ap.add_argument("--resolution", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--supernet", default=None, help="supernet checkpoint: add its accuracy of each pair")
+    ap.add_argument("--only-table", action="store_true", help="train nothing; tabulate the finished runs")
+    args = ap.parse_args()
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+
+    from nascsim.atomic import atomic_path
+    from nascsim.config import DEFAULT_LOSS_SET
+    from nascsim.space import get_space
+    from nascsim.train.recipe import Recipe
+    from nascsim.train.retrain import retrain
+
+    torch.set_num_threads(1)
+    space = get_space(args.space)
+    ps = list(DEFAULT_LOSS_SET)
+    archs, splits, flops = pick_pairs(space, args.pairs, args.seed)
+    other = 0.0 if args.dropout > 0 else 0.5
+    jobs = [(i, args.dropout) for i in range(args.pairs)] + [(i, other) for i in range(args.dropout_study)]
+    rows: list[dict] = []
+
+    def write_table(sn_acc: np.ndarray | None) -> None:
+        if not rows:
+            return
+        cols: dict[str, list] = {k: [r[k] for r in rows] for k in rows[0]}
+        if sn_acc is not None:
+            for j, p in enumerate(ps):
+                cols[f"supernet_acc_p{int(round(p * 10))}"] = [float(sn_acc[r["pair"], j]) for r in rows]
+            cols["supernet_acc"] = cols["supernet_acc_p0"]
+        else:
+            cols["supernet_acc"] = [float("nan")] * len(rows)
+        meta = {"setting": {"width": args.width, "resolution": args.resolution}, "space": space.name,
+                "epochs": args.epochs, "supernet": args.supernet, "command": " ".join(sys.argv),
+                "pair_choice": "4000 uniform archs sorted by full-width FLOPs, one per evenly spaced quantile; uniform split",
+                "standalone_eval": "CIFAR-10 test split (10,000 images), eval-mode BatchNorm",
+                "supernet_eval": "supernet's held-out split (5,000 training images), BatchNorm on batch statistics"}
+        table = pa.table(cols).replace_schema_metadata({"nascsim": json.dumps(meta)})
+        Path(args.table).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(args.table) as tmp:
+            pq.write_table(table, tmp)
+
+    for i, drop in jobs:
+        run = Path(args.out) / f"pair{i:02d}-drop{int(round(drop * 100)):02d}"
+        done = run / "retrain.json"
+        if not done.exists():
+            if args.only_table:
+                continue
+            recipe = Recipe(epochs=args.epochs, lambda_x=1, split_dropout=drop, width=args.width,
+                            resolution=args.resolution, seed=args.seed)
+            t0 = time.time()
+            retrain(args.data, run, archs[i], int(splits[i]), space=space.name, recipe=recipe, ps=ps,
+                    cache_dir=args.cache_dir, device="cpu", resume=(run / "checkpoint.pt").exists(), progress=False,
+                    latency_repeats=3)
+            print(f"pair {i} drop {drop}: {time.time() - t0:.0f} s", flush=True)
+        res = json.loads(done.read_text())
+        acc = {r["p"]: r["test_acc"] for r in res["rows"]}
+        row = {"pair": i, "arch": ",".join(space.ops[o].name for o in archs[i]), "split": int(splits[i]),
+               "flops": float(flops[i]), "dropout_train": drop, "epochs": args.epochs, "train_s": res["train_s"],
+               **{f"op{li:02d}": int(o) for li, o in enumerate(archs[i])},
+               **{f"standalone_acc_p{int(round(p * 10))}": acc[p] for p in ps}}
+        row["standalone_acc"] = row["standalone_acc_p0"]
+        rows.append(row)
+        write_table(None)
+    sn = supernet_accuracy(args.supernet, args.data, args.cache_dir, archs, splits, ps) if args.supernet else None
+    write_table(sn)
+    if sn is not None:
+        main_rows = [r for r in rows if r["dropout_train"] == args.dropout]
+        a = np.array([r["standalone_acc"] for r in main_rows])
+        b = sn[[r["pair"] for r in main_rows], 0]
+        print(json.dumps({"pairs": len(main_rows), "kendall_tau_p0": kendall_tau(a, b),
+                          "standalone_mean": float(a.mean()), "supernet_mean": float(b.mean())}))
+
+
+if __name__ == "__main__":
+    main()
