@@ -162,3 +162,27 @@ def test_a_checkpoint_from_before_proxies_reads_as_the_full_model():
     legacy = {k: v for k, v in Recipe().to_dict().items() if k not in ("width", "resolution", "sharing", "op_lr_scale")}
     r = Recipe.from_dict(legacy)
     assert r.proxy == Proxy() and r.sharing == "none" and r.op_lr_scale == 1.0
+
+
+def test_on_a_cpu_the_campaign_recipe_is_the_proxy_recipe_unless_an_option_says_otherwise():
+    import click
+    from click.testing import CliRunner
+
+    from nascsim.cli.train_cmd import _recipe_kw, device_defaults, recipe_options
+    from nascsim.train.recipe import CPU_PROXY
+
+    seen = {}
+
+    @click.command()
+    @click.option("--device", default="cpu")
+    @recipe_options(batch_size=512, lr=0.3, warmup_epochs=2.0)
+    def cmd(device, **kw):
+        kw.pop("threads")
+        seen.update(_recipe_kw(device_defaults(kw, device)))
+
+    assert CliRunner().invoke(cmd, []).exit_code == 0
+    assert {k: seen[k] for k in CPU_PROXY} == CPU_PROXY
+    assert CliRunner().invoke(cmd, ["--width", "0.5", "--lr", "0.05"]).exit_code == 0
+    assert seen["width"] == 0.5 and seen["lr"] == 0.05 and seen["resolution"] == 16
+    assert CliRunner().invoke(cmd, ["--device", "cuda"]).exit_code == 0
+    assert seen["width"] == 1.0 and seen["batch_size"] == 512

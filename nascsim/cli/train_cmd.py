@@ -85,6 +85,24 @@ def recipe_options(f=None, **defaults):
     return deco(f) if f is not None else deco
 
 
+def device_defaults(kw: dict, device: str) -> dict:
+    """``kw`` with the CPU proxy recipe (:data:`nascsim.train.recipe.CPU_PROXY`) in place of every
+    recipe option left at its default, when ``device`` is (or ``auto`` resolves to) a CPU."""
+    import torch
+
+    from nascsim.train.recipe import CPU_PROXY
+
+    cpu = device == "cpu" or device.startswith("cpu:") or (device == "auto" and not torch.cuda.is_available())
+    if not cpu:
+        return kw
+    ctx = click.get_current_context()
+    out = dict(kw)
+    for k, v in CPU_PROXY.items():
+        if ctx.get_parameter_source(k) in (click.core.ParameterSource.DEFAULT, None):
+            out[k] = v
+    return out
+
+
 def _recipe_kw(kw) -> dict:
     keys = ("batch_size", "lr", "momentum", "weight_decay", "warmup_epochs", "schedule", "label_smoothing", "grad_clip",
             "zero_residual", "seed", "header_lr_scale", "wd_scope", "sampling", "init", "width", "resolution", "sharing",
@@ -304,7 +322,9 @@ def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts,
                       noise_batches, noise_images, batch_images, ps, near_share, thresholds, band, head, tail, max_rows,
                       cache_dir, checkpoint_dir, calibrate_s, flush_s, **kw):
     """Train both supernets (split dropout 0.5 and 0) and evaluate them, all within --budget-s:
-    plans by the clock, prints the plan, writes files as it goes (see nascsim.train.campaign)."""
+    plans by the clock, prints the plan, writes files as it goes (see nascsim.train.campaign).
+    On a CPU the recipe options left at their defaults take the CPU proxy recipe (width 0.25,
+    16 px, entangled ops, batch 128, lr 0.1)."""
     import time
 
     t0 = time.time()
@@ -312,7 +332,7 @@ def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts,
     _torch(threads)
     from nascsim.train.campaign import CampaignFailed, CampaignSettings, run_campaign
 
-    recipe = {**_recipe_kw(kw), "lambda_x": lambda_x}
+    recipe = {**_recipe_kw(device_defaults(kw, device)), "lambda_x": lambda_x}
     settings = CampaignSettings(
         data=data, out=out_dir, budget_s=budget_s, space=space, device=device, workers=workers,
         dropouts=tuple(_floats(dropouts, "--dropouts")), recipe=recipe, valid_images=valid_images,

@@ -11,6 +11,13 @@ from dataclasses import asdict, dataclass, fields
 LEGACY_RECIPE = {"distill": 0.0, "sharing": "none", "width": 1.0, "resolution": 32, "op_lr_scale": 1.0, "header_lr_scale": 1.0, "wd_scope": "all", "sampling": "uniform", "init": "fan_out"}
 
 
+# The CPU recipe: a proxy supernet that learns on a 2-core machine (docs/torch-stage.md gives the
+# ablation behind it and its ranking against stand-alone training). Width 0.25 of every channel
+# count, 16 px images, a layer's conv ops sliced from one set of weights and BatchNorm affine.
+CPU_PROXY = {"width": 0.25, "resolution": 16, "sharing": "entangled-bn", "batch_size": 128, "lr": 0.1,
+             "warmup_epochs": 1.0}
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Training knobs. The paper fixes only SGD, uniform sampling, λ_x = 2 and split dropout 0.5.
