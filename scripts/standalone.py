@@ -88,6 +88,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--supernet", default=None, help="supernet checkpoint: add its accuracy of each pair")
     ap.add_argument("--only-table", action="store_true", help="train nothing; tabulate the finished runs")
+    ap.add_argument("--study-only", action="store_true", help="train only the dropout study's runs (a second process)")
+    ap.add_argument("--random-subnets", type=int, default=0,
+                    help="with --supernet: also this many uniform random pairs on the whole held-out split (--random-json)")
+    ap.add_argument("--random-json", default=None, help="where the random pairs' accuracies go (json)")
     args = ap.parse_args()
 
     import pyarrow as pa
@@ -128,6 +132,8 @@ def main() -> None:
         with atomic_path(args.table) as tmp:
             pq.write_table(table, tmp)
 
+    if args.study_only:
+        jobs = jobs[args.pairs:]
     for i, drop in jobs:
         run = Path(args.out) / f"pair{i:02d}-drop{int(round(drop * 100)):02d}"
         done = run / "retrain.json"
@@ -152,6 +158,17 @@ def main() -> None:
         write_table(None)
     sn = supernet_accuracy(args.supernet, args.data, args.cache_dir, archs, splits, ps) if args.supernet else None
     write_table(sn)
+    if sn is not None and args.random_subnets:
+        from nascsim.train.sampling import uniform_pairs
+
+        r_archs, r_splits = uniform_pairs(space, args.random_subnets, np.random.default_rng(np.random.SeedSequence([args.seed, 0xA11])))
+        r_acc = supernet_accuracy(args.supernet, args.data, args.cache_dir, r_archs, r_splits, ps)
+        doc = {"supernet": args.supernet, "pairs": args.random_subnets, "images": "whole held-out split (5,000)",
+               "ps": ps, "acc_mean": r_acc.mean(0).tolist(), "acc_sd": r_acc.std(0, ddof=1).tolist(),
+               "acc_min": r_acc.min(0).tolist(), "acc_max": r_acc.max(0).tolist(), "command": " ".join(sys.argv)}
+        print(json.dumps({"random_subnets_p0_mean": doc["acc_mean"][0], "sd": doc["acc_sd"][0]}))
+        if args.random_json:
+            Path(args.random_json).write_text(json.dumps(doc, indent=1))
     if sn is not None:
         main_rows = [r for r in rows if r["dropout_train"] == args.dropout]
         a = np.array([r["standalone_acc"] for r in main_rows])
