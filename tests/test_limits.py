@@ -142,12 +142,15 @@ def test_more_search_work_than_the_cap_needs_force_and_says_how_long(tmp_path, s
         nascsim.search("nasc", 30, steps=10_000_000, lam=10, surrogate=surrogate_file)
 
 
-def test_more_sweep_work_than_the_cap_needs_force(tmp_path, surrogate_file):
-    # 101 x 10 thresholds x 2,000 seeds x paper steps x λ 2: well past MAX_SWEEP_SAMPLES
-    args = ["sweep", "--thresholds", "10:30:0.2", "--loss", "0", "--methods", "nasc", "--seeds", 2000,
-            "--surrogate", surrogate_file, "--out", tmp_path / "out", "--force"]
+@pytest.mark.parametrize("extra, needle", [
+    (["--thresholds", "10:30:0.1", "--steps", 10_000_000], "201 pending runs"),  # 201 searches x 2e7 samples
+    (["--thresholds", "30", "--steps", 10_000_000, "--lam", 10], "a search of 10,000,000 steps"),
+])
+def test_more_sweep_work_than_the_caps_needs_force(tmp_path, surrogate_file, extra, needle):
+    args = ["sweep", *extra, "--loss", "0", "--methods", "nasc", "--seeds", 1, "--surrogate", surrogate_file,
+            "--out", tmp_path / "out"]
     code, _, err = run_main(args, tmp_path)
-    assert_one_line_exit_2(code, err, "samples", "CPU-")
+    assert_one_line_exit_2(code, err, needle, "samples", "CPU-", "--force")
     assert files_under(tmp_path) == []
 
 
@@ -215,10 +218,11 @@ def store(tmp_path, surrogate_file) -> Path:
     return out
 
 
-def _rewrite_chunk(store: Path, change) -> None:
+def _rewrite_chunk(store: Path, change) -> Path:
     chunk = sorted((store / "runs").glob("chunk-*.parquet"))[0]
     frame = pl.read_parquet(chunk)
     change(frame).write_parquet(chunk)
+    return chunk
 
 
 DAMAGE = {
@@ -237,12 +241,13 @@ def test_a_chunk_with_values_out_of_range_or_a_wrong_hash_is_set_aside_and_recom
     from nascsim.sweep.store import open_store
 
     before = open_store(store)[1].read()
-    _rewrite_chunk(store, DAMAGE[damage])
+    damaged = _rewrite_chunk(store, DAMAGE[damage])
     lines: list[str] = []
     s = open_store(store)[1]
     s.on_damaged = lines.append
-    with pytest.raises(ValueError, match="holds no finished runs"):
-        s.read()  # the tiny sweep stored one chunk: nothing trustworthy is left
+    kept = s.read()
+    assert len(kept) == len(before) - len(pl.read_parquet(damaged)) and list(s.damaged) == [damaged]
+    assert len(lines) == 1 and damaged.name in lines[0]
     code, _, err = run_main(["sweep", *TINY, "--surrogate", surrogate_file, "--out", store, "--jobs", 1,
                              "--no-report", "--quiet"], tmp_path)
     assert code == 0, err
@@ -262,6 +267,7 @@ def test_an_oversized_chunk_is_refused_from_its_footer(store):
     frame = s.read()
     assert len(frame) == 4
     assert len(lines) == 1 and "3,000,000 rows" in lines[0]
+    assert "100,000" in lines[0]
 
 
 @settings(max_examples=50, deadline=None)
@@ -279,12 +285,13 @@ def test_minus_zero_and_zero_are_one_config(field, negative):
 def test_a_sweep_at_loss_minus_zero_adds_nothing_to_a_store_made_at_zero(store, tmp_path, surrogate_file):
     from nascsim.sweep.store import open_store
 
+    chunks = sorted((store / "runs").glob("chunk-*.parquet"))
     grid = [a if a != "0,0.3" else "-0,0.3" for a in TINY]
     code, _, err = run_main(["sweep", *grid, "--surrogate", surrogate_file, "--out", store, "--jobs", 1,
                              "--no-report", "--quiet"], tmp_path)
     assert code == 0, err
     frame = open_store(store)[1].read()
-    assert len(frame) == 4 and len(list((store / "runs").glob("chunk-*.parquet"))) == 1
+    assert len(frame) == 4 and sorted((store / "runs").glob("chunk-*.parquet")) == chunks
 
 
 # ------------------------------------------------------------------------------------------------
