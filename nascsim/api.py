@@ -293,7 +293,7 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
 
 def search(method: str = "nasc", threshold_ms: float = 30.0, loss: float = 0.0, seed: int = 0, *, space="fbnet",
            surrogate=None, surrogate_dropout=None, surrogate_no_dropout=None, tables=None, trace: bool = False,
-           **options) -> dict:
+           force: bool = False, **options) -> dict:
     """One search; returns its result record, the object ``nascsim search --json`` prints.
 
     ``method``: a built-in (``nasc``, ``hwnas``, ``hwnas-dropout``, ``random``) or registered
@@ -306,7 +306,8 @@ def search(method: str = "nasc", threshold_ms: float = 30.0, loss: float = 0.0, 
     Δ, ε_θ, each sample's objective and the split marginal (what ``--trace`` writes).
 
     The record's accuracy is a fraction; ``Delta_max`` is ``inf`` unless set (``--json`` writes
-    non-finite numbers as strings, see :func:`json_safe`).
+    non-finite numbers as strings, see :func:`json_safe`). A search of more than
+    :data:`nascsim.limits.MAX_SEARCH_SAMPLES` samples (steps x λ) needs ``force=True``.
     """
     from nascsim.config import SearchConfig
     from nascsim.methods import run_search
@@ -318,6 +319,9 @@ def search(method: str = "nasc", threshold_ms: float = 30.0, loss: float = 0.0, 
     config = SearchConfig(method=method, threshold_ms=float(threshold_ms), loss=float(loss), seed=int(seed),
                           space=sp.name, tables=_tables_path(tables), **options)
     validate(config)
+    from nascsim.limits import check_search_work
+
+    check_search_work(config.steps, config.lam, force, "force=True")
     roles = surrogate_roles(sp.name, surrogate, surrogate_dropout, surrogate_no_dropout)
     message = role_warning(roles, [method])
     if message:
@@ -367,7 +371,7 @@ class MethodsSearch:
 def sweep(thresholds="10:40:5", losses="0:0.5:0.1", methods=("nasc", "hwnas", "hwnas-dropout"), seeds=25, *,
           out=None, jobs: int | None = None, executor: str = "local", address: str | None = None,
           surrogate=None, surrogate_dropout=None, surrogate_no_dropout=None, tables=None,
-          progress=None, **axes):
+          progress=None, force: bool = False, **axes):
     """A grid of searches; returns one row per run as a polars DataFrame (``.to_pandas()`` works).
 
     ``thresholds`` (ms) and ``losses``: a sequence, one number, or text in the CLI's syntax
@@ -380,11 +384,14 @@ def sweep(thresholds="10:40:5", losses="0:0.5:0.1", methods=("nasc", "hwnas", "h
     again (resume), and the frame holds this grid's rows from it; None runs in a temporary folder.
     ``jobs``, ``executor``, ``address``: as on the command line (``jobs=None``: all cores).
     Surrogates as in :func:`search`. ``progress``: None (quiet) or a callable ``f(n)`` called with
-    the number of runs of each committed batch.
+    the number of runs of each committed batch. A grid of more than
+    :data:`nascsim.sweep.grid.MAX_RUNS` runs, or more work than the limits of
+    :mod:`nascsim.limits` (steps x λ per search and summed), needs ``force=True``.
     """
     from nascsim.methods.common import validate
     from nascsim.methods.registry import portable_runs
-    from nascsim.sweep.grid import Grid
+    from nascsim.limits import check_sweep_work
+    from nascsim.sweep.grid import Grid, check_size
     from nascsim.sweep.run import execute, pending_configs, surrogate_id
     from nascsim.sweep.store import ResultStore, SweepSpec
 
@@ -397,6 +404,7 @@ def sweep(thresholds="10:40:5", losses="0:0.5:0.1", methods=("nasc", "hwnas", "h
     if tables is not None:
         given["tables"] = [_tables_path(tables)]
     grid = Grid.build(**given)
+    check_size(grid.n_runs, grid.sizes(), force)
     probe = Grid(tuple((n, v[:1] if n == "seed" else v) for n, v in grid.values))
     for config in probe.cells():
         validate(config)
@@ -410,11 +418,13 @@ def sweep(thresholds="10:40:5", losses="0:0.5:0.1", methods=("nasc", "hwnas", "h
                      ("nascsim.sweep(...)",))
     search_fn = MethodsSearch(tuple(portable_runs(d["method"]).items()))
     with tempfile.TemporaryDirectory(prefix="nascsim-sweep-") as tmp:
-        store = ResultStore.create(Path(out) if out is not None else Path(tmp) / "sweep", spec)
-        todo = pending_configs(cells, store.done_hashes())
-        execute(todo, store, sets, jobs=jobs, executor=executor, address=address, search=search_fn,
-                on_commit=progress)
-        frame = store.read()
+        with ResultStore.create(Path(out) if out is not None else Path(tmp) / "sweep", spec) as store:
+            store.lock()  # an existing folder: one writer at a time, before reading what is stored
+            todo = pending_configs(cells, store.done_hashes())
+            check_sweep_work([grid], len(todo), len(cells), force, "force=True")
+            execute(todo, store, sets, jobs=jobs, executor=executor, address=address, search=search_fn,
+                    on_commit=progress)
+            frame = store.read()
     import polars as pl
 
     order = {c.content_hash(): i for i, c in enumerate(cells)}

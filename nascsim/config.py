@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 METHODS = ("nasc", "hwnas", "hwnas-dropout", "random")  # the built-in methods; see check_method
@@ -27,6 +28,8 @@ DEFAULT_LOSS_SET = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 def _normalised(type_name: str, value):
     if isinstance(value, bool) or value is None:
         return value
+    if isinstance(value, float) and value == 0 and math.copysign(1.0, value) < 0:
+        return 0.0  # -0.0 equals 0.0 but would hash apart (repr "-0.0"): one key per value
     if type_name == "float" and hasattr(value, "__index__"):
         try:
             return float(value)
@@ -38,7 +41,7 @@ def _normalised(type_name: str, value):
         return int(value)
     if type_name == "tuple[float, ...]" and isinstance(value, (list, tuple)):
         try:
-            return tuple(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value)
+            return tuple(float(v) + 0.0 if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in value)
         except OverflowError:
             return tuple(value)
     return value

@@ -59,6 +59,8 @@ BLOCKS = ("stem", "layer", "header", "pool", "fc")
 TABLE_REQUIRED = ("block", "layer", "op", "classes")
 DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 MAX_TABLE_ROWS = 100_000
+MAX_TABLE_BYTES = 64 * 2**20  # uncompressed column data of a table file
+MAX_ENTRY = 1e6  # a block's latency (ms) or energy (mJ): 1,000 s per layer is no device's
 
 
 class TableError(ValueError):
@@ -391,6 +393,10 @@ def tables_from_columns(cols: dict[str, np.ndarray], source: str = "table") -> M
         if (values < 0).any():
             i = int(np.flatnonzero(values < 0)[0])
             raise TableError(f"{source}: column {m!r} row {i} ({block[i]}) is negative ({float(values[i])!r})")
+        if (values >= MAX_ENTRY).any():  # 22 layers of such entries could overflow to inf
+            i = int(np.flatnonzero(values >= MAX_ENTRY)[0])
+            raise TableError(f"{source}: column {m!r} row {i} ({block[i]}) is {float(values[i])!r}; entries "
+                             f"(ms or mJ per block) must lie below {MAX_ENTRY:g}")
         layer[m] = values[order].reshape(n_layers, n_ops)
         f = {name: float(values[np.flatnonzero(block == name)[0]]) for name in ("stem", "header", "pool")}
         for row, c in zip(fc_rows.tolist(), classes.tolist()):
@@ -407,6 +413,16 @@ def read_table_columns(path: str | os.PathLike) -> dict[str, np.ndarray]:
     import pyarrow.parquet as pq
 
     source = f"table file {str(path)!r}"
+    from nascsim.limits import UnreadableParquet, check_parquet
+
+    try:
+        check_parquet(path, "table file", MAX_TABLE_ROWS, MAX_TABLE_BYTES)  # the footer, before any column
+    except UnreadableParquet as exc:
+        raise TableError(f"cannot read {source}: {exc.kind}") from None
+    except ValueError as exc:
+        raise TableError(str(exc)) from None
+    except OSError as exc:
+        raise TableError(f"cannot read {source}: {exc.__class__.__name__}") from None
     try:
         with pq.ParquetFile(path) as f:  # one file: not pq.read_table, whose dataset layer imports pandas
             table = f.read()

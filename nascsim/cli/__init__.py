@@ -55,30 +55,76 @@ def cli() -> None:
 
 def fail(message: str) -> NoReturn:
     """One-line error on stderr, exit code 2."""
-    click.echo(f"Error: {message}", err=True)
+    _error(message)
     sys.exit(2)
+
+
+def _error(message) -> None:
+    """``Error: <message>`` as exactly one line on stderr (line breaks and other non-printable
+    characters escaped: a message may quote a file's content)."""
+    from nascsim.limits import printable
+
+    click.echo(f"Error: {printable(str(message).strip())}", err=True)
+
+
+def warn(message: str) -> None:
+    """``Warning: <message>``: one line on stderr, printed when the command ends well (held back
+    until then, so that a failing command prints its error line alone; :mod:`nascsim._stderr`)."""
+    from nascsim._stderr import warning_line
+
+    warning_line(f"Warning: {message}")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings (of nascsim or a library) as one held line each (see :func:`warn`)."""
+    text = str(message).strip().splitlines()
+    warn(f"{text[0] if text else category.__name__}")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click's own usage errors, the library's ``ValueError`` and ``OSError`` (bad
     values, missing or unwritable paths) become one line on stderr and exit code 2; a diverged
-    training run (``FloatingPointError``) one line and exit code 1."""
+    training run (``FloatingPointError``) one line and exit code 1. Warnings (nascsim's and
+    Python's) are held until the command ends: shown when it succeeds, dropped when it fails, so
+    an error is always exactly one line on stderr."""
+    import warnings
+
+    from nascsim import _stderr
+
+    _stderr.hold()
+    ok = False
     try:
-        code = cli.main(args=argv, prog_name="nascsim", standalone_mode=False)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            code = _run(argv)
+        ok = not code
+    except SystemExit as exc:
+        ok = exc.code in (None, 0)
+        raise
+    finally:
+        _stderr.release(ok)
+    sys.exit(code or 0)
+
+
+def _run(argv: list[str] | None):
+    try:
+        return cli.main(args=argv, prog_name="nascsim", standalone_mode=False)
     except click.UsageError as exc:
         bad = f" (in {exc.ctx.command_path})" if exc.ctx is not None else ""
-        click.echo(f"Error: {exc.format_message()}{bad}", err=True)
+        _error(f"{exc.format_message()}{bad}")
         sys.exit(2)
     except click.ClickException as exc:
-        click.echo(f"Error: {exc.format_message()}", err=True)
+        _error(exc.format_message())
         sys.exit(exc.exit_code)
     except click.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except (ValueError, OSError) as exc:  # bad values, missing or unwritable paths
-        click.echo(f"Error: {exc}", err=True)
+        _error(exc)
+        sys.exit(2)
+    except MemoryError:
+        _error("out of memory (an input larger than docs/limits.md allows?)")
         sys.exit(2)
     except FloatingPointError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        _error(exc)
         sys.exit(1)
-    sys.exit(code or 0)

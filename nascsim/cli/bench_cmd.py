@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from nascsim.cli.options import surrogate_options, tables_option
+from nascsim.cli.options import count, surrogate_options, tables_option
 
 
 @click.command()
@@ -29,14 +29,14 @@ from nascsim.cli.options import surrogate_options, tables_option
               help="Check METHOD's runs against another method of the baseline (repeatable), e.g. mine=nasc.")
 @click.option("--allow-identity-change", is_flag=True,
               help="Compare with a baseline made with other surrogates, tables or suite version.")
-@click.option("--seeds", default=None, type=int, help="Seeds per cell. [default: the suite's]")
-@click.option("--seed-offset", "seed_offset", default=None, type=int,
+@click.option("--seeds", default=None, type=count(2, 1000), help="Seeds per cell. [default: the suite's]")
+@click.option("--seed-offset", "seed_offset", default=None, type=count(0, 2**62),
               help="First seed (seeds OFFSET..OFFSET+N-1). [default: the suite's, 0]")
 @surrogate_options
 @tables_option
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Result folder (resumable). [default: nascsim-bench/<digest of the inputs and code>]")
-@click.option("--jobs", default=None, type=click.IntRange(min=1), help="Local worker processes. [default: all cores]")
+@click.option("--jobs", default=None, type=click.IntRange(min=1, max=1024), help="Local worker processes. [default: all cores]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout instead of the tables.")
 @click.pass_context
 def bench(ctx, **opts):
@@ -85,7 +85,9 @@ def bench(ctx, **opts):
     for _, _, sets in p.groups:
         message = role_warning(next(iter(sets.values())), p.methods)
         if message:
-            err(f"Warning: {message}")
+            from nascsim.cli import warn
+
+            warn(message)
     for note in p.notes:
         err(f"Note: {note}")
     done = stored_counts(p, out)

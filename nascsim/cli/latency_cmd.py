@@ -6,12 +6,13 @@ import json
 
 import click
 
-from nascsim.cli.options import classes_option, latency_options, tables_option
+from nascsim.cli.options import classes_option, count, latency_options, tables_option
+from nascsim.space import N_LAYERS
 
 
 @click.command()
 @click.option("--arch", required=True, help="22 ops as names or indices, comma separated (k3_e1,skip,... or 0,8,...).")
-@click.option("--split", "split", required=True, type=int, help="Split point: 0 = after the stem, k = after layer k.")
+@click.option("--split", "split", required=True, type=count(0, N_LAYERS), help="Split point: 0 = after the stem, k = after layer k.")
 @latency_options
 @classes_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")

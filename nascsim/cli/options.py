@@ -4,9 +4,34 @@ also checked against the latency table in use (``--tables``) when the model is b
 
 from __future__ import annotations
 
+import math
+
 import click
 
 MAX_CLASSES = 100_000
+
+
+class Number(click.FloatRange):
+    """A float option within [low, high] (both finite; NaN refused, which click's FloatRange lets
+    through). Every numeric option has a finite upper bound (docs/limits.md)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if isinstance(rv, float) and math.isnan(rv):
+            self.fail(f"{value!r} is not a number in the range {self._describe_range()}", param, ctx)
+        return rv
+
+
+def count(low: int, high: int) -> click.IntRange:
+    """An integer option within [low, high] (e.g. ``type=count(1, MAX_EVAL_PAIRS)``)."""
+    return click.IntRange(low, high)
+
+
+def number(low: float, high: float, low_open: bool = False) -> Number:
+    """A float option within [low, high] (``(low, high]`` with ``low_open``)."""
+    return Number(low, high, min_open=low_open)
 
 
 def _rule(field: str):
@@ -23,6 +48,7 @@ def _rule(field: str):
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
         return value
 
+    callback.bounded_by = field  # the rule's range bounds the option (tests/test_limits.py)
     return callback
 
 
@@ -30,6 +56,9 @@ def _classes(ctx, param, value):
     if value is not None and not 2 <= value <= MAX_CLASSES:
         raise click.BadParameter(f"must be an integer in [2, {MAX_CLASSES}], got {value}", ctx=ctx, param=param)
     return value
+
+
+_classes.bounded_by = "classes"
 
 
 def tables_option(f):

@@ -6,7 +6,18 @@ from pathlib import Path
 
 import click
 
-from nascsim.cli.options import latency_options, surrogate_options
+from nascsim.cli.options import MAX_CLASSES, _rule, latency_options, surrogate_options
+from nascsim.limits import MAX_SEARCH_SAMPLES
+
+def classes_of_surrogate(ctx, param, value):
+    """--classes within [2, MAX_CLASSES] (it must also match the surrogate's, checked later)."""
+    if value is not None and not 2 <= value <= MAX_CLASSES:
+        raise click.BadParameter(f"--classes {value} is outside [2, {MAX_CLASSES:,}]", ctx=ctx, param=param)
+    return value
+
+
+classes_of_surrogate.bounded_by = "classes"
+
 
 def parse_loss_set(text: str) -> tuple[float, ...]:
     """``0,0.1,0.2`` -> rates (their range is checked with the rest of the config)."""
@@ -51,29 +62,30 @@ def write_trace(trace: dict, path: str) -> None:
 @click.command()
 @click.option("--method", default="nasc", show_default=True,
               help="nasc, hwnas, hwnas-dropout, random, or a registered method (README: Plug-in points).")
-@click.option("--threshold", "threshold_ms", default=30.0, show_default=True, type=float, help="Latency threshold T_th in ms.")
-@click.option("--loss", default=0.0, show_default=True, type=float, help="Packet-loss rate at which the final accuracy is reported.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run's random stream.")
+@click.option("--threshold", "threshold_ms", default=30.0, show_default=True, type=float, callback=_rule("threshold_ms"), help="Latency threshold T_th in ms.")
+@click.option("--loss", default=0.0, show_default=True, type=float, callback=_rule("loss"), help="Packet-loss rate at which the final accuracy is reported.")
+@click.option("--seed", default=0, show_default=True, type=int, callback=_rule("seed"), help="Seed of the run's random stream.")
 @latency_options
-@click.option("--classes", default=None, type=int,
+@click.option("--classes", default=None, type=int, callback=classes_of_surrogate,
               help="Classifier outputs; must match the surrogate's dataset. [default: the surrogate's]")
-@click.option("--steps", default=None, type=int, help="Distribution-update steps (default: the paper's 90 epochs = 35,190).")
-@click.option("--lam", default=2, show_default=True, type=int, help="Samples per ASNG step (λ).")
-@click.option("--eps-lat", default=1.0, show_default=True, type=float, help="Weight ε_lat of the latency penalty.")
-@click.option("--eps-loss", default=1.0, show_default=True, type=float, help="Weight ε_loss of the loss term.")
+@click.option("--steps", default=None, type=int, callback=_rule("steps"), help="Distribution-update steps (default: the paper's 90 epochs = 35,190).")
+@click.option("--lam", default=2, show_default=True, type=int, callback=_rule("lam"), help="Samples per ASNG step (λ).")
+@click.option("--eps-lat", default=1.0, show_default=True, type=float, callback=_rule("eps_lat"), help="Weight ε_lat of the latency penalty.")
+@click.option("--eps-loss", default=1.0, show_default=True, type=float, callback=_rule("eps_loss"), help="Weight ε_loss of the loss term.")
 @click.option("--loss-set", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Dropout rates P averaged in l_SC.")
 @click.option("--noise", default="shared", show_default=True, type=click.Choice(["shared", "independent", "none"]), help="How the loss term is observed: the λ samples of a step on one minibatch (shared), each on its own (independent), or noise-free (none).")
-@click.option("--minibatch", default=64, show_default=True, type=int, help="Images per minibatch; the surrogate's noise is scaled to it.")
+@click.option("--minibatch", default=64, show_default=True, type=int, callback=_rule("minibatch"), help="Images per minibatch; the surrogate's noise is scaled to it.")
 @click.option("--no-split-search", is_flag=True, help="Ablation: keep the split fixed at --fixed-split.")
-@click.option("--fixed-split", default=None, type=int, help="The split used with --no-split-search.")
+@click.option("--fixed-split", default=None, type=int, callback=_rule("fixed_split"), help="The split used with --no-split-search.")
 @surrogate_options
 @click.option("--trace", "trace_path", default=None, type=click.Path(dir_okay=False), help="Write per-step θ entropy, split marginal, Δ, ε_θ, objectives (parquet).")
 @click.option("--trace-plot", "trace_plot", default=None, type=click.Path(dir_okay=False),
               help="Plot the θ / objective history (.png or .pdf).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (non-finite numbers as the strings \"inf\", \"nan\").")
+@click.option("--force", is_flag=True, help=f"Run a search of more than {MAX_SEARCH_SAMPLES:,} samples (steps x λ; docs/limits.md).")
 def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth, source, tables, classes, steps, lam,
            eps_lat, eps_loss, loss_set, noise, minibatch, no_split_search, fixed_split, surrogate, surrogate_dropout,
-           surrogate_no_dropout, trace_path, trace_plot, as_json):
+           surrogate_no_dropout, trace_path, trace_plot, as_json, force):
     """Search an architecture and split point under a latency threshold (NASC or a baseline).
 
     Every option is checked (nascsim.validate) before anything runs or is written.
@@ -81,6 +93,7 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
     from nascsim.api import _tables_path, role_warning, to_json
     from nascsim.config import SearchConfig
     from nascsim.methods import run_search
+    from nascsim.limits import check_search_work
     from nascsim.methods.common import validate
 
     if (trace_path is not None or trace_plot is not None) and method == "random":
@@ -94,13 +107,16 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
         tables=_tables_path(tables), noise=noise, minibatch=minibatch,
     )
     validate(config)
+    check_search_work(config.steps, config.lam, force, "--force")
     surrogates = load_surrogates(space, surrogate, surrogate_dropout, surrogate_no_dropout)
     if classes is not None and classes != surrogate_classes(surrogates):
         raise ValueError(f"--classes {classes} does not match the surrogate's {surrogate_classes(surrogates)} classes "
                          "(the classifier comes from the surrogate's dataset)")
     message = role_warning(surrogates, [method])
     if message:
-        click.echo(f"Warning: {message}", err=True)
+        from nascsim.cli import warn
+
+        warn(message)
     want_trace = trace_path is not None or trace_plot is not None
     compile_notice(config.lam)
     rec = run_search(config, surrogates, trace=want_trace)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from nascsim.cli.options import MAX_CLASSES, count, number
 
 def _region(ctx, param, value: str) -> tuple[int, int]:
     try:
@@ -38,9 +39,9 @@ def _progress(quiet: bool):
 @click.option("--id", "sid", default=None, help="Surrogate id, a safe name (default: the supernet record's id, else the file name).")
 @click.option("--space", default=None, help="Override the search space of the supernet record.")
 @click.option("--dataset", default=None, help="Override the dataset of the supernet record.")
-@click.option("--classes", default=None, type=int, help="Override the number of classes.")
-@click.option("--split-dropout-train", default=None, type=float, help="Override the split dropout used in supernet training.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the boosting and of the held-out split.")
+@click.option("--classes", default=None, type=count(2, MAX_CLASSES), help="Override the number of classes.")
+@click.option("--split-dropout-train", default=None, type=number(0, 1), help="Override the split dropout used in supernet training.")
+@click.option("--seed", default=0, show_default=True, type=count(0, 2**32 - 1), help="Seed of the boosting and of the held-out split.")
 @click.option("--quality/--no-quality", default=True, show_default=True, help="Measure held-out quality first and put it in the model card.")
 @click.option("--region", default="8-14", show_default=True, callback=_region, help="Split points held out by the region-out design.")
 @click.option("--monotone/--no-monotone", default=True, show_default=True, help="Fit loss non-decreasing and accuracy non-increasing in p (--no-monotone: ablation).")
@@ -153,7 +154,7 @@ def _report_targets(path: str | None) -> list[tuple[str, object, object, object]
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: per target {random, region_out, noise_ceiling_tau, n_train, n_test}, and _p_effect.")
 @click.option("--out", "out_dir", default="surrogate-report", show_default=True, type=click.Path(file_okay=False), help="Folder for the predicted-vs-measured PNGs.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random held-out split.")
+@click.option("--seed", default=0, show_default=True, type=count(0, 2**32 - 1), help="Seed of the random held-out split.")
 @click.option("--region", default="8-14", show_default=True, callback=_region, help="Split points held out by the region-out design.")
 @click.option("--ablation", is_flag=True, help="Also compare feature groups (one fit per variant; slow).")
 @click.option("--monotone/--no-monotone", default=None, help="Override the monotone-in-p fit (default: as the surrogate was fitted; monotone for a parquet).")
@@ -189,7 +190,7 @@ def report(path, as_json, out_dir, seed, region, ablation, monotone, p_model, qu
                     click.echo(f"  {v:22s} " + "  ".join(f"{t}: {m[t]['kendall_tau']:+.3f} / {m[t]['r2']:+.3f}" for t in ("loss", "acc", "lsc")))
             click.echo(f"plot: {png}\n")
     if as_json:
-        click.echo(json.dumps(next(iter(results.values())) if len(results) == 1 else results, indent=1))
+        click.echo(strict_json(next(iter(results.values())) if len(results) == 1 else results, indent=1))
 
 
 @surrogate.command()
@@ -201,9 +202,29 @@ def show(path, as_json):
     from nascsim.surrogate.model import default_surrogates, load_surrogate
     from nascsim.surrogate.report import model_card
 
+    from nascsim.limits import printable_lines
+
     surrogates = default_surrogates() if path is None else {None: load_surrogate(path)}
     if as_json:
         docs = {n: s.doc for n, s in surrogates.items()}
-        click.echo(json.dumps(docs[None] if path is not None else docs, indent=1))
+        click.echo(strict_json(docs[None] if path is not None else docs, indent=1))
         return
-    click.echo("\n\n".join(model_card(s) for s in surrogates.values()))
+    # a card is text from a file: no control character of it reaches the terminal
+    click.echo(printable_lines("\n\n".join(model_card(s) for s in surrogates.values())))
+
+
+def strict_json(obj, **kw) -> str:
+    """JSON text without the bare ``NaN`` / ``Infinity`` Python writes (not JSON): non-finite
+    numbers of a card become null; control characters are escaped by ``json.dumps``."""
+    import math
+
+    def clean(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [clean(v) for v in x]
+        return x
+
+    return json.dumps(clean(obj), allow_nan=False, **kw)

@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 
 from nascsim.cli.options import surrogate_options, tables_option
-from nascsim.sweep.grid import MAX_RUNS
+from nascsim.limits import MAX_SWEEP_SAMPLES
+from nascsim.sweep.grid import MAX_RUNS, MAX_RUNS_FORCED
 
 # Measured, not guessed: one search serves the 6 loss rates of a cell (and hwnas / hwnas-dropout
 # share theirs), and a search takes ~55 ms of CPU (paper schedule, shipped surrogate), so the
@@ -37,6 +38,17 @@ def _fail(exc: Exception) -> NoReturn:
     fail(str(exc))
 
 
+def _seeds(ctx, param, value):
+    """--seeds: at most as many as runs one sweep can hold (fewer than 1: see grid_from_options)."""
+    if value is not None and value > MAX_RUNS_FORCED:
+        raise click.BadParameter(f"{value} seeds alone are more runs than the {MAX_RUNS_FORCED:,} one sweep can hold "
+                                 f"({value} seed)", ctx=ctx, param=param)
+    return value
+
+
+_seeds.bounded_by = "seed"
+
+
 def _values_help(what: str) -> str:
     return f"{what}: start:stop:step (stop included when on the grid), a comma list, or one value."
 
@@ -46,7 +58,7 @@ def _values_help(what: str) -> str:
 @click.option("--loss", default="0:0.5:0.1", show_default=True, help=_values_help("Packet-loss rates p in [0, 1) at which accuracy is reported"))
 @click.option("--methods", default=DEFAULT_METHODS, show_default=True,
               help="Comma list of nasc, hwnas, hwnas-dropout, random and registered methods (README: Plug-in points).")
-@click.option("--seeds", default=DEFAULT_SEEDS, show_default=True, type=int, help="Seeds 0..N-1 per cell (the same seeds for every method: paired).")
+@click.option("--seeds", default=DEFAULT_SEEDS, show_default=True, type=int, callback=_seeds, help="Seeds 0..N-1 per cell (the same seeds for every method: paired).")
 @click.option("--space", default=None, help="Search space(s): fbnet, extended. [default: fbnet]")
 @click.option("--head", default=None, help="Head device(s). [default: raspi4]")
 @click.option("--tail", default=None, help="Tail device(s). [default: edgegpu]")
@@ -73,7 +85,8 @@ def _values_help(what: str) -> str:
 @click.option("--executor", default="local", show_default=True, type=click.Choice(["local", "dask"]))
 @click.option("--address", default=None, help="dask scheduler, tcp://HOST:PORT (with --executor dask).")
 @click.option("--config", "config_file", default=None, type=click.Path(dir_okay=False), help="Replay the sweep recorded in a sweep.toml (resumes in its folder).")
-@click.option("--force", is_flag=True, help=f"Run a grid of more than {MAX_RUNS:,} runs.")
+@click.option("--force", is_flag=True, help=f"Run a grid of more than {MAX_RUNS:,} runs, or more work than "
+              f"{MAX_SWEEP_SAMPLES:,} samples (steps x λ over the searches; docs/limits.md).")
 @click.option("--scatter", multiple=True, metavar="T_TH,LOSS", help="Cell of an accuracy-vs-latency scatter plot (repeatable).")
 @click.option("--no-report", "no_report", is_flag=True, help="Store the runs only; no summary or plots.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no tables; print the result folder only.")
@@ -86,6 +99,7 @@ def sweep(ctx, **opts):
     """
     from nascsim.api import role_warning
     from nascsim.sweep.run import check_address, connect_dask, default_jobs, execute, pending_configs
+    from nascsim.limits import check_sweep_work
     from nascsim.sweep.store import ResultStore
 
     client = None
@@ -97,6 +111,7 @@ def sweep(ctx, **opts):
         store.lock()  # an existing folder: refuse a second writer before reading what is stored
         cells = list(spec.cells())
         todo = pending_configs(cells, store.done_hashes())
+        check_sweep_work(spec.grids(), len(todo), len(cells), opts["force"], "--force")
         if opts["executor"] == "dask" and todo:
             client = connect_dask(opts["address"])  # before any output: an unreachable one is one line
     except (ValueError, FileNotFoundError, TypeError) as exc:
@@ -105,7 +120,9 @@ def sweep(ctx, **opts):
     methods = {m for g in spec.grids() for m in g.as_dict["method"]}
     message = role_warning(next(iter(sets.values())), sorted(methods))
     if message and not opts["quiet"]:
-        click.echo(f"Warning: {message}", err=True)
+        from nascsim.cli import warn
+
+        warn(message)
     quiet = opts["quiet"]
     if todo and not quiet:
         from nascsim.cli.search_cmd import compile_notice
@@ -211,7 +228,9 @@ def _report(out: Path, cells, quiet: bool) -> None:
     text, _ = write_summaries(frame, out)
     plots = write_plots(frame, out / "plots", cells)
     if not quiet:
-        click.echo(text)
+        from nascsim.limits import printable_lines
+
+        click.echo(printable_lines(text))
         click.echo(f"\nFull tables (every loss rate): {out / 'summary.txt'}, summary.csv, comparison.csv; "
                    f"{len(plots)} plot files in {out / 'plots'}")
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 import click
 
 from nascsim.cli import fail
+from nascsim.cli.options import count, number
+from nascsim.limits import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_EVAL_PAIRS, MAX_IMAGES, MAX_LAMBDA_X, MAX_MONITOR_PAIRS,
+                            MAX_NOISE_BATCHES, MAX_ROWS_PER_CALL, MAX_SECONDS, MAX_SEED, MAX_THREADS, MAX_TOP)
 
 
 def _torch(threads: int | None = None) -> None:
@@ -46,8 +49,8 @@ def recipe_options(f=None, **defaults):
 
     def deco(f):
         opts = [
-            click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice)."),
-            click.option("--seed", default=0, show_default=True, type=int, help="Run seed (data split, init, sampling, augmentation, dropout)."),
+            click.option("--threads", default=None, type=count(1, MAX_THREADS), help="torch CPU threads (default: torch's choice)."),
+            click.option("--seed", default=0, show_default=True, type=count(0, MAX_SEED), help="Run seed (data split, init, sampling, augmentation, dropout)."),
             click.option("--no-augment", is_flag=True, help="Disable random crop + flip."),
             click.option("--zero-residual/--no-zero-residual", default=True, show_default=True, help="Zero-init the last BN of residual blocks."),
             click.option("--init", default=base["init"], show_default=True, type=click.Choice(["fan_out", "group_fan_out"]),
@@ -55,28 +58,28 @@ def recipe_options(f=None, **defaults):
             click.option("--sampling", default=base["sampling"], show_default=True, type=click.Choice(["uniform", "balanced", "sandwich"]),
                          help="Op sampling: independent uniform, every op of a layer once per block of paths (FairNAS), "
                               "or the largest architecture first in every minibatch (sandwich)."),
-            click.option("--distill", default=base["distill"], show_default=True, type=float,
+            click.option("--distill", default=base["distill"], show_default=True, type=number(0, 1),
                          help="In-place distillation weight of the other paths (sandwich sampling)."),
-            click.option("--width", default=base["width"], show_default=True, type=float,
+            click.option("--width", default=base["width"], show_default=True, type=number(0, 1, low_open=True),
                          help="Proxy setting: channel multiplier of stem, layers and header, in (0, 1]."),
             click.option("--resolution", default=base["resolution"], show_default=True, type=click.Choice(["8", "16", "24", "32"]),
                          callback=lambda ctx, param, v: int(v), help="Proxy setting: input images resized to this many pixels."),
             click.option("--sharing", default=base["sharing"], show_default=True, type=click.Choice(["none", "entangled", "entangled-bn"]),
                          help="Supernet ops with their own weights, or a layer's conv ops sliced from one set (superkernel)."),
-            click.option("--op-lr-scale", default=base["op_lr_scale"], show_default=True, type=float,
+            click.option("--op-lr-scale", default=base["op_lr_scale"], show_default=True, type=number(0, 1000, low_open=True),
                          help="Learning-rate factor of the supernet's op-private parameters."),
-            click.option("--header-lr-scale", default=base["header_lr_scale"], show_default=True, type=float,
+            click.option("--header-lr-scale", default=base["header_lr_scale"], show_default=True, type=number(0, 1000, low_open=True),
                          help="Learning-rate factor of the shared header and classifier."),
             click.option("--wd-scope", default=base["wd_scope"], show_default=True, type=click.Choice(["all", "weights"]),
                          help="Weight decay on every parameter, or on conv and linear weights only."),
-            click.option("--clip", "grad_clip", default=base["grad_clip"], show_default=True, type=float, help="Gradient-norm clip (0: off)."),
-            click.option("--label-smoothing", default=base["label_smoothing"], show_default=True, type=float),
+            click.option("--clip", "grad_clip", default=base["grad_clip"], show_default=True, type=number(0, 1e6), help="Gradient-norm clip (0: off)."),
+            click.option("--label-smoothing", default=base["label_smoothing"], show_default=True, type=number(0, 1)),
             click.option("--schedule", default=base["schedule"], show_default=True, type=click.Choice(["cosine", "constant"])),
-            click.option("--warmup", "warmup_epochs", default=base["warmup_epochs"], show_default=True, type=float, help="Linear lr warm-up, in epochs."),
-            click.option("--wd", "weight_decay", default=base["weight_decay"], show_default=True, type=float, help="Weight decay."),
-            click.option("--momentum", default=base["momentum"], show_default=True, type=float, help="SGD (Nesterov) momentum."),
-            click.option("--lr", default=base["lr"], show_default=True, type=float, help="Peak learning rate."),
-            click.option("--batch-size", default=base["batch_size"], show_default=True, type=int),
+            click.option("--warmup", "warmup_epochs", default=base["warmup_epochs"], show_default=True, type=number(0, MAX_EPOCHS), help="Linear lr warm-up, in epochs."),
+            click.option("--wd", "weight_decay", default=base["weight_decay"], show_default=True, type=number(0, 1), help="Weight decay."),
+            click.option("--momentum", default=base["momentum"], show_default=True, type=number(0, 1), help="SGD (Nesterov) momentum."),
+            click.option("--lr", default=base["lr"], show_default=True, type=number(0, 1000, low_open=True), help="Peak learning rate."),
+            click.option("--batch-size", default=base["batch_size"], show_default=True, type=count(1, MAX_BATCH_SIZE)),
         ]
         for o in opts:
             f = o(f)
@@ -129,13 +132,13 @@ def supernet():
 @click.option("--data", required=True, type=click.Path(), help="Dataset folder (CIFAR pickles, image folder, or .tar.gz).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (checkpoint.pt).")
 @click.option("--space", default="fbnet", show_default=True, help="fbnet or extended.")
-@click.option("--epochs", default=30, show_default=True, type=int, help="Pre-training epochs (paper: 30).")
-@click.option("--dropout", default=0.5, show_default=True, type=float, help="Dropout rate p at the split (0: the HWNAS w/o dropout supernet).")
-@click.option("--lambda-x", default=2, show_default=True, type=int, help="(arch, split) pairs per minibatch.")
-@click.option("--valid-images", default=5000, show_default=True, type=int, help="Training images held out for evaluations.")
-@click.option("--train-images", default=None, type=int, help="Cap on training images (smoke runs).")
-@click.option("--max-epochs", default=None, type=int, help="Stop after this many epochs of this call (resume later).")
-@click.option("--monitor-pairs", default=8, show_default=True, type=int, help="Subnets evaluated after each epoch (accuracy mean and spread).")
+@click.option("--epochs", default=30, show_default=True, type=count(1, MAX_EPOCHS), help="Pre-training epochs (paper: 30).")
+@click.option("--dropout", default=0.5, show_default=True, type=number(0, 1), help="Dropout rate p at the split (0: the HWNAS w/o dropout supernet).")
+@click.option("--lambda-x", default=2, show_default=True, type=count(1, MAX_LAMBDA_X), help="(arch, split) pairs per minibatch.")
+@click.option("--valid-images", default=5000, show_default=True, type=count(1, MAX_IMAGES), help="Training images held out for evaluations.")
+@click.option("--train-images", default=None, type=count(1, MAX_IMAGES), help="Cap on training images (smoke runs).")
+@click.option("--max-epochs", default=None, type=count(1, MAX_EPOCHS), help="Stop after this many epochs of this call (resume later).")
+@click.option("--monitor-pairs", default=8, show_default=True, type=count(0, MAX_MONITOR_PAIRS), help="Subnets evaluated after each epoch (accuracy mean and spread).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Where decoded images are cached (default: next to the data).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:0 ...")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in --out exactly (its stored recipe).")
@@ -163,24 +166,24 @@ def supernet_train(data, out_dir, space, epochs, dropout, lambda_x, valid_images
 @click.option("--checkpoint", required=True, type=click.Path(), help="Supernet checkpoint (file or its folder).")
 @click.option("--data", required=True, type=click.Path(), help="The dataset the supernet was trained on.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Evaluation parquet to write.")
-@click.option("--pairs", default=20000, show_default=True, type=int, help="(arch, split) pairs on single batches.")
-@click.option("--lowvar-pairs", default=500, show_default=True, type=int, help="Pairs of the low-noise test set (whole held-out split).")
+@click.option("--pairs", default=20000, show_default=True, type=count(0, MAX_EVAL_PAIRS), help="(arch, split) pairs on single batches.")
+@click.option("--lowvar-pairs", default=500, show_default=True, type=count(0, MAX_EVAL_PAIRS), help="Pairs of the low-noise test set (whole held-out split).")
 @click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Loss rates P.")
-@click.option("--batch-images", default=1000, show_default=True, type=int, help="Images per held-out batch.")
-@click.option("--repeat-share", default=0.15, show_default=True, type=float, help="Share of pairs re-evaluated on another batch.")
-@click.option("--near-share", default=0.3, show_default=True, type=float, help="Share of pairs drawn near the latency thresholds.")
+@click.option("--batch-images", default=1000, show_default=True, type=count(1, MAX_IMAGES), help="Images per held-out batch.")
+@click.option("--repeat-share", default=0.15, show_default=True, type=number(0, 1), help="Share of pairs re-evaluated on another batch.")
+@click.option("--near-share", default=0.3, show_default=True, type=number(0, 1), help="Share of pairs drawn near the latency thresholds.")
 @click.option("--thresholds", default="30,35,40,50", show_default=True, help="T_th values (ms) for the near-threshold pairs.")
-@click.option("--band", default=0.1, show_default=True, type=float, help="Relative band around T_th.")
+@click.option("--band", default=0.1, show_default=True, type=number(0, 1), help="Relative band around T_th.")
 @click.option("--head", default="raspi4", show_default=True)
 @click.option("--tail", default="edgegpu", show_default=True)
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=count(0, MAX_SEED))
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False))
 @click.option("--device", default="auto", show_default=True)
-@click.option("--threads", default=None, type=int, help="torch CPU threads (default: torch's choice).")
-@click.option("--noise-pairs", default=0, show_default=True, type=int, help="Pairs of the minibatch-noise set (0: none).")
-@click.option("--noise-batches", default=20, show_default=True, type=int, help="Shared minibatches of the noise set.")
-@click.option("--noise-images", default=64, show_default=True, type=int, help="Images per noise minibatch.")
-@click.option("--max-rows", default=None, type=int, help="Rows (images x p x pairs) per evaluation call.")
+@click.option("--threads", default=None, type=count(1, MAX_THREADS), help="torch CPU threads (default: torch's choice).")
+@click.option("--noise-pairs", default=0, show_default=True, type=count(0, MAX_EVAL_PAIRS), help="Pairs of the minibatch-noise set (0: none).")
+@click.option("--noise-batches", default=20, show_default=True, type=count(1, MAX_NOISE_BATCHES), help="Shared minibatches of the noise set.")
+@click.option("--noise-images", default=64, show_default=True, type=count(1, MAX_IMAGES), help="Images per noise minibatch.")
+@click.option("--max-rows", default=None, type=count(1, MAX_ROWS_PER_CALL), help="Rows (images x p x pairs) per evaluation call.")
 @click.option("--no-progress", is_flag=True)
 def supernet_evaluate(checkpoint, data, out, pairs, lowvar_pairs, ps, batch_images, repeat_share, near_share,
                       thresholds, band, head, tail, seed, cache_dir, device, threads, noise_pairs, noise_batches,
@@ -207,13 +210,13 @@ def supernet_evaluate(checkpoint, data, out, pairs, lowvar_pairs, ps, batch_imag
 @click.option("--data", required=True, type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (checkpoint, head.pt, tail.pt, retrain.json).")
 @click.option("--arch", required=True, help="22 ops as names or indices, comma separated.")
-@click.option("--split", required=True, type=int, help="Split point: 0 = after the stem, k = after layer k.")
+@click.option("--split", required=True, type=count(0, 22), help="Split point: 0 = after the stem, k = after layer k.")
 @click.option("--space", default="fbnet", show_default=True)
-@click.option("--dropout", default=0.5, show_default=True, type=float, help="Dropout at the split during training.")
-@click.option("--epochs", default=300, show_default=True, type=int, help="Paper: 300.")
+@click.option("--dropout", default=0.5, show_default=True, type=number(0, 1), help="Dropout at the split during training.")
+@click.option("--epochs", default=300, show_default=True, type=count(1, MAX_EPOCHS), help="Paper: 300.")
 @click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Loss rates to test at.")
-@click.option("--bits", default=32, show_default=True, type=float, help="Bits q per payload element on the channel.")
-@click.option("--train-images", default=None, type=int, help="Cap on training images (smoke runs).")
+@click.option("--bits", default=32, show_default=True, type=number(0, 64), help="Bits q per payload element on the channel.")
+@click.option("--train-images", default=None, type=count(1, MAX_IMAGES), help="Cap on training images (smoke runs).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--resume", is_flag=True)
@@ -253,12 +256,12 @@ def _check_channel(bits: float, ps: str) -> None:
 @click.option("--data", required=True, type=click.Path())
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Parquet of predicted vs measured accuracy.")
 @click.option("--space", default="fbnet", show_default=True)
-@click.option("--top", default=3, show_default=True, type=int, help="Candidates to re-train.")
-@click.option("--dropout", default=0.5, show_default=True, type=float)
-@click.option("--epochs", default=300, show_default=True, type=int)
+@click.option("--top", default=3, show_default=True, type=count(1, MAX_TOP), help="Candidates to re-train.")
+@click.option("--dropout", default=0.5, show_default=True, type=number(0, 1))
+@click.option("--epochs", default=300, show_default=True, type=count(1, MAX_EPOCHS))
 @click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True)
-@click.option("--bits", default=32, show_default=True, type=float)
-@click.option("--train-images", default=None, type=int)
+@click.option("--bits", default=32, show_default=True, type=number(0, 64))
+@click.option("--train-images", default=None, type=count(1, MAX_IMAGES))
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--no-progress", is_flag=True)
@@ -285,37 +288,37 @@ def confirm(results, data, out, space, top, dropout, epochs, ps, bits, train_ima
 @supernet.command("campaign")
 @click.option("--data", required=True, type=click.Path(), help="Dataset folder (CIFAR pickles, image folder, or .tar.gz).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder: one parquet per supernet + campaign.json.")
-@click.option("--budget-s", required=True, type=float, help="Wall-clock seconds for everything, from start to the last file written.")
+@click.option("--budget-s", required=True, type=number(0, MAX_SECONDS), help="Wall-clock seconds for everything, from start to the last file written.")
 @click.option("--space", default="fbnet", show_default=True, help="fbnet or extended.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:0 ...")
 @click.option("--workers", default="auto", show_default=True, type=click.Choice(["auto", "1", "2"]),
               help="Lanes as processes: auto = 2 on CUDA (concurrent if faster), 1 elsewhere.")
 @click.option("--dropouts", default="0.5,0", show_default=True, help="Split dropout of each supernet (one lane each).")
-@click.option("--lambda-x", default=2, show_default=True, type=int, help="(arch, split) pairs per minibatch.")
-@click.option("--valid-images", default=5000, show_default=True, type=int, help="Training images held out for evaluations.")
-@click.option("--train-images", default=None, type=int, help="Cap on training images (smoke runs).")
-@click.option("--max-epochs", default=200, show_default=True, type=int, help="Upper bound on the planned epochs.")
-@click.option("--epochs", default=None, type=int, help="Fixed plan: exactly this many epochs and the target pair counts (fails if they do not fit).")
-@click.option("--monitor-pairs", default=16, show_default=True, type=int, help="Subnets whose held-out accuracy is logged per epoch.")
-@click.option("--monitor-images", default=1000, show_default=True, type=int)
-@click.option("--main-pairs", default=5000, show_default=True, type=int, help="Target of main pairs per supernet (more if time is left).")
-@click.option("--repeat-share", default=0.15, show_default=True, type=float, help="Share of main pairs re-evaluated on a second batch.")
-@click.option("--lowvar-pairs", default=300, show_default=True, type=int, help="Target of low-noise pairs (whole held-out split).")
-@click.option("--noise-pairs", default=50, show_default=True, type=int, help="Target of minibatch-noise pairs.")
-@click.option("--noise-batches", default=20, show_default=True, type=int, help="Target of shared minibatches of the noise set.")
-@click.option("--noise-images", default=64, show_default=True, type=int, help="Images per noise minibatch (ASNG's minibatch).")
-@click.option("--batch-images", default=500, show_default=True, type=int, help="Images per main-pair batch.")
+@click.option("--lambda-x", default=2, show_default=True, type=count(1, MAX_LAMBDA_X), help="(arch, split) pairs per minibatch.")
+@click.option("--valid-images", default=5000, show_default=True, type=count(1, MAX_IMAGES), help="Training images held out for evaluations.")
+@click.option("--train-images", default=None, type=count(1, MAX_IMAGES), help="Cap on training images (smoke runs).")
+@click.option("--max-epochs", default=200, show_default=True, type=count(1, MAX_EPOCHS), help="Upper bound on the planned epochs.")
+@click.option("--epochs", default=None, type=count(1, MAX_EPOCHS), help="Fixed plan: exactly this many epochs and the target pair counts (fails if they do not fit).")
+@click.option("--monitor-pairs", default=16, show_default=True, type=count(0, MAX_MONITOR_PAIRS), help="Subnets whose held-out accuracy is logged per epoch.")
+@click.option("--monitor-images", default=1000, show_default=True, type=count(1, MAX_IMAGES))
+@click.option("--main-pairs", default=5000, show_default=True, type=count(0, MAX_EVAL_PAIRS), help="Target of main pairs per supernet (more if time is left).")
+@click.option("--repeat-share", default=0.15, show_default=True, type=number(0, 1), help="Share of main pairs re-evaluated on a second batch.")
+@click.option("--lowvar-pairs", default=300, show_default=True, type=count(0, MAX_EVAL_PAIRS), help="Target of low-noise pairs (whole held-out split).")
+@click.option("--noise-pairs", default=50, show_default=True, type=count(0, MAX_EVAL_PAIRS), help="Target of minibatch-noise pairs.")
+@click.option("--noise-batches", default=20, show_default=True, type=count(1, MAX_NOISE_BATCHES), help="Target of shared minibatches of the noise set.")
+@click.option("--noise-images", default=64, show_default=True, type=count(1, MAX_IMAGES), help="Images per noise minibatch (ASNG's minibatch).")
+@click.option("--batch-images", default=500, show_default=True, type=count(1, MAX_IMAGES), help="Images per main-pair batch.")
 @click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Loss rates P.")
-@click.option("--near-share", default=0.3, show_default=True, type=float, help="Share of pairs drawn near the latency thresholds.")
+@click.option("--near-share", default=0.3, show_default=True, type=number(0, 1), help="Share of pairs drawn near the latency thresholds.")
 @click.option("--thresholds", default="30,35,40,50", show_default=True, help="T_th values (ms) for the near-threshold pairs.")
-@click.option("--band", default=0.1, show_default=True, type=float, help="Relative band around T_th.")
+@click.option("--band", default=0.1, show_default=True, type=number(0, 1), help="Relative band around T_th.")
 @click.option("--head", default="raspi4", show_default=True)
 @click.option("--tail", default="edgegpu", show_default=True)
-@click.option("--max-rows", default=None, type=int, help="Rows (images x p x pairs) per evaluation call (default: 24576 on CUDA, 3072 on CPU).")
+@click.option("--max-rows", default=None, type=count(1, MAX_ROWS_PER_CALL), help="Rows (images x p x pairs) per evaluation call (default: 24576 on CUDA, 3072 on CPU).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Where decoded images are cached (default: next to the data).")
 @click.option("--checkpoint-dir", default=None, type=click.Path(file_okay=False), help="Also save each trained supernet here (not in --out).")
-@click.option("--calibrate-s", default=4.0, show_default=True, type=float, help="Seconds each speed measurement runs.")
-@click.option("--flush-s", default=15.0, show_default=True, type=float, help="Rewrite the evaluation files at least this often.")
+@click.option("--calibrate-s", default=4.0, show_default=True, type=number(0, 3600), help="Seconds each speed measurement runs.")
+@click.option("--flush-s", default=15.0, show_default=True, type=number(0, MAX_SECONDS), help="Rewrite the evaluation files at least this often.")
 @recipe_options(batch_size=512, lr=0.3, warmup_epochs=2.0)
 def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts, lambda_x, valid_images, train_images,
                       max_epochs, epochs, monitor_pairs, monitor_images, main_pairs, repeat_share, lowvar_pairs, noise_pairs,
@@ -346,5 +349,7 @@ def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts,
     try:
         run_campaign(settings, t0)
     except CampaignFailed as exc:
-        click.echo(f"Error: {exc}", err=True)
+        from nascsim.cli import _error
+
+        _error(exc)
         raise SystemExit(1) from None

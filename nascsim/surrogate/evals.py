@@ -30,6 +30,7 @@ REQUIRED = ("pair",) + OP_COLUMNS + ("split", "p", "batch", "repeat", "loss", "a
 INTEGER_COLUMNS = ("pair",) + OP_COLUMNS + ("split", "batch", "repeat")
 META_KEY = "nascsim_supernet"
 DESIGNS = ("main", "lowvar", "noise")
+MAX_LOSS = 50.0  # nats: a cross-entropy beyond it is a diverged or corrupted evaluation (ln 100,000 classes = 11.5)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,12 @@ def load_evaluations(
         if not path.is_file():
             raise FileNotFoundError(f"evaluation file {str(path)!r} not found")
         source = str(path)
+        from nascsim.limits import MAX_EVAL_FILE_ROWS, UnreadableParquet, check_parquet
+
+        try:
+            check_parquet(path, "evaluation file", MAX_EVAL_FILE_ROWS)  # the footer, before any column
+        except UnreadableParquet as exc:
+            raise ValueError(f"cannot read evaluation file {source!r}: {exc.kind}") from None
         try:
             frame = pl.read_parquet(path)
         except Exception as exc:  # polars raises several error types for unreadable files
@@ -154,8 +161,9 @@ def load_evaluations(
     lo, hi = frame["acc"].min(), frame["acc"].max()
     if lo < 0 or hi > 1:
         raise ValueError(f"{source}: accuracy {lo if lo < 0 else hi} is out of range [0, 1]")
-    if frame["loss"].min() < 0 or not np.isfinite(frame["loss"].to_numpy()).all():
-        raise ValueError(f"{source}: loss {frame['loss'].min()} is negative or infinite")
+    lo, hi = frame["loss"].min(), frame["loss"].max()
+    if lo < 0 or hi > MAX_LOSS or not np.isfinite(frame["loss"].to_numpy()).all():
+        raise ValueError(f"{source}: loss {lo if lo < 0 else hi} is out of range [0, {MAX_LOSS:g}] (nats)")
 
     ds = dataset if dataset is not None else record.get("dataset")
     if ds is None and "dataset" in frame.columns:

@@ -30,6 +30,11 @@ TREE_KEYS = ("baseline", "tree_start", "feature", "threshold", "left", "right", 
 NODE_LISTS = ("feature", "threshold", "left", "right", "value", "flags", "bitset")
 LEAF, CATEGORICAL_FLAG, MISSING_LEFT = 1, 2, 4
 MAX_CLASSES = 100_000
+MAX_LOSS = 50.0  # nats (ln 100,000 classes = 11.5): beyond it a loss is a corrupted value
+# target -> the range its predictions must lie in; RANGE_SLACK admits the rounding of a sum of leaves
+TARGET_RANGES = {"loss": (0.0, MAX_LOSS), "acc": (0.0, 1.0), "lsc": (0.0, MAX_LOSS)}
+TARGET_UNITS = {"loss": "an expected loss (nats)", "acc": "an accuracy (a fraction)", "lsc": "l_SC (nats)"}
+RANGE_SLACK = 1e-9
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _MAX_SHOWN = 60
 
@@ -243,7 +248,11 @@ def _check_noise(c: _Checker, noise, where: str = "noise") -> None:
             c.fail(f"{where}.{key}", f"has {len(sd)} entries, but {where}.p has {m}")
         if (sd < 0).any():
             c.fail(f"{where}.{key}[{int(np.flatnonzero(sd < 0)[0])}]", "is a negative standard deviation")
-    c.number(noise["lsc"], f"{where}.lsc", lo=0.0)
+        top = TARGET_RANGES[key][1]
+        if (sd > top).any():
+            i = int(np.flatnonzero(sd > top)[0])
+            c.fail(f"{where}.{key}[{i}]", f"= {float(sd[i])!r} is a standard deviation above {top:g}, the range of {TARGET_UNITS[key]}")
+    c.number(noise["lsc"], f"{where}.lsc", lo=0.0, hi=MAX_LOSS)
     c.int_(noise["n_images"], f"{where}.n_images", 1, 10**9)
     shared = c.dict_(noise["shared"], f"{where}.shared")
     for key in ("loss", "acc"):
@@ -300,4 +309,32 @@ def validate_document(doc, source: str = "surrogate document") -> None:
     targets = c.dict_(doc["targets"], "targets")
     for name in TARGET_NAMES:
         _check_trees(c, c.get(targets, name, "targets"), f"targets.{name}")
+        _check_prediction_range(c, targets[name], name)
     _check_noise(c, doc["noise"])
+
+
+def _check_prediction_range(c: _Checker, e: dict, name: str) -> None:
+    """Every prediction of target ``name`` within its plausible range (:data:`TARGET_RANGES`):
+    the baseline, and the baseline plus the smallest (largest) leaf of every tree, which bounds
+    whatever the trees predict. So a file cannot make nascsim report an accuracy outside [0, 1]
+    or an infinite loss, whatever its leaves hold."""
+    lo, hi = TARGET_RANGES[name]
+    where = f"targets.{name}"
+    baseline = c.number(e["baseline"], f"{where}.baseline")
+    if not lo <= baseline <= hi:
+        c.fail(f"{where}.baseline", f"= {_show(e['baseline'])} is out of range [{lo:g}, {hi:g}] for {TARGET_UNITS[name]}")
+    value = np.asarray(e["value"], dtype=np.float64)
+    leaf = (np.asarray(e["flags"], dtype=np.int64) & LEAF) != 0
+    starts = np.asarray(e["tree_start"], dtype=np.int64)
+    if len(starts) == 0:
+        return
+    ends = np.r_[starts[1:], len(value)]
+    low, high = baseline, baseline
+    for s, end in zip(starts.tolist(), ends.tolist()):
+        leaves = value[s:end][leaf[s:end]]
+        if len(leaves):
+            low += float(leaves.min())
+            high += float(leaves.max())
+    if low < lo - RANGE_SLACK or high > hi + RANGE_SLACK:
+        c.fail(where, f"can predict {low:.6g}..{high:.6g} (baseline plus each tree's extreme leaves), outside "
+                      f"[{lo:g}, {hi:g}] for {TARGET_UNITS[name]}")

@@ -171,7 +171,7 @@ def _scalar(kind: str, item: Any, name: str) -> Any:
         return _to_int(_decimal(str(item), name), name)
     # float: exact decimal -> nearest float, so "0.3" and 0.1 * 3 (in decimal) agree
     if isinstance(item, float):
-        return item
+        return item + 0.0  # -0.0 -> 0.0: one key per value (SearchConfig does the same)
     if isinstance(item, int):
         try:
             return float(item)
@@ -180,7 +180,7 @@ def _scalar(kind: str, item: Any, name: str) -> Any:
     text = str(item).strip()
     if text.lower() in ("inf", "+inf", "infinity"):
         return float("inf")
-    return float(_decimal(text, name))
+    return float(_decimal(text, name)) + 0.0
 
 
 class _Capped(list):
@@ -354,6 +354,19 @@ class Grid:
 
     def __len__(self) -> int:
         return self.n_runs
+
+    def samples(self) -> int:
+        """ASNG samples the grid's searches judge (steps x λ summed over searches): runs at every
+        loss rate share one search, and so do ``hwnas`` and ``hwnas-dropout``
+        (:func:`nascsim.methods.shared_search`); an estimate of the work, for
+        :func:`nascsim.limits.check_work`."""
+        from nascsim.methods.common import DEFAULT_STEPS
+
+        d = self.as_dict
+        per_search = sum((s if s is not None else DEFAULT_STEPS) * lam for s in d["steps"] for lam in d["lam"])
+        methods = {"hwnas" if m == "hwnas-dropout" else m for m in d["method"]}
+        rest = math.prod(len(v) for n, v in self.values if n not in ("loss", "method", "steps", "lam"))
+        return per_search * len(methods) * rest
 
     def sizes(self) -> str:
         """The axes and their sizes, e.g. ``7 threshold_ms x 6 loss x 3 method x 25 seed``."""

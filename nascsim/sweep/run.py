@@ -12,12 +12,11 @@ from __future__ import annotations
 import math
 import os
 import re
-import signal
-import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Callable, Iterable, Sequence
 
+from nascsim._children import PARENT_POLL_S, watch_parent  # noqa: F401 (PARENT_POLL_S: re-exported)
 from nascsim.config import SearchConfig
 from nascsim.sweep.store import ResultStore, make_row
 
@@ -25,7 +24,6 @@ EXECUTORS = ("local", "dask")
 MAX_BATCH = 64
 BATCHES_PER_WORKER = 8
 CONNECT_TIMEOUT = "10s"  # waiting for a dask scheduler
-PARENT_POLL_S = 0.5  # a worker's check that the sweep that started it is alive
 _ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss)://[A-Za-z0-9_.\-]+:[0-9]{1,5}$|^(tcp|tls|ucx|ws|wss)://\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$")
 
 Search = Callable[[list, dict | None], list]
@@ -79,29 +77,6 @@ def _init_worker(surrogates: dict | None, parent_pid: int | None = None) -> None
     _WORKER_SURROGATES = surrogates
     if parent_pid is not None:
         watch_parent(parent_pid)
-
-
-def watch_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> None:
-    """End this process when ``parent_pid`` is no longer its parent: at once on Linux (the kernel
-    sends SIGKILL when the parent dies, ``PR_SET_PDEATHSIG``), else within ``poll_s`` seconds (a
-    daemon thread that polls ``os.getppid``; it also covers a parent that died before the first)."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(poll_s)
-        os._exit(1)
-
-    if os.getppid() != parent_pid:
-        os._exit(1)
-    threading.Thread(target=watch, name="nascsim-parent-watch", daemon=True).start()
 
 
 def check_address(address: str) -> str:

@@ -14,7 +14,10 @@ into ``runs/`` (``os.replace``), so ``runs/`` only ever holds whole chunks (``po
 and ``pyarrow`` read it as one dataset) and a sweep killed at any moment (kill -9 included) loses
 only the runs whose chunk was not yet committed. One writer at a time: a sweep holds an advisory
 lock (``flock``) on the folder from its first look at the stored runs (or its first write) to its
-end; a second sweep into the same folder is refused with a message saying so.
+end; a second sweep into the same folder is refused with a message saying so. Two sweeps started
+together into a folder that does not exist yet both find nothing stored: the lock comes with the
+first commit (which makes the folder), and that commit drops the runs another sweep stored before
+it, so no run is ever stored twice.
 
 Rows. Every chunk has the same columns with the same types (:func:`store_schema`): the
 SearchConfig fields, ``config_hash`` (:meth:`SearchConfig.content_hash`), the results, and
@@ -38,7 +41,6 @@ import io
 import json
 import math
 import os
-import sys
 import time
 import tomllib
 from dataclasses import dataclass
@@ -61,6 +63,10 @@ MAX_SWEEP_FILE_BYTES = 64 * 2**20
 
 class StoreBusy(ValueError):
     """Another process holds the result store's lock."""
+
+
+class StoreTooLarge(ValueError):
+    """A result store holds more rows than :data:`nascsim.limits.MAX_STORE_ROWS`."""
 
 
 @dataclass(frozen=True)
@@ -348,11 +354,56 @@ def check_chunk(frame) -> str | None:
                 check_field(name, tuple(value) if isinstance(value, list) else value)
             except ValueError as exc:
                 return f"bad value ({exc})"
+    return _check_results(frame) or _check_hashes(frame)
+
+
+# result column -> (low, high): the range a stored result must lie in (nulls allowed where the
+# column is not required); latencies in ms as in nascsim.validate's threshold rule
+RESULT_RANGES: dict[str, tuple[float, float]] = {
+    "accuracy": (0.0, 1.0), "T_head_ms": (0.0, 1e6), "T_comm_ms": (0.0, 1e6), "T_tail_ms": (0.0, 1e6),
+    "T_ms": (0.0, 1e6), "payload_bits": (0.0, 1e15), "l_sc": (0.0, 50.0), "split": (0, 22),
+    "theta_op_confidence": (0.0, 1.0), "theta_split_prob": (0.0, 1.0), "theta_min_confidence": (0.0, 1.0),
+    "theta_decided_share": (0.0, 1.0), "cache_hit_rate": (0.0, 1.0), "steps_used": (0, 2**62),
+    "n_updates": (0, 2**62),
+}
+
+
+def _check_results(frame) -> str | None:
+    """The first result value outside :data:`RESULT_RANGES` (NaN and infinities included)."""
+    import polars as pl
+
+    for c, (lo, hi) in RESULT_RANGES.items():
+        if c not in frame.columns:
+            continue
+        col = frame[c].drop_nulls()
+        if col.dtype.is_float():
+            bad = col.filter(col.is_nan() | (col < lo) | (col > hi))
+        else:
+            bad = col.filter((col < lo) | (col > hi))
+        if bad.len():
+            return f"bad value (result {c} = {bad[0]!r} is outside [{lo:g}, {hi:g}])"
+    if frame.height and frame.select((pl.col("T_ms") - pl.col("T_head_ms") - pl.col("T_comm_ms") - pl.col("T_tail_ms"))
+                                     .abs().max()).item() > 1e-6 * max(1.0, float(frame["T_ms"].max())):
+        return "bad value (T_ms is not T_head_ms + T_comm_ms + T_tail_ms)"
+    return None
+
+
+def _check_hashes(frame) -> str | None:
+    """A row whose stored ``config_hash`` is not the hash of its own config (a rewritten hash
+    would hide a run or duplicate one), or a hash stored twice in one chunk."""
+    hashes = frame["config_hash"].to_list()
+    if len(set(hashes)) != len(hashes):
+        return "holds a config hash twice"
+    for row, stored in zip(frame.select(list(FIELD_NAMES)).iter_rows(named=True), hashes):
+        if SearchConfig.from_dict(row).content_hash() != stored:
+            return f"bad value (config_hash {str(stored)[:20]!r} is not the hash of its row's config)"
     return None
 
 
 def _stderr_line(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    from nascsim._stderr import warning_line
+
+    warning_line(message)
 
 
 class ResultStore:
@@ -463,10 +514,18 @@ class ResultStore:
         first commit makes the folder and records the sweep (see the module docstring)."""
         if not rows:
             return None
-        buf = io.BytesIO()
-        rows_frame(rows).write_parquet(buf)
+        frame = rows_frame(rows)
         if not self._ready:
             self._prepare_first_write()
+            # Now under the lock: a sweep that started into the same new folder may have stored
+            # some of these runs before we got the lock; they are not stored twice.
+            stored = self.done_hashes()
+            if stored:
+                frame = frame.filter(~frame["config_hash"].is_in(list(stored)))
+            if frame.height == 0:
+                return None
+        buf = io.BytesIO()
+        frame.write_parquet(buf)
         target = self.runs / f"chunk-{time.time_ns():020d}-{os.getpid()}-{next(self._n):06d}.parquet"
         atomic_write_bytes(buf.getvalue(), target, tmp_dir=self.partial)
         return target
@@ -476,12 +535,25 @@ class ResultStore:
         :attr:`damaged` and are reported once, in one line."""
         import polars as pl
 
+        from nascsim.limits import MAX_CHUNK_BYTES, MAX_CHUNK_ROWS, MAX_STORE_ROWS, UnreadableParquet, check_parquet
+
         schema = store_schema()
-        out = []
+        out, total = [], 0
         for path in self.chunks():
             try:
+                # the footer first: a small file may decompress to millions of rows
+                total += check_parquet(path, "chunk", MAX_CHUNK_ROWS, MAX_CHUNK_BYTES)
+                if total > MAX_STORE_ROWS:
+                    raise StoreTooLarge(f"result store {str(self.root)!r} holds more than {MAX_STORE_ROWS:,} rows, "
+                                        "more than nascsim reads at once; split its runs/ into several folders")
                 frame = pl.read_parquet(path)
                 why = check_chunk(frame)
+            except StoreTooLarge:
+                raise
+            except UnreadableParquet as exc:
+                why = f"not a readable parquet file ({exc.kind})"
+            except ValueError as exc:  # too large for a chunk
+                why = str(exc).replace(f"chunk {str(path)!r} ", "")
             except Exception as exc:  # noqa: BLE001 - any failure to read is a damaged chunk
                 why = f"not a readable parquet file ({type(exc).__name__})"
             if why is not None:
@@ -545,6 +617,9 @@ def read_runs(path: str | os.PathLike):
         if p.name == RUNS_DIR and (p.parent / SWEEP_FILE).exists():
             p = p.parent
         return open_store(p)[1].read()
+    from nascsim.limits import MAX_STORE_ROWS, check_parquet
+
+    check_parquet(p, "result file", MAX_STORE_ROWS)
     try:
         return pl.read_parquet(p)
     except FileNotFoundError:

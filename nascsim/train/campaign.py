@@ -108,6 +108,7 @@ class CampaignSettings:
 def check_settings(s: CampaignSettings) -> None:
     """Every setting's range, before anything is read or written (one ``ValueError`` naming the
     bad value)."""
+    from nascsim import limits as lim
     from nascsim.space import get_space
     from nascsim.train.confirm import check_loss_rates
 
@@ -128,12 +129,19 @@ def check_settings(s: CampaignSettings) -> None:
         positive["epochs"] = s.epochs
     if s.train_images is not None:
         positive["train_images"] = s.train_images
+    highest = {"monitor_pairs": lim.MAX_MONITOR_PAIRS, "lowvar_pairs": lim.MAX_EVAL_PAIRS, "max_epochs": lim.MAX_EPOCHS,
+               "epochs": lim.MAX_EPOCHS, "main_pairs": lim.MAX_EVAL_PAIRS, "noise_pairs": lim.MAX_EVAL_PAIRS,
+               "noise_batches": lim.MAX_NOISE_BATCHES}
     for k, v in positive.items():
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"--{k.replace('_', '-')} must be at least 1, got {v}")
+        lim.check_count(f"--{k.replace('_', '-')}", v, 1, highest.get(k, lim.MAX_IMAGES))
     for k, v in (("main_pairs", s.main_pairs), ("noise_pairs", s.noise_pairs), ("noise_batches", s.noise_batches)):
         if not isinstance(v, int) or v < 2:
             raise ValueError(f"--{k.replace('_', '-')} must be at least 2, got {v}")
+        lim.check_count(f"--{k.replace('_', '-')}", v, 2, highest[k])
+    for k, v in (("budget_s", s.budget_s), ("calibrate_s", s.calibrate_s), ("flush_s", s.flush_s)):
+        lim.check_number(f"--{k.replace('_', '-')}", v, 0, lim.MAX_SECONDS, low_open=True)
     if s.batch_images * 2 > s.valid_images:
         raise ValueError(f"--batch-images {s.batch_images} leaves fewer than 2 batches of the {s.valid_images} held-out images "
                          "(main pairs are repeated on a second batch)")
@@ -148,13 +156,13 @@ def check_settings(s: CampaignSettings) -> None:
             raise ValueError(f"--{k.replace('_', '-')} must lie in {'(' if k == 'repeat_share' else '['}{lo}, {hi}], got {v}")
     if not s.thresholds or any(not (math.isfinite(t) and t > 0) for t in s.thresholds):
         raise ValueError(f"--thresholds must be positive milliseconds, got {list(s.thresholds)}")
-    if s.threads is not None and s.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {s.threads}")
+    if s.threads is not None:
+        lim.check_count("--threads", s.threads, 1, lim.MAX_THREADS)
     for k, v in (("calibrate_s", s.calibrate_s), ("flush_s", s.flush_s)):
         if not (math.isfinite(v) and v > 0):
             raise ValueError(f"--{k.replace('_', '-')} must be a positive number of seconds, got {v}")
-    if s.max_rows is not None and s.max_rows < 1:
-        raise ValueError(f"--max-rows must be at least 1, got {s.max_rows}")
+    if s.max_rows is not None:
+        lim.check_count("--max-rows", s.max_rows, 1, lim.MAX_ROWS_PER_CALL)
     s.recipe_for(s.dropouts[0], 1)  # the recipe's own checks
     out = Path(s.out)
     if out.exists() and not out.is_dir():
@@ -261,9 +269,15 @@ def _one_line(exc: BaseException) -> str:
 # two processes sharing one GPU
 # ------------------------------------------------------------------------------------------------
 
-def _worker(settings_d: dict, index: int, t0: float, events, commands, barrier, solo_first: bool) -> None:
+def _worker(settings_d: dict, index: int, t0: float, events, commands, barrier, solo_first: bool,
+            parent_pid: int | None = None) -> None:
     """A lane in its own process: calibrate (lane 0 alone first, then both lanes together), wait
-    for the plan, run. Every outcome goes to ``events`` as a tuple."""
+    for the plan, run. Every outcome goes to ``events`` as a tuple. The lane ends with the
+    campaign that started it (:func:`nascsim._children.watch_parent`)."""
+    if parent_pid is not None:
+        from nascsim._children import watch_parent
+
+        watch_parent(parent_pid)
     try:
         import torch
 
@@ -302,8 +316,8 @@ def _run_processes(settings: CampaignSettings, t0: float, deadline: float, log: 
     events = ctx.Queue()
     commands = [ctx.Queue() for _ in range(n)]
     barrier = ctx.Barrier(n)
-    procs = [ctx.Process(target=_worker, args=(settings.to_dict(), i, t0, events, commands[i], barrier, n == 2),
-                         daemon=True) for i in range(n)]
+    procs = [ctx.Process(target=_worker, args=(settings.to_dict(), i, t0, events, commands[i], barrier, n == 2,
+                                               os.getpid()), daemon=True) for i in range(n)]
     for p in procs:
         p.start()
     names = [lane_name(p) for p in settings.dropouts]

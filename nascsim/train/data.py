@@ -233,7 +233,10 @@ def decode_images(blobs: list[bytes], wheres: list[str], workers: int | None = N
 
     bounds = np.linspace(0, n, 4 * workers + 1).astype(int)
     parts = [(blobs[a:b], wheres[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    from nascsim._children import watch_parent
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=watch_parent,
+                             initargs=(os.getpid(),)) as pool:  # workers end with this process
         return np.concatenate(list(pool.map(_decode_chunk, *zip(*parts))))
 
 

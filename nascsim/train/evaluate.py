@@ -37,6 +37,7 @@ metadata key ``nascsim_supernet`` holds the supernet's training record and this 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,19 +368,28 @@ def supernet_record(state: dict) -> dict:
 
 
 def check_eval_settings(pairs: int, lowvar_pairs: int, noise_pairs: int, ps: Sequence[float], batch_images: int,
-                        repeat_share: float, near_share: float, band: float) -> list[float]:
+                        repeat_share: float, near_share: float, band: float, noise_batches: int = 1) -> list[float]:
     """The evaluation settings' ranges (one ``ValueError`` naming the bad value); returns ``ps``."""
     for name, v, lo, hi in (("repeat_share", repeat_share, 0, 1), ("near_share", near_share, 0, 1), ("band", band, 0, 1)):
         if not lo <= v <= hi:
             raise ValueError(f"{name} must lie in [{lo}, {hi}], got {v}")
-    if min(pairs, lowvar_pairs, noise_pairs) < 0 or pairs + lowvar_pairs == 0:
+    from nascsim.limits import MAX_EVAL_PAIRS, MAX_EVAL_ROWS, MAX_IMAGES, MAX_NOISE_BATCHES, check_count
+
+    for name, v in (("pairs", pairs), ("lowvar_pairs", lowvar_pairs), ("noise_pairs", noise_pairs)):
+        check_count(name, v, 0, MAX_EVAL_PAIRS)
+    if pairs + lowvar_pairs == 0:
         raise ValueError(f"need pairs >= 0, lowvar_pairs >= 0 and noise_pairs >= 0, pairs and lowvar_pairs not both 0 "
                          f"(got {pairs}, {lowvar_pairs}, {noise_pairs})")
-    if batch_images < 1:
-        raise ValueError(f"batch_images must be at least 1, got {batch_images}")
+    check_count("batch_images", batch_images, 1, MAX_IMAGES)
+    check_count("noise_batches", noise_batches, 1, MAX_NOISE_BATCHES)
     from nascsim.train.confirm import check_loss_rates
 
-    return check_loss_rates(ps)
+    ps = check_loss_rates(ps)
+    rows = (pairs + math.ceil(repeat_share * pairs) + lowvar_pairs + noise_pairs * noise_batches) * len(ps)
+    if rows > MAX_EVAL_ROWS:
+        raise ValueError(f"the evaluation would hold {rows:,} rows ((pairs x (1 + repeat_share) + lowvar_pairs + "
+                         f"noise_pairs x noise_batches) x {len(ps)} loss rates), more than {MAX_EVAL_ROWS:,}")
+    return ps
 
 
 def evaluate_supernet(
@@ -409,7 +419,13 @@ def evaluate_supernet(
     ``noise_pairs``, noise designs); write the parquet ``out``. Returns the metadata written."""
     from tqdm import tqdm
 
-    ps = check_eval_settings(pairs, lowvar_pairs, noise_pairs, ps, batch_images, repeat_share, near_share, band)
+    ps = check_eval_settings(pairs, lowvar_pairs, noise_pairs, ps, batch_images, repeat_share, near_share, band,
+                             noise_batches)
+    from nascsim.limits import MAX_IMAGES, MAX_ROWS_PER_CALL, check_count
+
+    check_count("noise_images", noise_images, 1, MAX_IMAGES)
+    if max_rows is not None:
+        check_count("max_rows", max_rows, 1, MAX_ROWS_PER_CALL)
     model, state = load_supernet(checkpoint, device)
     dev = next(model.parameters()).device
     from nascsim.train.loop import Precision

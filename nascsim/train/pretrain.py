@@ -95,6 +95,11 @@ def pretrain(
     With ``resume`` the run continues from that checkpoint with the recipe and data settings stored
     in it. ``train_images`` caps the training split (smoke tests); ``None`` uses all of it.
     """
+    from nascsim.limits import MAX_EPOCHS, MAX_MONITOR_PAIRS, check_count
+
+    check_count("monitor_pairs", monitor_pairs, 0, MAX_MONITOR_PAIRS)
+    if max_epochs is not None:
+        check_count("max_epochs", max_epochs, 1, MAX_EPOCHS)
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT
     state = None
@@ -163,12 +168,14 @@ def pretrain(
 
 def check_images(valid_images: int, train_images: int | None, monitor_images: int = 1) -> None:
     """Image counts must be positive (held-out: at least 1; training cap: at least 1)."""
-    if not isinstance(valid_images, (int, np.integer)) or valid_images < 1:
-        raise ValueError(f"--valid-images must be at least 1, got {valid_images}")
-    if train_images is not None and train_images < 1:
-        raise ValueError(f"--train-images must be at least 1, got {train_images}")
-    if monitor_images < 1:
-        raise ValueError(f"monitor images must be at least 1, got {monitor_images}")
+    from nascsim.limits import MAX_IMAGES
+
+    if not isinstance(valid_images, (int, np.integer)) or not 1 <= valid_images <= MAX_IMAGES:
+        raise ValueError(f"--valid-images must be at least 1 and at most {MAX_IMAGES:,}, got {valid_images}")
+    if train_images is not None and not 1 <= train_images <= MAX_IMAGES:
+        raise ValueError(f"--train-images must be at least 1 and at most {MAX_IMAGES:,}, got {train_images}")
+    if not 1 <= monitor_images <= MAX_IMAGES:
+        raise ValueError(f"monitor images must be at least 1 and at most {MAX_IMAGES:,}, got {monitor_images}")
 
 
 def checkpoint_proxy(state: dict) -> Proxy:

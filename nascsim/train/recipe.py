@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
+from nascsim.limits import MAX_BATCH_SIZE, MAX_EPOCHS, MAX_LAMBDA_X, MAX_SEED
+
 # values that reproduce checkpoints written before these fields existed
 LEGACY_RECIPE = {"distill": 0.0, "sharing": "none", "width": 1.0, "resolution": 32, "op_lr_scale": 1.0, "header_lr_scale": 1.0, "wd_scope": "all", "sampling": "uniform", "init": "fan_out"}
 
@@ -57,19 +59,22 @@ class Recipe:
             return isinstance(v, (int, float)) and math.isfinite(v)
 
         checks = {
-            "epochs": isinstance(self.epochs, int) and self.epochs >= 1,
-            "batch_size": isinstance(self.batch_size, int) and self.batch_size >= 1,
-            "lr": finite(self.lr) and self.lr > 0,
+            "epochs": isinstance(self.epochs, int) and 1 <= self.epochs <= MAX_EPOCHS,
+            "batch_size": isinstance(self.batch_size, int) and 1 <= self.batch_size <= MAX_BATCH_SIZE,
+            "lr": finite(self.lr) and 0 < self.lr <= 1000,
             "momentum": finite(self.momentum) and 0 <= self.momentum < 1,
-            "weight_decay": finite(self.weight_decay) and self.weight_decay >= 0,
-            "warmup_epochs": finite(self.warmup_epochs) and self.warmup_epochs >= 0,
+            "weight_decay": finite(self.weight_decay) and 0 <= self.weight_decay <= 1,
+            "warmup_epochs": finite(self.warmup_epochs) and 0 <= self.warmup_epochs <= MAX_EPOCHS,
             "schedule": self.schedule in ("cosine", "constant"),
             "label_smoothing": finite(self.label_smoothing) and 0 <= self.label_smoothing < 1,
-            "grad_clip": finite(self.grad_clip) and self.grad_clip >= 0,
+            "grad_clip": finite(self.grad_clip) and 0 <= self.grad_clip <= 1e6,
             "split_dropout": finite(self.split_dropout) and 0 <= self.split_dropout < 1,
-            "lambda_x": isinstance(self.lambda_x, int) and self.lambda_x >= 1,
-            "header_lr_scale": finite(self.header_lr_scale) and self.header_lr_scale > 0,
-            "op_lr_scale": finite(self.op_lr_scale) and self.op_lr_scale > 0,
+            # each of the λ_x paths runs the whole minibatch: λ_x x batch_size rows of activations
+            "lambda_x": (isinstance(self.lambda_x, int) and 1 <= self.lambda_x <= MAX_LAMBDA_X
+                         and self.lambda_x * self.batch_size <= MAX_BATCH_SIZE),
+            "header_lr_scale": finite(self.header_lr_scale) and 0 < self.header_lr_scale <= 1000,
+            "seed": isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED,
+            "op_lr_scale": finite(self.op_lr_scale) and 0 < self.op_lr_scale <= 1000,
             "wd_scope": self.wd_scope in ("all", "weights"),
             "sampling": self.sampling in ("uniform", "balanced", "sandwich"),
             "distill": finite(self.distill) and 0 <= self.distill <= 1 and (self.distill == 0 or self.sampling == "sandwich"),
