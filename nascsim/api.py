@@ -479,10 +479,11 @@ def sweep(threshold_ms=_Default("10:40:5"), loss=_Default("0:0.5:0.1"),
 
 
 def _axis(values):
-    """Grid values from text, one value or a sequence."""
+    """Grid values from text, one value or a sequence (numpy scalars as the Python values they
+    hold, so that the grid's checks see ``np.True_`` as the bool it is)."""
     if isinstance(values, str) or not isinstance(values, Iterable):
-        return values if isinstance(values, str) else [values]
-    return list(values)
+        return values if isinstance(values, str) else [plain(values)]
+    return [plain(v) for v in values]
 
 
 def _sweep_axes(main: dict, seeds, axes: dict) -> dict:
@@ -503,10 +504,9 @@ def _sweep_axes(main: dict, seeds, axes: dict) -> dict:
     if "seed" in axes:
         if not isinstance(seeds, _Default):
             raise TypeError("sweep() got 'seeds' (a count or the seeds) and 'seed' (the seeds); give one")
-        axes["seed"] = _axis(axes["seed"])
     else:
         axes["seed"] = _seed_values(seeds.value if isinstance(seeds, _Default) else seeds)
-    return {**given, **axes}
+    return {**given, **{name: _axis(v) for name, v in axes.items()}}
 
 
 _SWEEP_OPTIONS = ("out", "jobs", "executor", "address", "surrogate", "surrogate_dropout", "surrogate_no_dropout",
@@ -514,8 +514,8 @@ _SWEEP_OPTIONS = ("out", "jobs", "executor", "address", "surrogate", "surrogate_
 
 
 def _seed_values(seeds) -> list | range:
-    """``seeds`` of :func:`sweep`: a count N (seeds 0..N-1) or a sequence of seeds (the grid
-    checks each one)."""
+    """``seeds`` of :func:`sweep`: a count N (seeds 0..N-1) or a sequence of integer seeds (the
+    grid checks their range)."""
     from nascsim._args import is_integer
 
     if is_integer(seeds):
@@ -524,7 +524,7 @@ def _seed_values(seeds) -> list | range:
         return range(int(seeds))
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
         raise ValueError(f"seeds must be a count (an integer) or a sequence of seeds, got {seeds!r}")
-    return list(seeds)
+    return integers("seeds", list(seeds)).tolist()
 
 
 def _sweep_options(out, jobs, progress) -> int | None:

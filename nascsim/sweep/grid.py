@@ -166,10 +166,10 @@ def _scalar(kind: str, item: Any, name: str) -> Any:
         raise ValueError(f"{name}: expected true or false, got {_clip(repr(item))}")
     if isinstance(item, numbers.Integral) and not isinstance(item, bool):
         item = int(item)  # numpy integers too
-    elif isinstance(item, numbers.Real) and not isinstance(item, float):
+    elif isinstance(item, numbers.Real) and not isinstance(item, (float, bool)):
         item = float(item)  # numpy float32 and the like
     if isinstance(item, bool) or not isinstance(item, (int, float, str, Decimal)):
-        raise ValueError(f"{name}: expected a number, got {_clip(repr(item))}")
+        raise ValueError(f"{name} must be {'an integer' if base == 'int' else 'a number'}, got {_clip(repr(item))}")
     if base == "int":
         if isinstance(item, int):
             return item
