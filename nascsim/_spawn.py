@@ -46,7 +46,11 @@ def _main_left_alone() -> Iterator[None]:
         return
     with _LAUNCH:
         spec = getattr(main, "__spec__", None)
-        main.__spec__ = _MainSpec()
+        try:
+            main.__spec__ = _MainSpec()
+        except (AttributeError, TypeError):  # pragma: no cover - a __main__ that takes no attributes
+            yield
+            return
         try:
             yield
         finally:

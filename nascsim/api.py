@@ -237,9 +237,11 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
 
     ``arch``: one architecture (22 op names or indices, or ``"k3_e1,...,skip"``) or many (a list
     of those, or an (n, 22) array); ``split`` (integers: Python or numpy, not floats or bools) and
-    ``p`` (the packet-loss rate; the ``loss`` of :func:`search` and :func:`sweep`) a value or a
-    sequence, broadcast against the architectures. ``space``: a name or a :class:`~nascsim.space.Space`. ``surrogate``: see
-    the module docstring (None: latency only). ``classes`` defaults to the surrogate's (10
+    ``p`` (the packet-loss rate; the ``loss`` of :func:`search` and :func:`sweep`, while this
+    function's ``loss`` column is the surrogate's loss in nats) a value or a sequence, broadcast
+    against the architectures. ``space``: a name or a :class:`~nascsim.space.Space`. A keyword
+    this function does not take is refused (``TypeError`` with the likely meant name, e.g.
+    ``loss=`` -> ``p``). ``surrogate``: see the module docstring (None: latency only). ``classes`` defaults to the surrogate's (10
     without one). ``tables``: a latency-table file (devices named by its columns).
 
     Returns a dict when one architecture, one split and one p were given, else a polars
@@ -256,7 +258,6 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
     """
     from nascsim.latency import breakdown_batch, build_latency_model
     from nascsim.space import arch_names
-
     from nascsim.validate import check_field
 
     split_given, p_given = integers("split", split), numbers_array("p", p)
@@ -315,6 +316,7 @@ def _search_options() -> tuple[str, ...]:
 
 
 SEARCH_OPTIONS = _search_options()  # the SearchConfig fields search() takes as **options
+
 
 def search(method: str = "nasc", threshold_ms: float = 30.0, loss: float = 0.0, seed: int = 0, *, space="fbnet",
            surrogate=None, surrogate_dropout=None, surrogate_no_dropout=None, tables=None, trace: bool = False,
@@ -481,8 +483,10 @@ def sweep(threshold_ms=_Default("10:40:5"), loss=_Default("0:0.5:0.1"),
 def _axis(values):
     """Grid values from text, one value or a sequence (numpy scalars as the Python values they
     hold, so that the grid's checks see ``np.True_`` as the bool it is)."""
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        return values if isinstance(values, str) else [plain(values)]
+    if isinstance(values, (str, range)):
+        return values  # text for the grid to parse; a range of ints, its size checked by the grid
+    if not isinstance(values, Iterable):
+        return [plain(values)]
     return [plain(v) for v in values]
 
 
@@ -517,13 +521,18 @@ def _seed_values(seeds) -> list | range:
     """``seeds`` of :func:`sweep`: a count N (seeds 0..N-1) or a sequence of integer seeds (the
     grid checks their range)."""
     from nascsim._args import is_integer
+    from nascsim.sweep.grid import MAX_RANGE_VALUES
 
     if is_integer(seeds):
         if seeds < 1:
             raise ValueError(f"seeds must be a count of at least 1 or a sequence of seeds, got {seeds}")
-        return range(int(seeds))
+        return range(int(seeds))  # the grid refuses more than MAX_RANGE_VALUES
+    if isinstance(seeds, range):
+        return seeds
     if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
         raise ValueError(f"seeds must be a count (an integer) or a sequence of seeds, got {seeds!r}")
+    if hasattr(seeds, "__len__") and len(seeds) > MAX_RANGE_VALUES:
+        raise ValueError(f"seeds: {len(seeds):,} seeds, more than {MAX_RANGE_VALUES:,}")
     return integers("seeds", list(seeds)).tolist()
 
 
