@@ -40,6 +40,8 @@ from typing import Any, Iterable, Protocol, Sequence
 
 import numpy as np
 
+from nascsim._args import check_names, integer, integers, numbers_array, plain, refuse_unknown_keywords
+
 ROLES = ("dropout", "no_dropout")
 
 
@@ -226,6 +228,7 @@ def _archs(arch, space) -> tuple[np.ndarray, bool]:
     return parse_arch(items, space)[None, :], True
 
 
+@refuse_unknown_keywords
 def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head: str = "raspi4",
           tail: str = "edgegpu", bits: float = 32, bandwidth: float = 8e6, source: str | None = None,
           classes: int | None = None, surrogate="dropout", tables=None):
@@ -233,9 +236,12 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
     and l_SC (eq. 4b) with their noise sd, for one or many (arch, split, p).
 
     ``arch``: one architecture (22 op names or indices, or ``"k3_e1,...,skip"``) or many (a list
-    of those, or an (n, 22) array); ``split`` and ``p`` a value or a sequence, broadcast against
-    the architectures. ``space``: a name or a :class:`~nascsim.space.Space`. ``surrogate``: see
-    the module docstring (None: latency only). ``classes`` defaults to the surrogate's (10
+    of those, or an (n, 22) array); ``split`` (integers: Python or numpy, not floats or bools) and
+    ``p`` (the packet-loss rate; the ``loss`` of :func:`search` and :func:`sweep`, while this
+    function's ``loss`` column is the surrogate's loss in nats) a value or a sequence, broadcast
+    against the architectures. ``space``: a name or a :class:`~nascsim.space.Space`. A keyword
+    this function does not take is refused (``TypeError`` with the likely meant name, e.g.
+    ``loss=`` -> ``p``). ``surrogate``: see the module docstring (None: latency only). ``classes`` defaults to the surrogate's (10
     without one). ``tables``: a latency-table file (devices named by its columns).
 
     Returns a dict when one architecture, one split and one p were given, else a polars
@@ -252,14 +258,20 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
     """
     from nascsim.latency import breakdown_batch, build_latency_model
     from nascsim.space import arch_names
+    from nascsim.validate import check_field
 
+    split_given, p_given = integers("split", split), numbers_array("p", p)
+    for name, value in (("head", head), ("tail", tail), ("bits", bits), ("bandwidth", bandwidth), ("source", source)):
+        check_field(name, plain(value))
+    if classes is not None:
+        classes = integer("classes", classes)
     sp = _space(space)
     archs, one_arch = _archs(arch, sp)
-    scalar = one_arch and np.ndim(split) == 0 and np.ndim(p) == 0
-    n = np.broadcast_shapes((archs.shape[0],), np.shape(np.atleast_1d(split)), np.shape(np.atleast_1d(p)))[0]
+    scalar = one_arch and split_given.ndim == 0 and p_given.ndim == 0
+    n = np.broadcast_shapes((archs.shape[0],), np.atleast_1d(split_given).shape, np.atleast_1d(p_given).shape)[0]
     archs = np.ascontiguousarray(np.broadcast_to(archs, (n, sp.n_layers)))
-    splits = np.ascontiguousarray(np.broadcast_to(np.atleast_1d(np.asarray(split, dtype=np.int64)), (n,)))
-    ps = np.ascontiguousarray(np.broadcast_to(np.atleast_1d(np.asarray(p, dtype=np.float64)), (n,)))
+    splits = np.ascontiguousarray(np.broadcast_to(np.atleast_1d(split_given), (n,)))
+    ps = np.ascontiguousarray(np.broadcast_to(np.atleast_1d(p_given), (n,)))
     if np.any(~np.isfinite(ps)) or np.any((ps < 0) | (ps >= 1)):
         bad = ps[~((ps >= 0) & (ps < 1))][0]
         raise ValueError(f"loss rate must be in [0, 1), got {bad:g}")
@@ -291,6 +303,21 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
 
 # -- search ---------------------------------------------------------------------------------------
 
+_SEARCH_ARGUMENTS = ("method", "threshold_ms", "loss", "seed", "space", "surrogate", "surrogate_dropout", "force",
+                     "surrogate_no_dropout", "tables", "trace")
+
+
+def _search_options() -> tuple[str, ...]:
+    from dataclasses import fields
+
+    from nascsim.config import SearchConfig
+
+    return tuple(f.name for f in fields(SearchConfig) if f.name not in _SEARCH_ARGUMENTS)
+
+
+SEARCH_OPTIONS = _search_options()  # the SearchConfig fields search() takes as **options
+
+
 def search(method: str = "nasc", threshold_ms: float = 30.0, loss: float = 0.0, seed: int = 0, *, space="fbnet",
            surrogate=None, surrogate_dropout=None, surrogate_no_dropout=None, tables=None, trace: bool = False,
            force: bool = False, **options) -> dict:
@@ -308,15 +335,24 @@ def search(method: str = "nasc", threshold_ms: float = 30.0, loss: float = 0.0, 
     The record's accuracy is a fraction; ``Delta_max`` is ``inf`` unless set (``--json`` writes
     non-finite numbers as strings, see :func:`json_safe`). A search of more than
     :data:`nascsim.limits.MAX_SEARCH_SAMPLES` samples (steps x λ) needs ``force=True``.
+
+    Values are taken as given, never rounded or converted: an integer field (``seed``,
+    ``steps``, ``lam``, ``fixed_split``, ...) takes a Python or numpy integer, not a float or a
+    bool; a number field a number, not text. Anything else, and any keyword that names no
+    option, is refused (``ValueError`` naming the value; ``TypeError`` naming the keyword, with
+    the name it was probably meant to be).
     """
     from nascsim.config import SearchConfig
     from nascsim.methods import run_search
     from nascsim.methods.common import validate
 
+    check_names("search", options, SEARCH_OPTIONS, hints=_SEARCH_ARGUMENTS)
+    if not isinstance(trace, bool):
+        raise ValueError(f"trace must be True or False, got {trace!r}")
     sp = _space(space)
-    if "loss_set" in options:
-        options["loss_set"] = tuple(float(x) for x in options["loss_set"])
-    config = SearchConfig(method=method, threshold_ms=float(threshold_ms), loss=float(loss), seed=int(seed),
+    if isinstance(options.get("loss_set"), np.ndarray):
+        options["loss_set"] = options["loss_set"].tolist()
+    config = SearchConfig(method=method, threshold_ms=threshold_ms, loss=loss, seed=seed,
                           space=sp.name, tables=_tables_path(tables), **options)
     validate(config)
     from nascsim.limits import check_search_work
@@ -368,24 +404,46 @@ class MethodsSearch:
         return run_search_group(configs, surrogates)
 
 
-def sweep(thresholds="10:40:5", losses="0:0.5:0.1", methods=("nasc", "hwnas", "hwnas-dropout"), seeds=25, *,
+class _Default:
+    """A parameter's default value, told apart from the same value passed (so that a value and
+    its older alias given together are refused, whatever the value); shown as the value."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+# sweep's older argument names, kept working (README, scripts): old -> the name search() uses
+SWEEP_ALIASES = {"thresholds": "threshold_ms", "losses": "loss", "methods": "method"}
+
+
+def sweep(threshold_ms=_Default("10:40:5"), loss=_Default("0:0.5:0.1"),
+          method=_Default(("nasc", "hwnas", "hwnas-dropout")), seeds=_Default(25), *,
           out=None, jobs: int | None = None, executor: str = "local", address: str | None = None,
           surrogate=None, surrogate_dropout=None, surrogate_no_dropout=None, tables=None,
           progress=None, force: bool = False, **axes):
     """A grid of searches; returns one row per run as a polars DataFrame (``.to_pandas()`` works).
 
-    ``thresholds`` (ms) and ``losses``: a sequence, one number, or text in the CLI's syntax
-    (``"10:40:5"``, ``"0,0.2"``); ``methods``: names (a sequence or ``"nasc,hwnas"``); ``seeds``: a
-    count (seeds 0..N-1, the same for every method: paired) or a sequence of seeds. ``axes``: any
-    other :class:`~nascsim.config.SearchConfig` field, one value or several (an axis):
-    ``eps_lat=[0.5, 1, 2]``, ``steps=2000``, ``space="extended"``.
+    The arguments of :func:`search`, each one value or several (an axis): ``threshold_ms`` and
+    ``loss``: a number, a sequence, or text in the CLI's syntax (``"10:40:5"``, ``"0,0.2"``);
+    ``method``: names (a sequence or ``"nasc,hwnas"``); ``seeds``: a count (seeds 0..N-1, the
+    same for every method: paired) or a sequence of seeds, or instead ``seed=``, the seed or
+    seeds themselves as in :func:`search`. ``axes``: any other
+    :class:`~nascsim.config.SearchConfig` field: ``eps_lat=[0.5, 1, 2]``, ``steps=2000``,
+    ``space="extended"``. The older names ``thresholds``, ``losses`` and ``methods`` still work
+    (the first three arguments, by position, are the same). Values are checked as in
+    :func:`search` (integers are integers: no floats, no bools); a keyword that names no field
+    is refused (``TypeError``, with the name it was probably meant to be).
 
     ``out``: a result folder (``nascsim sweep --out``): runs already stored there are not run
     again (resume), and the frame holds this grid's rows from it; None runs in a temporary folder.
-    ``jobs``, ``executor``, ``address``: as on the command line (``jobs=None``: all cores).
-    Surrogates as in :func:`search`. ``progress``: None (quiet) or a callable ``f(n)`` called with
-    the number of runs of each committed batch. A grid of more than
-    :data:`nascsim.sweep.grid.MAX_RUNS` runs, or more work than the limits of
+    ``jobs``, ``executor``, ``address``: as on the command line (``jobs=None``: all cores; the
+    worker processes do not re-run the calling script, so a script needs no
+    ``if __name__ == "__main__":`` guard). Surrogates as in :func:`search`. ``progress``: None
+    (quiet) or a callable ``f(n)`` called with the number of runs of each committed batch. A grid
+    of more than :data:`nascsim.sweep.grid.MAX_RUNS` runs, or more work than the limits of
     :mod:`nascsim.limits` (steps x λ per search and summed), needs ``force=True``.
     """
     from nascsim.methods.common import validate
@@ -395,12 +453,11 @@ def sweep(thresholds="10:40:5", losses="0:0.5:0.1", methods=("nasc", "hwnas", "h
     from nascsim.sweep.run import execute, pending_configs, surrogate_id
     from nascsim.sweep.store import ResultStore, SweepSpec
 
-    given = dict(axes)
+    given = _sweep_axes(dict(threshold_ms=threshold_ms, loss=loss, method=method), seeds, axes)
+    jobs = _sweep_options(out, jobs, progress)
     if "space" in given:
         sp = given["space"]
         given["space"] = [_space(s).name for s in ([sp] if isinstance(sp, str) or not isinstance(sp, (list, tuple)) else sp)]
-    given.update(threshold_ms=_axis(thresholds), loss=_axis(losses), method=_axis(methods))
-    given["seed"] = range(int(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
     if tables is not None:
         given["tables"] = [_tables_path(tables)]
     grid = Grid.build(**given)
@@ -434,7 +491,70 @@ def sweep(thresholds="10:40:5", losses="0:0.5:0.1", methods=("nasc", "hwnas", "h
 
 
 def _axis(values):
-    """Grid values from text, one value or a sequence."""
-    if isinstance(values, str) or not isinstance(values, Iterable):
-        return values if isinstance(values, str) else [values]
-    return list(values)
+    """Grid values from text, one value or a sequence (numpy scalars as the Python values they
+    hold, so that the grid's checks see ``np.True_`` as the bool it is)."""
+    if isinstance(values, (str, range)):
+        return values  # text for the grid to parse; a range of ints, its size checked by the grid
+    if not isinstance(values, Iterable):
+        return [plain(values)]
+    return [plain(v) for v in values]
+
+
+def _sweep_axes(main: dict, seeds, axes: dict) -> dict:
+    """The grid's fields from :func:`sweep`'s arguments: the main axes (an older alias in place
+    of its name), the seeds (a count, a sequence, or ``seed=``) and the other fields in ``axes``
+    (``TypeError`` for a keyword that names none, or for a value given under two names)."""
+    from nascsim.sweep.grid import FIELD_NAMES
+
+    axes = dict(axes)
+    for old, name in SWEEP_ALIASES.items():
+        if old in axes:
+            if not isinstance(main[name], _Default):
+                raise TypeError(f"sweep() got {name!r} and its older name {old!r}; give one")
+            main[name] = axes.pop(old)
+    fields = [f for f in FIELD_NAMES if f not in main and f != "tables"]
+    check_names("sweep", axes, fields, hints=[*main, "seeds", *_SWEEP_OPTIONS])
+    given = {name: _axis(v.value if isinstance(v, _Default) else v) for name, v in main.items()}
+    if "seed" in axes:
+        if not isinstance(seeds, _Default):
+            raise TypeError("sweep() got 'seeds' (a count or the seeds) and 'seed' (the seeds); give one")
+    else:
+        axes["seed"] = _seed_values(seeds.value if isinstance(seeds, _Default) else seeds)
+    return {**given, **{name: _axis(v) for name, v in axes.items()}}
+
+
+_SWEEP_OPTIONS = ("out", "jobs", "executor", "address", "surrogate", "surrogate_dropout", "surrogate_no_dropout",
+                  "tables", "progress", "force")
+
+
+def _seed_values(seeds) -> list | range:
+    """``seeds`` of :func:`sweep`: a count N (seeds 0..N-1) or a sequence of integer seeds (the
+    grid checks their range)."""
+    from nascsim._args import is_integer
+    from nascsim.sweep.grid import MAX_RANGE_VALUES
+
+    if is_integer(seeds):
+        if seeds < 1:
+            raise ValueError(f"seeds must be a count of at least 1 or a sequence of seeds, got {seeds}")
+        return range(int(seeds))  # the grid refuses more than MAX_RANGE_VALUES
+    if isinstance(seeds, range):
+        return seeds
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise ValueError(f"seeds must be a count (an integer) or a sequence of seeds, got {seeds!r}")
+    if hasattr(seeds, "__len__") and len(seeds) > MAX_RANGE_VALUES:
+        raise ValueError(f"seeds: {len(seeds):,} seeds, more than {MAX_RANGE_VALUES:,}")
+    return integers("seeds", list(seeds)).tolist()
+
+
+def _sweep_options(out, jobs, progress) -> int | None:
+    """``jobs`` of :func:`sweep` as an int (or None); ``ValueError`` naming a bad ``out``,
+    ``jobs`` or ``progress``."""
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise ValueError(f"out must be a folder path or None, got {out!r}")
+    if progress is not None and not callable(progress):
+        raise ValueError(f"progress must be None or a callable f(n), got {progress!r}")
+    if jobs is None:
+        return None
+    if integer("jobs", jobs) < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    return int(jobs)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import decimal
 import itertools
 import math
+import numbers
 import typing
 from dataclasses import dataclass, fields
 from decimal import Decimal, InvalidOperation
@@ -163,11 +164,17 @@ def _scalar(kind: str, item: Any, name: str) -> Any:
         if t in _FALSE:
             return False
         raise ValueError(f"{name}: expected true or false, got {_clip(repr(item))}")
+    if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+        item = int(item)  # numpy integers too
+    elif isinstance(item, numbers.Real) and not isinstance(item, (float, bool)):
+        item = float(item)  # numpy float32 and the like
     if isinstance(item, bool) or not isinstance(item, (int, float, str, Decimal)):
-        raise ValueError(f"{name}: expected a number, got {_clip(repr(item))}")
+        raise ValueError(f"{name} must be {'an integer' if base == 'int' else 'a number'}, got {_clip(repr(item))}")
     if base == "int":
         if isinstance(item, int):
             return item
+        if isinstance(item, float):  # a float is not an integer, however round (2.0 included)
+            raise ValueError(f"{name} must be an integer, got {item!r}")
         return _to_int(_decimal(str(item), name), name)
     # float: exact decimal -> nearest float, so "0.3" and 0.1 * 3 (in decimal) agree
     if isinstance(item, float):

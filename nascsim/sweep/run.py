@@ -70,13 +70,19 @@ def run_batch(configs: Sequence[dict], surrogates: dict | None, search: Search |
 _WORKER_SURROGATES: dict | None = None
 
 
-def _init_worker(surrogates: dict | None, parent_pid: int | None = None) -> None:
-    """A local worker's set-up: the surrogates, and a watch that ends the worker as soon as the
-    sweep that started it is gone (killed with SIGKILL included), so no orphan keeps computing."""
+def _init_worker(surrogates_file: str | None, parent_pid: int | None = None) -> None:
+    """A local worker's set-up: a watch that ends the worker as soon as the sweep that started it
+    is gone (killed with SIGKILL included), so no orphan keeps computing, then the surrogates,
+    read from the file the sweep wrote (not sent down the start-up pipe: a worker that died
+    before reading a large start-up message left its parent blocked on the pipe forever)."""
     global _WORKER_SURROGATES
-    _WORKER_SURROGATES = surrogates
     if parent_pid is not None:
         watch_parent(parent_pid)
+    if surrogates_file is not None:
+        import pickle
+
+        with open(surrogates_file, "rb") as fh:
+            _WORKER_SURROGATES = pickle.load(fh)  # written by this sweep's parent process (execute)
 
 
 def check_address(address: str) -> str:
@@ -139,8 +145,8 @@ def execute(
     after each commit with the number of runs it held (progress). Returns the number run.
 
     ``executor="local"`` with ``jobs == 1`` (or a single batch) runs in this process; with more
-    jobs on a pool of spawned processes (spawned, not forked: the parent holds polars and numba
-    threads). ``executor="dask"`` connects to the scheduler at ``address`` (waiting up to
+    jobs on a pool of spawned processes (:func:`_run_pool`: not forked, and not re-running the
+    calling script, so a script needs no ``__main__`` guard). ``executor="dask"`` connects to the scheduler at ``address`` (waiting up to
     ``connect_timeout``, default :data:`CONNECT_TIMEOUT`) before anything is run or written, then
     submits the batches to it (or uses ``client``, from :func:`connect_dask`, left open). Local
     workers end when this process dies (:func:`watch_parent`).
@@ -149,8 +155,8 @@ def execute(
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}")
     jobs = default_jobs() if jobs is None else jobs
-    if jobs < 1:
-        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     if not configs:
         return 0
     if executor == "dask":
@@ -172,22 +178,44 @@ def execute(
         for b in work:
             commit(run_batch(b, surrogates, search))
         return len(configs)
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")  # no fork of a parent holding polars/numba threads
-    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx,
-                             initializer=_init_worker, initargs=(surrogates, os.getpid())) as pool:
-        pending = {pool.submit(_run_batch_in_worker, b, search) for b in work}
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    commit(f.result())
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
+    _run_pool(work, surrogates, search, min(jobs, len(work)), commit)
     return len(configs)
+
+
+def _run_pool(work: list[list[dict]], surrogates: dict | None, search: Search | None, workers: int,
+              commit: Callable[[list[dict]], None]) -> None:
+    """The batches on ``workers`` spawned processes (not forked: the parent holds polars and numba
+    threads) that do not re-run the calling script (:mod:`nascsim._spawn`) unless ``search``
+    needs a function defined there. A worker that dies (at start-up included) ends the sweep at
+    once with one line (``RuntimeError``); the batches committed so far stay stored."""
+    import pickle
+    import tempfile
+    from concurrent.futures.process import BrokenProcessPool
+
+    from nascsim._spawn import broken_pool_message, context, needs_main
+
+    main = needs_main(search)
+    with tempfile.TemporaryDirectory(prefix="nascsim-workers-") as tmp:
+        surrogates_file = None
+        if surrogates is not None:
+            surrogates_file = os.path.join(tmp, "surrogates.pickle")
+            with open(surrogates_file, "wb") as fh:
+                pickle.dump(surrogates, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context(main=main),
+                                 initializer=_init_worker, initargs=(surrogates_file, os.getpid())) as pool:
+            pending = set()
+            try:
+                pending = {pool.submit(_run_batch_in_worker, b, search) for b in work}
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        commit(f.result())
+            except BrokenProcessPool:
+                raise RuntimeError(broken_pool_message("sweep", main)) from None
+            except BaseException:
+                for f in pending:
+                    f.cancel()
+                raise
 
 
 def connect_dask(address: str | None, timeout: str | None = None):

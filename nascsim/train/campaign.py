@@ -308,10 +308,11 @@ def _worker(settings_d: dict, index: int, t0: float, events, commands, barrier, 
 
 
 def _run_processes(settings: CampaignSettings, t0: float, deadline: float, log: RunLog, n_train: int) -> None:
-    import multiprocessing as mp
     import queue
 
-    ctx = mp.get_context("spawn")
+    from nascsim._spawn import context
+
+    ctx = context()  # spawned lanes that do not re-run the calling script: no __main__ guard needed
     n = len(settings.dropouts)
     events = ctx.Queue()
     commands = [ctx.Queue() for _ in range(n)]
@@ -324,7 +325,9 @@ def _run_processes(settings: CampaignSettings, t0: float, deadline: float, log: 
     calib: dict[int, dict] = {}
     failed: list[str] = []
 
-    def get(timeout: float):
+    def get(timeout: float, any_death: bool = False):
+        """The next event; None at the timeout, when every lane is gone, or (``any_death``: while
+        calibrating, when the other lane would wait at the barrier) when one lane died."""
         end = time.time() + timeout
         while time.time() < end:
             try:
@@ -332,12 +335,16 @@ def _run_processes(settings: CampaignSettings, t0: float, deadline: float, log: 
             except queue.Empty:
                 if not any(p.is_alive() for p in procs):
                     return None
+                if any_death and any(p.exitcode not in (None, 0) for p in procs):
+                    return None
         return None
 
     while len(calib) < n:
-        msg = get(max(1.0, deadline - time.time()))
+        msg = get(max(1.0, deadline - time.time()), any_death=True)
         if msg is None:
-            raise RuntimeError("the lanes died or timed out before calibrating")
+            codes = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            raise RuntimeError("the lanes died or timed out before calibrating"
+                               + (f" (exit code {', '.join(map(str, codes))})" if codes else ""))
         if msg[0] == "error":
             log.doc["traceback"] = msg[3]
             print(msg[3], flush=True)
@@ -387,9 +394,14 @@ def _run_processes(settings: CampaignSettings, t0: float, deadline: float, log: 
         p.join(timeout=max(1.0, deadline + 30 - time.time()))
         if p.is_alive():
             p.terminate()
-    missing = [names[i] for i in range(n) if i not in done]
+    missing = [i for i in range(n) if i not in done]
+
+    def why(i: int) -> str:
+        code = procs[i].exitcode
+        return "no result before the deadline" if code in (None, 0) else f"its process ended with exit code {code}"
+
     if missing or failed:
-        raise RuntimeError("; ".join(failed + [f"{m}: no result before the deadline" for m in missing]))
+        raise RuntimeError("; ".join(failed + [f"{names[i]}: {why(i)}" for i in missing]))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -221,23 +221,31 @@ def _decode_chunk(blobs: list[bytes], wheres: list[str]) -> np.ndarray:
 def decode_images(blobs: list[bytes], wheres: list[str], workers: int | None = None) -> np.ndarray:
     """uint8 (N, 32, 32, 3) of encoded images, in order. From :data:`PARALLEL_FROM` images on,
     chunks decode in spawned processes (up to 8, one per core): the GPU campaign decodes CIFAR-10's
-    60,000 JPEGs inside its time budget."""
+    60,000 JPEGs inside its time budget. A worker that dies ends the call at once (``RuntimeError``,
+    one line)."""
     import os
 
     n = len(blobs)
     workers = workers or min(8, os.cpu_count() or 1)
     if n < PARALLEL_FROM or workers < 2:
         return _decode_chunk(blobs, wheres)
-    import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from nascsim._spawn import broken_pool_message, context
 
     bounds = np.linspace(0, n, 4 * workers + 1).astype(int)
     parts = [(blobs[a:b], wheres[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     from nascsim._children import watch_parent
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=watch_parent,
-                             initargs=(os.getpid(),)) as pool:  # workers end with this process
-        return np.concatenate(list(pool.map(_decode_chunk, *zip(*parts))))
+    # spawned workers that do not re-run the calling script (nascsim._spawn): no __main__ guard
+    # needed; each ends with this process (watch_parent)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context(), initializer=watch_parent,
+                             initargs=(os.getpid(),)) as pool:
+        try:
+            return np.concatenate(list(pool.map(_decode_chunk, *zip(*parts))))
+        except BrokenProcessPool:
+            raise RuntimeError(broken_pool_message("image-decoding", False)) from None
 
 
 def _split_member(name: str) -> tuple[str, str] | None:
