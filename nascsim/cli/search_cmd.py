@@ -82,6 +82,7 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
     from nascsim.config import SearchConfig
     from nascsim.methods import run_search
     from nascsim.methods.common import validate
+    from nascsim.surrogate.provenance import of_record
 
     if (trace_path is not None or trace_plot is not None) and method == "random":
         raise ValueError("--trace records the ASNG distribution; random search has none")
@@ -104,6 +105,7 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
     want_trace = trace_path is not None or trace_plot is not None
     compile_notice(config.lam)
     rec = run_search(config, surrogates, trace=want_trace)
+    rec["provenance"] = of_record(rec, surrogates)
     trace = rec.pop("_trace", None)
     if want_trace and trace is None:
         raise ValueError(f"method {method!r} recorded no trace")
@@ -127,7 +129,8 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
         decided = rec.get("theta_decided_share")
         more = f", {100 * decided:.0f}% of variables decided (max θ >= 0.9)" if decided is not None else ""
         click.echo(f"  θ at the end: mean max-probability of the ops {rec['theta_op_confidence']:.2f}{more}")
-    click.echo(f"  surrogate {rec['surrogate']} (dataset: {rec['dataset']}); search surrogate {rec['search_surrogate']}")
+    click.echo(f"  {rec['provenance']}")
+    click.echo(f"  judged by {rec['surrogate']}; searched with {rec['search_surrogate']}")
 
 
 def surrogate_classes(surrogates: dict) -> int:

@@ -130,7 +130,7 @@ def sweep(ctx, **opts):
             client.close()
     bar.close()
     if not opts["no_report"]:
-        _report(out, cells_plot, quiet)
+        _report(out, cells_plot, quiet, [s for roles in sets.values() for s in roles.values()])
     if quiet:
         click.echo(str(out))
 
@@ -196,20 +196,40 @@ def report(result_dir, scatter, quiet):
         _fail(exc)
 
 
-def _report(out: Path, cells, quiet: bool) -> None:
+def spec_surrogates(spec) -> list:
+    """The surrogate objects a stored sweep ran on, read back from its ``sweep.toml`` for their
+    model cards (the provenance line of the tables and figures); empty when they cannot be
+    loaded as they were (a file since changed or gone, an object)."""
+    from nascsim.api import parse_surrogate_label, surrogate_roles
+    from nascsim.surrogate.validate import SurrogateFileError
+    from nascsim.sweep.run import surrogate_id
+
+    try:
+        roles = parse_surrogate_label(spec.surrogate)
+        sets = {sp: surrogate_roles(sp, **roles) for sp in _spaces(spec.grids())}
+    except (ValueError, TypeError, OSError, SurrogateFileError):
+        return []
+    if surrogate_id(sets) != spec.surrogate_id:
+        return []
+    return [s for r in sets.values() for s in r.values()]
+
+
+def _report(out: Path, cells, quiet: bool, surrogates=None) -> None:
     from nascsim.sweep.plots import write_plots
     from nascsim.sweep.store import open_store
     from nascsim.sweep.summary import write_summaries
 
-    _, store = open_store(out)
+    spec, store = open_store(out)
     frame = store.read()
+    if surrogates is None:
+        surrogates = spec_surrogates(spec)
     if cells:
         present = set(frame.select(["threshold_ms", "loss"]).unique().iter_rows())
         for th, loss in cells:
             if (th, loss) not in present:
                 raise ValueError(f"no runs at threshold {th:g} ms and loss {loss:g} to plot (--scatter {th:g},{loss:g})")
-    text, _ = write_summaries(frame, out)
-    plots = write_plots(frame, out / "plots", cells)
+    text, _ = write_summaries(frame, out, surrogates)
+    plots = write_plots(frame, out / "plots", cells, surrogates)
     if not quiet:
         click.echo(text)
         click.echo(f"\nFull tables (every loss rate): {out / 'summary.txt'}, summary.csv, comparison.csv; "
