@@ -15,7 +15,7 @@ plain outputs (a dict for one answer, a polars DataFrame for many; ``.to_pandas(
 Accuracies, losses and l_SC are fractions and nats as the surrogate gives them (``acc`` 0.27 is
 27%); latency in ms, payload in bits, FLOPs as counted by :mod:`nascsim.flops`.
 
-Plug-in points (see README.md, "Plug-in points"):
+Plug-in points (see docs/plugins.md):
 
 - ``tables=FILE``: a latency table in the schema of ``tables/README.md``; its ``<device>_latency``
   columns name the devices ``head`` and ``tail`` may take. The shipped table is never written.

@@ -50,7 +50,7 @@ def write_trace(trace: dict, path: str) -> None:
 
 @click.command()
 @click.option("--method", default="nasc", show_default=True,
-              help="nasc, hwnas, hwnas-dropout, random, or a registered method (README: Plug-in points).")
+              help="nasc, hwnas, hwnas-dropout, random, or a registered method (docs/plugins.md).")
 @click.option("--threshold", "threshold_ms", default=30.0, show_default=True, type=float, help="Latency threshold T_th in ms.")
 @click.option("--loss", default=0.0, show_default=True, type=float, help="Packet-loss rate at which the final accuracy is reported.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the run's random stream.")

@@ -17,7 +17,7 @@ from nascsim.sweep.grid import MAX_RUNS
 # Measured, not guessed: one search serves the 6 loss rates of a cell (and hwnas / hwnas-dropout
 # share theirs), and a search takes ~55 ms of CPU (paper schedule, shipped surrogate), so the
 # default sweep (7 thresholds x 3 methods x DEFAULT_SEEDS seeds, 325 searches) stores its 3,150
-# runs in about 11 s on 2 workers (README "Measured figures", Speed).
+# runs in about 11 s on 2 workers (docs/performance.md).
 DEFAULT_SEEDS = 25
 DEFAULT_METHODS = "nasc,hwnas,hwnas-dropout"
 
@@ -45,7 +45,7 @@ def _values_help(what: str) -> str:
 @click.option("--thresholds", default="10:40:5", show_default=True, help=_values_help("Latency thresholds T_th in ms"))
 @click.option("--loss", default="0:0.5:0.1", show_default=True, help=_values_help("Packet-loss rates p in [0, 1) at which accuracy is reported"))
 @click.option("--methods", default=DEFAULT_METHODS, show_default=True,
-              help="Comma list of nasc, hwnas, hwnas-dropout, random and registered methods (README: Plug-in points).")
+              help="Comma list of nasc, hwnas, hwnas-dropout, random and registered methods (docs/plugins.md).")
 @click.option("--seeds", default=DEFAULT_SEEDS, show_default=True, type=int, help="Seeds 0..N-1 per cell (the same seeds for every method: paired).")
 @click.option("--space", default=None, help="Search space(s): fbnet, extended. [default: fbnet]")
 @click.option("--head", default=None, help="Head device(s). [default: raspi4]")
