@@ -1,4 +1,4 @@
-"""Measurements shared by the benchmark tests, the gate (compare.py) and the README's speed table
+"""Measurements shared by the benchmark tests, the gate (compare.py) and the speed table of docs/performance.md
 (speed_table.py). CPU time of this process (``time.process_time``), best of several rounds: on a
 shared machine it is less disturbed by other processes than wall time.
 """

@@ -15,7 +15,7 @@ plain outputs (a dict for one answer, a polars DataFrame for many; ``.to_pandas(
 Accuracies, losses and l_SC are fractions and nats as the surrogate gives them (``acc`` 0.27 is
 27%); latency in ms, payload in bits, FLOPs as counted by :mod:`nascsim.flops`.
 
-Plug-in points (see README.md, "Plug-in points"):
+Plug-in points (see docs/plugins.md):
 
 - ``tables=FILE``: a latency table in the schema of ``tables/README.md``; its ``<device>_latency``
   columns name the devices ``head`` and ``tail`` may take. The shipped table is never written.
@@ -250,7 +250,8 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
     ``payload_elements``, ``payload_bits``, ``head_flops``, ``tail_flops``, ``flops``,
     ``E_head_mJ`` (NaN without an energy table), and with a surrogate ``loss``, ``acc``, ``l_sc``,
     ``loss_sd``, ``acc_sd``, ``l_sc_sd`` (sd of one evaluation on the surrogate's evaluation batch;
-    NaN when the predictor has no ``noise_sd``), ``surrogate``, ``dataset``.
+    NaN when the predictor has no ``noise_sd``), ``surrogate``, ``dataset`` and ``provenance`` (the
+    surrogate, its data and whether its model card calls it provisional, in one line).
 
     >>> r = query("k3_e1," * 21 + "k3_e1", split=22, surrogate=None)   # latency only
     >>> round(r["T_head_ms"] + r["T_comm_ms"] + r["T_tail_ms"], 3), r["payload_elements"]
@@ -259,6 +260,7 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
     from nascsim.latency import breakdown_batch, build_latency_model
     from nascsim.space import arch_names
     from nascsim.validate import check_field
+    from nascsim.surrogate.provenance import provenance_line
 
     split_given, p_given = integers("split", split), numbers_array("p", p)
     for name, value in (("head", head), ("tail", tail), ("bits", bits), ("bandwidth", bandwidth), ("source", source)):
@@ -292,6 +294,7 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
             out[f"{key}_sd"] = np.asarray(sd(target, archs, splits, pp), dtype=np.float64) if sd else np.full(n, np.nan)
         out["surrogate"] = [str(getattr(sur, "id", type(sur).__name__))] * n
         out["dataset"] = [str(getattr(sur, "dataset", ""))] * n
+        out["provenance"] = [provenance_line([sur])] * n
     if scalar:
         row = {k: (v[0] if isinstance(v, list) else v[0].item()) for k, v in out.items()}
         row["E_head_mJ"] = None if not math.isfinite(row["E_head_mJ"]) else row["E_head_mJ"]
@@ -333,8 +336,10 @@ def search(method: str = "nasc", threshold_ms: float = 30.0, loss: float = 0.0, 
     Δ, ε_θ, each sample's objective and the split marginal (what ``--trace`` writes).
 
     The record's accuracy is a fraction; ``Delta_max`` is ``inf`` unless set (``--json`` writes
-    non-finite numbers as strings, see :func:`json_safe`). A search of more than
-    :data:`nascsim.limits.MAX_SEARCH_SAMPLES` samples (steps x λ) needs ``force=True``.
+    non-finite numbers as strings, see :func:`json_safe`); ``provenance`` names the surrogates
+    that searched and judged it, their data and whether their model cards call them provisional.
+    A search of more than :data:`nascsim.limits.MAX_SEARCH_SAMPLES` samples (steps x λ) needs
+    ``force=True``.
 
     Values are taken as given, never rounded or converted: an integer field (``seed``,
     ``steps``, ``lam``, ``fixed_split``, ...) takes a Python or numpy integer, not a float or a
@@ -345,6 +350,7 @@ def search(method: str = "nasc", threshold_ms: float = 30.0, loss: float = 0.0, 
     from nascsim.config import SearchConfig
     from nascsim.methods import run_search
     from nascsim.methods.common import validate
+    from nascsim.surrogate.provenance import of_record
 
     check_names("search", options, SEARCH_OPTIONS, hints=_SEARCH_ARGUMENTS)
     if not isinstance(trace, bool):
@@ -363,6 +369,7 @@ def search(method: str = "nasc", threshold_ms: float = 30.0, loss: float = 0.0, 
     if message:
         warnings.warn(message, UserWarning, stacklevel=2)
     rec = run_search(config, roles, trace=trace)
+    rec["provenance"] = of_record(rec, roles)
     raw = rec.pop("_trace", None)
     if trace:
         if raw is None:
@@ -437,6 +444,10 @@ def sweep(threshold_ms=_Default("10:40:5"), loss=_Default("0:0.5:0.1"),
     :func:`search` (integers are integers: no floats, no bools); a keyword that names no field
     is refused (``TypeError``, with the name it was probably meant to be).
 
+    Columns: those of the result store (``polars.read_parquet("DIR/runs")``) and ``provenance``,
+    the surrogates that searched and judged each run, their data and whether their model cards
+    call them provisional.
+
     ``out``: a result folder (``nascsim sweep --out``): runs already stored there are not run
     again (resume), and the frame holds this grid's rows from it; None runs in a temporary folder.
     ``jobs``, ``executor``, ``address``: as on the command line (``jobs=None``: all cores; the
@@ -485,9 +496,24 @@ def sweep(threshold_ms=_Default("10:40:5"), loss=_Default("0:0.5:0.1"),
     import polars as pl
 
     order = {c.content_hash(): i for i, c in enumerate(cells)}
-    return (frame.filter(pl.col("config_hash").is_in(list(order)))
-            .with_columns(pl.col("config_hash").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
-            .sort("_order").drop("_order"))
+    frame = (frame.filter(pl.col("config_hash").is_in(list(order)))
+             .with_columns(pl.col("config_hash").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
+             .sort("_order").drop("_order"))
+    return with_provenance(frame, [s for roles in sets.values() for s in roles.values()])
+
+
+def with_provenance(frame, surrogates):
+    """``frame`` (sweep rows) with a ``provenance`` column: per row, the line naming the
+    surrogates that searched and judged it (:func:`nascsim.surrogate.provenance.provenance_line`)."""
+    import polars as pl
+
+    from nascsim.surrogate.provenance import provenance_line
+
+    by_id = {s.id: s for s in surrogates}
+    pairs = frame.select("surrogate", "search_surrogate").unique().rows()
+    lines = {f"{a}\t{b}": provenance_line(by_id[i] for i in (a, b) if i in by_id) for a, b in pairs}
+    key = pl.concat_str(pl.col("surrogate"), pl.col("search_surrogate").fill_null(""), separator="\t")
+    return frame.with_columns(key.replace_strict(lines, return_dtype=pl.String).alias("provenance"))
 
 
 def _axis(values):

@@ -13,8 +13,7 @@ raises ``ValueError`` naming the field, the domain and the value, in one line::
 Ranges are finite on purpose. Each bound says what lies beyond it: a value NaN or infinity turns
 into a NaN objective or a silent no-op search, an integer past 2**63 wraps in numba, and a huge
 λ or step count asks for more memory or time than any machine has. The ASNG bounds (α, δ0,
-Δ_max) keep its step β = δ0 / (Δ sqrt(N)) below 2, where the update of s turns NaN (README,
-"Input contract": on the shipped surrogates, α = 0.5, δ0 = 100 and Δ_max = 1e-9 each end a search
+Δ_max) keep its step β = δ0 / (Δ sqrt(N)) below 2, where the update of s turns NaN (docs/input-contract.md: on the shipped surrogates, α = 0.5, δ0 = 100 and Δ_max = 1e-9 each end a search
 of the paper's length with Δ = NaN).
 """
 

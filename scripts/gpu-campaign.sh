@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole GPU call of the supernet campaign (README, "GPU campaign"): check the GPU, copy the
+# The whole GPU call of the supernet campaign (docs/gpu-campaign.md): check the GPU, copy the
 # CIFAR-10 archives from the carried folder, run `nascsim supernet campaign` so that everything
 # is written inside BUDGET seconds, and leave every file under $OUT (at most 4 files, no folders).
 #

@@ -323,34 +323,6 @@ def test_entry_point_methods_are_found_by_name(monkeypatch):
     assert "nasc-ep" in registry.method_names()
 
 
-# -- the README --------------------------------------------------------------------------------
-
-def readme_blocks(section: str) -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", body, flags=re.S)
-
-
-def test_the_readme_examples_run_in_order(tmp_path, monkeypatch):
-    """The python blocks of "Python API" then "Plug-in points", as a reader would run them."""
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "tables").symlink_to(ROOT / "tables")
-    globs: dict = {}
-    try:
-        for section in ("Python API", "Plug-in points"):
-            blocks = readme_blocks(section)
-            assert blocks, section
-            for i, block in enumerate(blocks):
-                test = doctest.DocTestParser().get_doctest(block, globs, f"{section} #{i}", "README.md", 0)
-                runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-                runner.run(test, clear_globs=False)
-                assert runner.summarize(verbose=False).failed == 0, f"{section} #{i}"
-                globs = test.globs
-    finally:
-        if "nasc-margin" in nascsim.method_names():
-            nascsim.unregister_method("nasc-margin")
-
-
 def test_missing_torch_message_names_the_checkout_install(monkeypatch):
     from nascsim.train import require_torch
 

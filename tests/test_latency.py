@@ -126,6 +126,6 @@ def test_docs_cite_the_papers_equation_numbers():
     doc = nascsim.latency.__doc__
     assert re.search(r"T_comm\s*=\s*q \* n_h\(a, k\) / r\s+\(eq\. 10", doc)
     assert re.search(r"FLOPs_block / Π_device\s+\(eq\. 8", doc)
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert "T = C/Π from FLOPs (eq. 8), T_comm = D/r = q·n_h/r (eq. 10)" in readme
-    assert "(eq. 9)" not in readme
+    method = (Path(__file__).resolve().parents[1] / "docs" / "method.md").read_text()
+    assert "T = C/Π from FLOPs (eq. 8), T_comm = D/r = q·n_h/r (eq. 10)" in method
+    assert "(eq. 9)" not in method

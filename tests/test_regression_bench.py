@@ -254,6 +254,9 @@ def test_the_report_gives_per_cell_figures_and_paired_comparisons_with_intervals
     md = (tmp_path / "out" / "bench.md").read_text()
     assert md.startswith("# nascsim bench: test-small v1") and "| fbnet T30 p0.5 | random |" in md
     assert "Against the reference (nasc), paired per seed" in r.stdout
+    # the surrogate, its data and status from its model card, in every form of the report
+    assert doc["provenance"].startswith("accuracy surrogate: synthetic-fbnet-dropout-seed0 (synthetic, ")
+    assert doc["provenance"] + "." in md.splitlines() and doc["provenance"] in r.stdout.splitlines()
 
 
 def test_rerunning_the_same_command_resumes_from_the_store(files, tmp_path):

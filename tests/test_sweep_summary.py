@@ -146,11 +146,27 @@ def test_theta_concentration_medians_appear_when_the_records_have_them(runs, tmp
     assert "θ conf" not in write_summaries(runs, tmp_path)[0]  # hidden when the records have no θ fields
 
 
-def test_summary_text_names_the_surrogate_and_its_dataset(runs, tmp_path):
-    text, _ = write_summaries(runs, tmp_path)
+class Card:
+    """A surrogate as the provenance line sees it: id, dataset and model card."""
+
+    def __init__(self, id, note=None, recipe=None):
+        self.id, self.dataset = id, "cifar10"
+        self.card = {"supernet": {"train_device": "cpu", **({"recipe": recipe} if recipe else {})},
+                     **({"note": note} if note else {})}
+
+
+def test_summary_text_names_the_surrogates_their_data_and_provisional_status(runs, tmp_path):
+    cards = [Card("made-up-dropout", "Provisional: a short run"),
+             Card("made-up-plain", recipe={"width": 0.25, "resolution": 16})]
+    text, _ = write_summaries(runs, tmp_path, cards)
     first = text.splitlines()[0]
-    assert first.startswith("accuracy surrogate:") and "(cifar10)" in first
+    assert first == ("accuracy surrogates: made-up-dropout (cifar10, full width, CPU supernet, PROVISIONAL); "
+                     "made-up-plain (cifar10, proxy width 0.25 at 16 px, CPU supernet); "
+                     "see `nascsim surrogate show`")
     assert (tmp_path / "summary.txt").read_text().splitlines()[0] == first
+    text, _ = write_summaries(runs, tmp_path)  # no model cards at hand: ids and datasets from the rows
+    assert text.splitlines()[0] == ("accuracy surrogates: made-up-dropout (cifar10, no model card); "
+                                    "made-up-plain (cifar10, no model card)")
 
 
 def test_other_axes_become_variants_of_each_method(runs):
@@ -204,7 +220,7 @@ def test_wilcoxon_without_differences_gives_p_one():
 def test_plots_are_written_as_png_and_pdf(runs, tmp_path):
     paths = write_plots(runs, tmp_path / "plots", cells=[(30.0, 0.4)])
     names = sorted(p.name for p in paths)
-    for stem in ("scatter_T30_p0.4", "feasibility_heatmap", "accuracy_vs_threshold", "split_histogram"):
+    for stem in ("scatter_T30_p0.4", "feasibility_vs_threshold", "accuracy_vs_threshold", "split_histogram"):
         assert f"{stem}.png" in names and f"{stem}.pdf" in names
     for p in paths:
         head = p.read_bytes()[:8]
@@ -216,7 +232,7 @@ def test_plots_name_the_surrogates_and_their_dataset(runs):
     from nascsim.sweep.plots import provenance
 
     text = provenance(runs)
-    assert "made-up-dropout (cifar10)" in text and "made-up-plain (cifar10)" in text
+    assert "made-up-dropout (cifar10" in text and "made-up-plain (cifar10" in text
 
 
 def test_a_scatter_cell_without_runs_is_refused_before_writing(runs, tmp_path):

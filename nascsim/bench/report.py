@@ -37,6 +37,7 @@ def build(plan, out: Path, summary: list[dict], comparisons: list[dict], baselin
                   "seeds": plan.seeds, "methods": list(plan.methods), "reference": plan.reference,
                   "confidence": s.confidence, "check_confidence": s.check_confidence, "tolerance": s.tolerance},
         "identity": plan.identity,
+        "provenance": provenance(plan),
         "out": str(out),
         "runs": plan.n_runs, "searches": plan.n_searches, "ran_now": ran, "wall_s": round(wall_s, 3),
         "notes": list(plan.notes),
@@ -58,6 +59,14 @@ def build(plan, out: Path, summary: list[dict], comparisons: list[dict], baselin
     return doc
 
 
+def provenance(plan) -> str:
+    """The surrogates' provenance line (names, data, provisional status from their model cards;
+    :func:`nascsim.surrogate.provenance.provenance_line`)."""
+    from nascsim.surrogate.provenance import provenance_line
+
+    return provenance_line(s for _, _, sets in plan.groups for roles in sets.values() for s in roles.values())
+
+
 def short(doc: dict) -> dict:
     """What ``--json`` prints: the verdict, the moves that are not ``ok``, counts, identity and
     where the full report is."""
@@ -65,7 +74,7 @@ def short(doc: dict) -> dict:
     return {
         "verdict": doc["verdict"], "exit_code": doc["exit_code"],
         "suite": {k: doc["suite"][k] for k in ("name", "version", "methods", "reference", "seeds")},
-        "identity": doc["identity"], "runs": doc["runs"], "searches": doc["searches"], "ran_now": doc["ran_now"],
+        "identity": doc["identity"], "provenance": doc["provenance"], "runs": doc["runs"], "searches": doc["searches"], "ran_now": doc["ran_now"],
         "wall_s": doc["wall_s"], "notes": doc["notes"],
         "baseline": None if b is None else {
             "file": b["file"], "checked": b["checked"], "regressed": b["regressed"],
@@ -198,7 +207,7 @@ def markdown(doc: dict) -> str:
     """The report as Markdown."""
     s = doc["suite"]
     lines = [f"# nascsim bench: {s['name']} v{s['version']}: {_headline(doc)}", "",
-             _identity_line(doc) + ".", "",
+             _identity_line(doc) + ".", "", doc["provenance"] + ".", "",
              f"{doc['runs']} runs ({doc['searches']} searches, {doc['ran_now']} run now) in {doc['wall_s']:.1f} s; "
              f"results in `{doc['out']}`."]
     lines += [f"\nNote: {n}" for n in doc["notes"]]
@@ -210,7 +219,7 @@ def markdown(doc: dict) -> str:
 def text(doc: dict) -> str:
     """The report as plain text for the terminal."""
     s = doc["suite"]
-    lines = [f"nascsim bench {s['name']} v{s['version']}: {_headline(doc)}", _identity_line(doc)]
+    lines = [f"nascsim bench {s['name']} v{s['version']}: {_headline(doc)}", _identity_line(doc), doc["provenance"]]
     lines += [f"Note: {n}" for n in doc["notes"]]
     for title, body in _sections(doc, _text_table):
         lines += ["", f"{title}:", body]

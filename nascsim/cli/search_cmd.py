@@ -61,7 +61,7 @@ def write_trace(trace: dict, path: str) -> None:
 
 @click.command()
 @click.option("--method", default="nasc", show_default=True,
-              help="nasc, hwnas, hwnas-dropout, random, or a registered method (README: Plug-in points).")
+              help="nasc, hwnas, hwnas-dropout, random, or a registered method (docs/plugins.md).")
 @click.option("--threshold", "threshold_ms", default=30.0, show_default=True, type=float, callback=_rule("threshold_ms"), help="Latency threshold T_th in ms.")
 @click.option("--loss", default=0.0, show_default=True, type=float, callback=_rule("loss"), help="Packet-loss rate at which the final accuracy is reported.")
 @click.option("--seed", default=0, show_default=True, type=int, callback=_rule("seed"), help="Seed of the run's random stream.")
@@ -95,6 +95,7 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
     from nascsim.methods import run_search
     from nascsim.limits import check_search_work
     from nascsim.methods.common import validate
+    from nascsim.surrogate.provenance import of_record
 
     if (trace_path is not None or trace_plot is not None) and method == "random":
         raise ValueError("--trace records the ASNG distribution; random search has none")
@@ -120,6 +121,7 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
     want_trace = trace_path is not None or trace_plot is not None
     compile_notice(config.lam)
     rec = run_search(config, surrogates, trace=want_trace)
+    rec["provenance"] = of_record(rec, surrogates)
     trace = rec.pop("_trace", None)
     if want_trace and trace is None:
         raise ValueError(f"method {method!r} recorded no trace")
@@ -143,7 +145,8 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
         decided = rec.get("theta_decided_share")
         more = f", {100 * decided:.0f}% of variables decided (max θ >= 0.9)" if decided is not None else ""
         click.echo(f"  θ at the end: mean max-probability of the ops {rec['theta_op_confidence']:.2f}{more}")
-    click.echo(f"  surrogate {rec['surrogate']} (dataset: {rec['dataset']}); search surrogate {rec['search_surrogate']}")
+    click.echo(f"  {rec['provenance']}")
+    click.echo(f"  judged by {rec['surrogate']}; searched with {rec['search_surrogate']}")
 
 
 def surrogate_classes(surrogates: dict) -> int:

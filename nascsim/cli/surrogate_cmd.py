@@ -51,7 +51,7 @@ def _progress(quiet: bool):
 def fit(evals, out_dir, name, sid, space, dataset, classes, split_dropout_train, seed, quality, region, monotone, p_model, note, quiet):
     """Fit a surrogate from an evaluation parquet EVALS (hyperparameters by grouped CV).
 
-    The input schema is in the README ("Surrogate input schema"). Trees are fitted on the "main"
+    The input schema is in docs/surrogate.md. Trees are fitted on the "main"
     rows; "lowvar" rows are the report's test targets; "noise" rows feed the noise model only.
     """
     from nascsim.surrogate.evals import load_evaluations

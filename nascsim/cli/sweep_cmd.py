@@ -18,7 +18,7 @@ from nascsim.sweep.grid import MAX_RUNS, MAX_RUNS_FORCED
 # Measured, not guessed: one search serves the 6 loss rates of a cell (and hwnas / hwnas-dropout
 # share theirs), and a search takes ~55 ms of CPU (paper schedule, shipped surrogate), so the
 # default sweep (7 thresholds x 3 methods x DEFAULT_SEEDS seeds, 325 searches) stores its 3,150
-# runs in about 11 s on 2 workers (README "Measured figures", Speed).
+# runs in about 11 s on 2 workers (docs/performance.md).
 DEFAULT_SEEDS = 25
 DEFAULT_METHODS = "nasc,hwnas,hwnas-dropout"
 
@@ -57,7 +57,7 @@ def _values_help(what: str) -> str:
 @click.option("--thresholds", default="10:40:5", show_default=True, help=_values_help("Latency thresholds T_th in ms"))
 @click.option("--loss", default="0:0.5:0.1", show_default=True, help=_values_help("Packet-loss rates p in [0, 1) at which accuracy is reported"))
 @click.option("--methods", default=DEFAULT_METHODS, show_default=True,
-              help="Comma list of nasc, hwnas, hwnas-dropout, random and registered methods (README: Plug-in points).")
+              help="Comma list of nasc, hwnas, hwnas-dropout, random and registered methods (docs/plugins.md).")
 @click.option("--seeds", default=DEFAULT_SEEDS, show_default=True, type=int, callback=_seeds, help="Seeds 0..N-1 per cell (the same seeds for every method: paired).")
 @click.option("--space", default=None, help="Search space(s): fbnet, extended. [default: fbnet]")
 @click.option("--head", default=None, help="Head device(s). [default: raspi4]")
@@ -147,7 +147,7 @@ def sweep(ctx, **opts):
             client.close()
     bar.close()
     if not opts["no_report"]:
-        _report(out, cells_plot, quiet)
+        _report(out, cells_plot, quiet, [s for roles in sets.values() for s in roles.values()])
     if quiet:
         click.echo(str(out))
 
@@ -213,20 +213,40 @@ def report(result_dir, scatter, quiet):
         _fail(exc)
 
 
-def _report(out: Path, cells, quiet: bool) -> None:
+def spec_surrogates(spec) -> list:
+    """The surrogate objects a stored sweep ran on, read back from its ``sweep.toml`` for their
+    model cards (the provenance line of the tables and figures); empty when they cannot be
+    loaded as they were (a file since changed or gone, an object)."""
+    from nascsim.api import parse_surrogate_label, surrogate_roles
+    from nascsim.surrogate.validate import SurrogateFileError
+    from nascsim.sweep.run import surrogate_id
+
+    try:
+        roles = parse_surrogate_label(spec.surrogate)
+        sets = {sp: surrogate_roles(sp, **roles) for sp in _spaces(spec.grids())}
+    except (ValueError, TypeError, OSError, SurrogateFileError):
+        return []
+    if surrogate_id(sets) != spec.surrogate_id:
+        return []
+    return [s for r in sets.values() for s in r.values()]
+
+
+def _report(out: Path, cells, quiet: bool, surrogates=None) -> None:
     from nascsim.sweep.plots import write_plots
     from nascsim.sweep.store import open_store
     from nascsim.sweep.summary import write_summaries
 
-    _, store = open_store(out)
+    spec, store = open_store(out)
     frame = store.read()
+    if surrogates is None:
+        surrogates = spec_surrogates(spec)
     if cells:
         present = set(frame.select(["threshold_ms", "loss"]).unique().iter_rows())
         for th, loss in cells:
             if (th, loss) not in present:
                 raise ValueError(f"no runs at threshold {th:g} ms and loss {loss:g} to plot (--scatter {th:g},{loss:g})")
-    text, _ = write_summaries(frame, out)
-    plots = write_plots(frame, out / "plots", cells)
+    text, _ = write_summaries(frame, out, surrogates)
+    plots = write_plots(frame, out / "plots", cells, surrogates)
     if not quiet:
         from nascsim.limits import printable_lines
 

@@ -1,6 +1,6 @@
 """Read and validate supernet evaluation files (one row per (a, k, p) on one minibatch).
 
-Schema (shared with :mod:`nascsim.train`; the README's "Surrogate input schema" documents it):
+Schema (shared with :mod:`nascsim.train`; docs/surrogate.md documents it):
 ``pair``, ``op00``..``op21``, ``split``, ``p``, ``batch``, ``repeat``, ``loss``, ``acc`` (required),
 ``supernet``, ``arch``, ``n_images``, ``dataset``, ``seed``, ``lowvar``, ``design`` (optional). The
 parquet schema metadata key ``nascsim_supernet`` holds the supernet's training record (dataset,

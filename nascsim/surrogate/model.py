@@ -3,7 +3,7 @@
 File format (``format: "nascsim-surrogate"``, ``format_version: 2``), one JSON object: id (a safe
 name), dataset, space, classes, split_dropout_train, loss_set, card (model card), feature_names,
 flop_check (sum of the FLOP tables the features were computed from), targets ({"loss"|"acc"|"lsc":
-flat trees of :func:`nascsim.surrogate.export.export_trees`}) and noise (README, "Surrogate input schema": {"p": grid,
+flat trees of :func:`nascsim.surrogate.export.export_trees`}) and noise (docs/surrogate.md: {"p": grid,
 "loss": sds, "acc": sds, "lsc": sd, "n_images": int, "shared": {"loss", "acc", "lsc": shares}}).
 Every document is validated completely (:mod:`nascsim.surrogate.validate`) before its arrays are
 assembled; version-1 files are refused with a message to refit. Loading needs numpy and numba

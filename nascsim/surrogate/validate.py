@@ -4,7 +4,7 @@ A surrogate file is data a user may be handed, so :func:`validate_document` chec
 loader and the numba kernels of :mod:`nascsim.surrogate.predict` read: required keys and their
 types, every index (children, features, bitset rows, ``f_idx_map`` rows, tree roots) in range,
 every tree a proper tree (each node reached exactly once from its root: no cycle, no shared or
-orphan node), finite numbers, and the noise section of format version 2 (README, "Surrogate input schema"). The first
+orphan node), finite numbers, and the noise section of format version 2 (docs/surrogate.md). The first
 problem found raises :class:`SurrogateFileError` (a ``ValueError``) with one line naming the file,
 the field and the bad value. Only numpy is needed (no numba, no scikit-learn).
 

@@ -7,14 +7,24 @@ in % everywhere, latency in ms.
   (the nearest cell the sweep has);
 - ``pareto_p<loss>``: one panel per method, every run's (T, accuracy) over all thresholds at one
   loss rate, coloured by T_th, with the method's accuracy-latency Pareto front;
-- ``feasibility_heatmap``: share of feasible runs (%) over the sweep's two main axes (T_th and the
-  loss rate, or the ablation's axes), one panel per method; over one axis, a line plot;
-- ``accuracy_vs_<axis>``: median expected accuracy over all runs (solid) and over feasible runs
-  (dashed, IQR band) vs the sweep's main axis (T_th, or the ablation's axis), one panel per loss rate;
-- ``split_histogram``: how often each split point was chosen, one panel per method.
+- ``feasibility_heatmap``: share of feasible runs (%) over the two main swept axes (T_th and the
+  loss rate, or the ablation's axes), one panel per method -- drawn only where feasibility varies
+  along both axes; where it varies along one (T_th, when one search serves every loss rate of a
+  cell) a line plot ``feasibility_vs_<axis>``, where it varies along none no figure;
+- ``accuracy_vs_<axis>``: every run (dots: the spread over seeds), the median over all runs
+  (solid, with the IQR band) and over feasible runs (dashed) vs the sweep's main axis (T_th, or
+  the ablation's axis), one panel per loss rate (the lowest, the paper's 0.2 and the highest when
+  more than three were swept), one y scale for all panels spanning at least
+  ``MIN_ACC_SPAN`` points; not drawn when no axis has more than one value;
+- ``split_histogram``: how often each split point was chosen, one panel per search.
+
+Methods whose searches are identical (``hwnas`` and ``hwnas-dropout``: one search, one split,
+judged by two surrogates) share one panel in the figures that show only the search (split
+histogram, feasibility), titled with both names (:func:`shared_searches`).
 
 :func:`plot_trace` draws the θ / objective history of one search (``nascsim search --trace-plot``).
-Every figure names the surrogate(s) and the dataset the accuracies come from.
+Every figure names the surrogate(s), the data they came from and whether their model card calls
+them provisional (:func:`nascsim.sweep.summary.provenance`).
 """
 
 from __future__ import annotations
@@ -33,6 +43,10 @@ from nascsim.sweep.summary import provenance, reference_loss, summarize, variant
 FORMATS = ("png", "pdf")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 PAPER_CELLS = {"fbnet": (30.0, 0.2), "extended": (15.0, 0.2)}  # the paper's Figs. 2 and 3
+# one colour per built-in method in every figure (hwnas and its shared-search panel alike)
+METHOD_COLOURS = {"nasc": "tab:green", "hwnas": "tab:blue", "hwnas-dropout": "tab:orange", "random": "tab:gray"}
+OTHER_COLOURS = ("tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+MIN_ACC_SPAN = 2.0  # accuracy points: the least y range of accuracy_vs_<axis>, so that no spread is magnified
 _NUMERIC = (int, float)
 
 
@@ -71,17 +85,34 @@ def _save(fig, out_dir: Path, stem: str) -> list[Path]:
     return paths
 
 
-def _label_expr(columns):
-    """method + the given variant columns, as ``"nasc eps_lat=0.5"``."""
+def _label_expr(columns, method: bool = True):
+    """method + the given variant columns, as ``"nasc eps_lat=0.5"`` (without the method:
+    ``"eps_lat=0.5"``)."""
     import polars as pl
 
-    parts = [pl.col("method")]
+    parts = [pl.col("method")] if method else [pl.lit("")]
     for name in columns:
         col = pl.col(name)
         text = (col.list.eval(pl.element().cast(pl.String)).list.join("/") if name == "loss_set"
                 else col.cast(pl.String).fill_null("none"))
         parts.append(pl.lit(f"{name}=") + text)
     return pl.concat_str(parts, separator=" ")
+
+
+def colours(labels: list[str]) -> dict[str, str]:
+    """A colour per series label: the built-in methods keep theirs in every figure when the labels
+    are plain method names (or ``"hwnas = hwnas-dropout"``); labels with variants, and other
+    methods, take the colours of a fixed cycle in order."""
+    plain = all(" " not in label.replace(" = ", "=") for label in labels)
+    out, k = {}, 0
+    for label in labels:
+        method = label.split(" = ")[0]
+        if plain and method in METHOD_COLOURS:
+            out[label] = METHOD_COLOURS[method]
+        else:
+            out[label] = OTHER_COLOURS[k % len(OTHER_COLOURS)]
+            k += 1
+    return out
 
 
 def main_axes(frame) -> list[str]:
@@ -96,10 +127,16 @@ def main_axes(frame) -> list[str]:
     return sorted(cands, key=lambda c: (order.get(c, 2), -frame[c].n_unique()))
 
 
-def _scale(ax, values) -> None:
-    """Log x scale for a positive axis spanning 20x or more (e.g. ε_lat = 0.05 ... 5)."""
+def _is_log(values) -> bool:
+    """Whether a positive axis spans 20x or more (e.g. ε_lat = 0.05 ... 5): drawn on a log scale."""
     v = [float(x) for x in values if x is not None]
-    if v and min(v) > 0 and max(v) / min(v) >= 20:
+    return bool(v) and min(v) > 0 and max(v) / min(v) >= 20
+
+
+def _scale(ax, values) -> None:
+    """Log x scale for a positive axis spanning 20x or more (:func:`_is_log`)."""
+    v = [float(x) for x in values if x is not None]
+    if _is_log(v):
         ax.set_xscale("log")
         ax.set_xticks(sorted(set(v)), [f"{x:g}" for x in sorted(set(v))])
 
@@ -134,10 +171,12 @@ def scatter(frame, threshold_ms: float, loss: float, out_dir: Path, source: str)
         raise ValueError(f"no runs at threshold {threshold_ms:g} ms and loss {loss:g}")
     f = f.with_columns(_label_expr(variant_columns(f)).alias("label"))
     fig, (ax,) = _figure(1, 6.4, 4.6)
-    for i, label in enumerate(sorted(set(f["label"].to_list()))):
+    labels = sorted(set(f["label"].to_list()))
+    colour = colours(labels)
+    for i, label in enumerate(labels):
         g = f.filter(pl.col("label") == label)
         ok = int((g["T_ms"] <= threshold_ms).sum())
-        ax.scatter(g["T_ms"].to_numpy(), 100 * g["accuracy"].to_numpy(), s=20, alpha=0.7,
+        ax.scatter(g["T_ms"].to_numpy(), 100 * g["accuracy"].to_numpy(), s=20, alpha=0.7, color=colour[label],
                    marker=MARKERS[i % len(MARKERS)], label=f"{label} ({ok}/{len(g)} feasible)")
     ax.axvline(threshold_ms, color="k", linestyle="--", linewidth=1, label=f"T_th = {threshold_ms:g} ms")
     ax.set_xlabel("end-to-end latency T (ms)")
@@ -187,36 +226,109 @@ def pareto(frame, loss: float, out_dir: Path, source: str) -> list[Path]:
     return _save(fig, out_dir, f"pareto_p{loss:g}")
 
 
-# -- over the swept axes ----------------------------------------------------------------------------
+# -- methods that share one search ------------------------------------------------------------------
 
-def feasibility_heatmap(frame, out_dir: Path, source: str) -> list[Path]:
-    """Feasible share (%) over the two main swept axes, one panel per method and remaining variant;
-    a line plot when only one axis is swept."""
+_RESULT = ("split", "T_ms")
+
+
+def shared_searches(frame) -> dict[str, str]:
+    """``{method: panel name}`` with methods whose runs have the same split and latency in every
+    cell and seed (one search judged by two surrogates: ``hwnas`` and ``hwnas-dropout``) mapped
+    to one name, ``"hwnas = hwnas-dropout"``; every other method to itself."""
     import polars as pl
 
-    axes_ = main_axes(frame)
-    f = with_variant(frame).with_columns((pl.col("T_ms") <= pl.col("threshold_ms")).alias("_ok"))
-    x = axes_[0] if axes_ else "threshold_ms"
-    y = axes_[1] if len(axes_) > 1 else None
-    rest = [c for c in variant_columns(frame) if c not in (x, y)]
+    from nascsim.sweep.grid import FIELD_NAMES
+
+    keys = [c for c in FIELD_NAMES if c in frame.columns and c != "method"]
+    f = frame.with_columns(pl.col("method").cast(pl.String), _label_expr(keys, method=False).alias("_key"))
+    methods = sorted(set(f["method"].to_list()))
+    runs = {m: f.filter(pl.col("method") == m).select(["_key", *_RESULT]).sort("_key") for m in methods}
+    names: dict[str, str] = {}
+    for m in methods:
+        if m in names:
+            continue
+        same = [m] + [o for o in methods if o not in names and o != m and runs[o].equals(runs[m])]
+        for o in same:
+            names[o] = " = ".join(same)
+    return names
+
+
+def _merge_shared(frame):
+    """``frame`` with methods that share a search renamed to their panel name and one copy of
+    their rows kept."""
+    import polars as pl
+
+    from nascsim.sweep.grid import FIELD_NAMES
+
+    names = shared_searches(frame)
+    f = frame.with_columns(pl.col("method").cast(pl.String).replace_strict(names, return_dtype=pl.String))
+    return f.unique(subset=[c for c in FIELD_NAMES if c in f.columns], keep="first", maintain_order=True)
+
+
+def _one_per_search(frame):
+    """:func:`_merge_shared`, then one row per search (a search serves every loss rate of its
+    cell)."""
+    from nascsim.sweep.grid import FIELD_NAMES
+
+    f = _merge_shared(frame)
+    return f.unique(subset=[c for c in FIELD_NAMES if c != "loss" and c in f.columns], keep="first",
+                    maintain_order=True)
+
+
+def _shared_note(frame) -> str:
+    merged = sorted({n for n in shared_searches(frame).values() if " = " in n})
+    if not merged:
+        return ""
+    return "; " + ", ".join(merged) + ": one search (same split and latency), shown once"
+
+
+# -- over the swept axes ----------------------------------------------------------------------------
+
+def _varies(s, axis: str, others: list[str]) -> bool:
+    """Whether the ``rate`` column of ``s`` changes along ``axis`` with ``others`` held fixed."""
+    import polars as pl
+
+    if s[axis].n_unique() < 2:
+        return False
+    g = s.group_by(others).agg(pl.col("rate").n_unique().alias("n")) if others else s.select(
+        pl.col("rate").n_unique().alias("n"))
+    return bool((g["n"] > 1).any())
+
+
+def feasibility(frame, out_dir: Path, source: str) -> list[Path]:
+    """Feasible share (%) over the main swept axes along which it varies: a heatmap over two
+    (``feasibility_heatmap``, one panel per method and remaining variant), a line plot over one
+    (``feasibility_vs_<axis>``, every method in one panel), nothing over none."""
+    import polars as pl
+
+    axes_ = main_axes(frame)[:2]
+    f = _merge_shared(with_variant(frame)).with_columns((pl.col("T_ms") <= pl.col("threshold_ms")).alias("_ok"))
+    rest = [c for c in variant_columns(frame) if c not in axes_]
     f = f.with_columns(_label_expr(rest).alias("label"))
-    keys = [x] + ([y] if y else []) + ["label"]
-    s = f.group_by(keys).agg(pl.col("_ok").mean().alias("rate"))
+    s = f.group_by([*axes_, "label"]).agg(pl.col("_ok").mean().alias("rate"))
+    axes_ = [a for a in axes_ if _varies(s, a, [b for b in axes_ if b != a] + ["label"])]
+    if not axes_:
+        return []
+    s = f.group_by([*axes_, "label"]).agg(pl.col("_ok").mean().alias("rate"))
     labels = sorted(set(s["label"].to_list()))
-    fig, panels = _figure(len(labels))
-    xs = sorted(set(s[x].to_list()))
-    if y is None:
-        for ax, label in zip(panels, labels):
+    note = _shared_note(frame)
+    if len(axes_) == 1:
+        (x,) = axes_
+        fig, (ax,) = _figure(1, 6.4, 4.2)
+        for i, label in enumerate(labels):
             g = s.filter(pl.col("label") == label).sort(x)
-            ax.plot(g[x].to_numpy(), 100 * g["rate"].to_numpy(), marker="o", label=label)
-            ax.set_ylim(-3, 103)
-            _scale(ax, xs)
-            ax.set_xlabel(_axis_label(x))
-            ax.set_ylabel("feasible runs (%)")
-            ax.set_title(label, fontsize=9)
-        _title(fig, f"feasibility rate (T <= T_th, %) vs {_axis_label(x)}", source)
-        return _save(fig, out_dir, "feasibility_heatmap")
-    ys = sorted(set(s[y].to_list()))
+            ax.plot(g[x].to_numpy(), 100 * g["rate"].to_numpy(), marker=MARKERS[i % len(MARKERS)], label=label,
+                    color=colours(labels)[label])
+        ax.set_ylim(-3, 103)
+        _scale(ax, s[x].to_list())
+        ax.set_xlabel(_axis_label(x))
+        ax.set_ylabel("feasible runs, T <= T_th (%)")
+        ax.legend(fontsize=8)
+        _title(fig, f"feasibility rate (%) vs {_axis_label(x)}{note}", source)
+        return _save(fig, out_dir, f"feasibility_vs_{_stem(x)}")
+    x, y = axes_
+    xs, ys = sorted(set(s[x].to_list())), sorted(set(s[y].to_list()))
+    fig, panels = _figure(len(labels))
     image = None
     for ax, label in zip(panels, labels):
         grid = np.full((len(xs), len(ys)), np.nan)
@@ -232,64 +344,107 @@ def feasibility_heatmap(frame, out_dir: Path, source: str) -> list[Path]:
         ax.set_ylabel(_axis_label(x))
         ax.set_title(label, fontsize=9)
     fig.colorbar(image, ax=list(panels), label="feasible runs, T <= T_th (%)")
-    _title(fig, "feasibility rate (%), cell = share of runs with T <= T_th", source)
+    _title(fig, f"feasibility rate (%), cell = share of runs with T <= T_th{note}", source)
     return _save(fig, out_dir, "feasibility_heatmap")
 
 
+def _stem(axis: str) -> str:
+    return "threshold" if axis == "threshold_ms" else axis
+
+
+def _panel_values(values: list[float], preferred: float = 0.2) -> list[float]:
+    """The loss rates that get a panel: all of up to three, else the lowest, the one nearest the
+    paper's 0.2 and the highest."""
+    values = sorted(set(values))
+    if len(values) <= 3:
+        return values
+    return sorted({values[0], reference_loss(values, preferred), values[-1]})
+
+
 def accuracy_vs_axis(frame, out_dir: Path, source: str) -> list[Path]:
-    """Median accuracy over all runs (solid) and feasible runs (dashed, IQR band) vs the main
-    swept axis, one panel per loss rate (unless the loss rate is that axis)."""
+    """Every run (dots), the median over all runs (solid, IQR band) and over feasible runs
+    (dashed) vs the main swept axis, one panel per loss rate (unless the loss rate is that axis;
+    see :func:`_panel_values`), one y scale for every panel. Nothing when no axis is swept."""
     import polars as pl
 
     axes_ = main_axes(frame)
-    x = axes_[0] if axes_ else "threshold_ms"
+    if not axes_:
+        return []
+    x = axes_[0]
     panel_by = "loss" if x != "loss" else None
     rest = [c for c in variant_columns(frame) if c != x]
     f = frame.with_columns((pl.col("T_ms") <= pl.col("threshold_ms")).alias("_ok"),
                            _label_expr(rest).alias("label"))
     if x != "threshold_ms" and "threshold_ms" not in rest and f["threshold_ms"].n_unique() > 1:
         f = f.with_columns((pl.col("label") + " T_th=" + pl.col("threshold_ms").cast(pl.String)).alias("label"))
+    panel_values = _panel_values(f[panel_by].to_list()) if panel_by else [None]
+    if panel_by:
+        f = f.filter(pl.col(panel_by).is_in(panel_values))
     keys = [x, "label"] + ([panel_by] if panel_by else [])
     acc_ok = pl.col("accuracy").filter(pl.col("_ok"))
     s = f.group_by(keys).agg(
         pl.col("accuracy").median().alias("all"), acc_ok.median().alias("feas"),
-        acc_ok.quantile(0.25, interpolation="linear").alias("lo"),
-        acc_ok.quantile(0.75, interpolation="linear").alias("hi"))
-    panel_values = sorted(set(s[panel_by].to_list())) if panel_by else [None]
+        pl.col("accuracy").quantile(0.25, interpolation="linear").alias("lo"),
+        pl.col("accuracy").quantile(0.75, interpolation="linear").alias("hi"))
     labels = sorted(set(s["label"].to_list()))
-    fig, panels = _figure(len(panel_values))
+    xs_all = sorted(set(f[x].to_list()))
+    log_x = _is_log(xs_all)
+    fig, panels = _figure(len(panel_values), sharey=True)
     for ax, pv in zip(panels, panel_values):
         for i, label in enumerate(labels):
             g = s.filter(pl.col("label") == label)
+            runs = f.filter(pl.col("label") == label)
             if panel_by:
                 g = g.filter(pl.col(panel_by) == pv)
+                runs = runs.filter(pl.col(panel_by) == pv)
             g = g.sort(x)
             xs = g[x].to_numpy().astype(float)
             med_all, med, lo, hi = (100 * g[c].cast(pl.Float64).fill_null(np.nan).to_numpy()
                                     for c in ("all", "feas", "lo", "hi"))
-            line, = ax.plot(xs, med_all, marker=MARKERS[i % len(MARKERS)], markersize=4, label=label)
-            ax.plot(xs, med, linestyle="--", color=line.get_color(), linewidth=1)
-            ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+            colour = colours(labels)[label]
+            ax.plot(xs, med_all, marker=MARKERS[i % len(MARKERS)], markersize=4, label=f"{label} median",
+                    color=colour)
+            ax.plot(xs, med, linestyle="--", color=colour, linewidth=1)
+            ax.fill_between(xs, lo, hi, color=colour, alpha=0.15, linewidth=0)
+            rx = _jitter(runs[x].to_numpy().astype(float), xs_all, i, len(labels), log_x)
+            ax.scatter(rx, 100 * runs["accuracy"].to_numpy(), s=5, alpha=0.25, color=colour, linewidths=0)
         ax.set_title(f"loss rate p = {pv:g}" if panel_by else "", fontsize=9)
-        _scale(ax, s[x].to_list())
+        _scale(ax, xs_all)
         ax.set_xlabel(_axis_label(x))
         ax.set_ylabel("expected accuracy (%)")
         ax.legend(fontsize=7)
-    _title(fig, f"median expected accuracy vs {_axis_label(x)}: all runs (solid), feasible runs "
-                f"(dashed, IQR band)", source)
-    return _save(fig, out_dir, f"accuracy_vs_{'threshold' if x == 'threshold_ms' else x}")
+    _min_span(panels[0], MIN_ACC_SPAN)
+    _title(fig, f"expected accuracy vs {_axis_label(x)}: every run (dots), median over all runs (solid, IQR band), "
+                f"median over feasible runs (dashed)", source)
+    return _save(fig, out_dir, f"accuracy_vs_{_stem(x)}")
+
+
+def _jitter(x: np.ndarray, grid: list, i: int, n: int, log_x: bool) -> np.ndarray:
+    """``x`` moved by a small offset per series (``i`` of ``n``), so that the dots of the methods
+    at one axis value sit side by side: a fraction of the smallest gap between axis values."""
+    if n < 2 or len(grid) < 2:
+        return x
+    g = np.log(np.asarray(grid, dtype=float)) if log_x else np.asarray(grid, dtype=float)
+    step = 0.25 * float(np.min(np.diff(g))) * (i - (n - 1) / 2) / n
+    return np.exp(np.log(x) + step) if log_x else x + step
+
+
+def _min_span(ax, span: float) -> None:
+    """Widen the y range of ``ax`` (and of the axes sharing it) to at least ``span``, centred."""
+    lo, hi = ax.get_ylim()
+    if hi - lo < span:
+        mid = (lo + hi) / 2
+        ax.set_ylim(mid - span / 2, mid + span / 2)
 
 
 def split_histogram(frame, out_dir: Path, source: str) -> list[Path]:
     import polars as pl
 
-    from nascsim.sweep.grid import FIELD_NAMES
-
-    # one search serves every loss rate of a cell: count searches, not (search, loss rate) rows
-    f = frame.unique(subset=[c for c in FIELD_NAMES if c != "loss" and c in frame.columns], keep="first")
+    # one search serves every loss rate of a cell, and methods sharing a search share a panel
+    f = _one_per_search(frame)
     f = f.with_columns(_label_expr(variant_columns(frame)).alias("label"))
     labels = sorted(set(f["label"].to_list()))
-    fig, axes = _figure(len(labels), sharex=True)
+    fig, axes = _figure(len(labels), sharex=True, sharey=True)
     top = int(max(f["split"].max(), 22))
     for ax, label in zip(axes, labels):
         splits = f.filter(pl.col("label") == label)["split"].to_numpy()
@@ -297,29 +452,32 @@ def split_histogram(frame, out_dir: Path, source: str) -> list[Path]:
         ax.set_title(f"{label} ({len(splits)} searches)", fontsize=9)
         ax.set_xlabel("split point k (0 = after the stem)")
         ax.set_ylabel("searches")
-    _title(fig, "chosen split points, all thresholds (one search serves every loss rate)", source)
+    _title(fig, "chosen split points, all thresholds (one search serves every loss rate)" + _shared_note(frame),
+           source)
     return _save(fig, out_dir, "split_histogram")
 
 
-def write_plots(frame, out_dir: str | os.PathLike, cells: list[tuple[float, float]] | None = None) -> list[Path]:
-    """All figures of a sweep's runs into ``out_dir`` (created); returns the files written."""
+def write_plots(frame, out_dir: str | os.PathLike, cells: list[tuple[float, float]] | None = None,
+                surrogates=()) -> list[Path]:
+    """All figures of a sweep's runs into ``out_dir`` (created); returns the files written.
+    ``surrogates``: the sweep's surrogate objects, whose model cards the figures' provenance line
+    reads (:func:`nascsim.sweep.summary.provenance`)."""
     out = Path(out_dir)
     cells = list(cells) if cells else default_cells(frame)
     present = set(frame.select(["threshold_ms", "loss"]).unique().iter_rows())
     for th, loss in cells:
         if (th, loss) not in present:
             raise ValueError(f"no runs at threshold {th:g} ms and loss {loss:g} to plot")
-    source = provenance(frame)
+    source = provenance(frame, surrogates)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for th, loss in cells:
         paths += scatter(frame, th, loss, out, source)
     paths += pareto(frame, reference_loss(frame["loss"].to_list()), out, source)
-    paths += feasibility_heatmap(frame, out, source)
+    paths += feasibility(frame, out, source)
     paths += accuracy_vs_axis(frame, out, source)
     paths += split_histogram(frame, out, source)
     return paths
-
 
 # -- one search's history ---------------------------------------------------------------------------
 
@@ -379,7 +537,9 @@ def plot_trace(trace, path: str | os.PathLike, record: dict | None = None) -> Pa
     if record is not None:
         title += (f": {record['method']}, T_th {record['threshold_ms']:g} ms, seed {record['seed']}, "
                   f"final split {record['split']}, T {record['T_ms']:.2f} ms"
-                  f"\nsurrogate {record['search_surrogate']} ({record['dataset']})")
+                  f"\n" + "\n".join(textwrap.wrap(record.get("provenance") or
+                                                 f"surrogate {record['search_surrogate']} ({record['dataset']})",
+                                                 int(fig.get_figwidth() * 12), break_on_hyphens=False)))
     fig.suptitle(title, fontsize=9)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=120)

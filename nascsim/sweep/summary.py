@@ -304,28 +304,46 @@ def format_compact(summary, comparison, n_runs: int) -> str:
     return "\n".join(lines)
 
 
-def provenance(frame) -> str:
-    """"surrogate <id> (<dataset>)" for every surrogate the runs' accuracies came from."""
-    pairs = frame.select(["surrogate", "dataset"]).unique().sort("surrogate").iter_rows()
-    return "accuracy surrogate: " + ", ".join(f"{s} ({d})" for s, d in pairs)
+def provenance(frame, surrogates=()) -> str:
+    """One line naming every surrogate that searched or judged the runs, with its data and status
+    (:func:`nascsim.surrogate.provenance.provenance_line`), read from the model cards of
+    ``surrogates`` (surrogate objects; the sweep's own). A surrogate of the runs that is not among
+    them is named with the dataset its rows record."""
+    from nascsim.surrogate.provenance import provenance_line
+
+    known = {str(getattr(s, "id", "")): s for s in surrogates}
+    cols = [c for c in ("surrogate", "search_surrogate") if c in frame.columns]
+    ids = {v for c in cols for v in frame[c].drop_nulls().unique().to_list()}
+    datasets = dict(frame.select(["surrogate", "dataset"]).unique(subset="surrogate").iter_rows())
+    used = [known.get(i) or _Unknown(i, datasets.get(i, "")) for i in sorted(ids)]
+    return provenance_line(used)
 
 
-def write_summaries(frame, out_dir: str | os.PathLike) -> tuple[str, list[Path]]:
+class _Unknown:
+    """A surrogate known only by the id and dataset its rows record (no model card at hand)."""
+
+    def __init__(self, id: str, dataset: str):
+        self.id, self.dataset, self.card = id, dataset, {}
+
+
+def write_summaries(frame, out_dir: str | os.PathLike, surrogates=()) -> tuple[str, list[Path]]:
     """Write ``summary.csv``, ``comparison.csv`` and ``summary.txt`` (atomically) into ``out_dir``;
     returns the compact text (:func:`format_compact`) and the paths. ``summary.txt`` holds the
-    full tables."""
+    full tables. Both texts start with the :func:`provenance` line (``surrogates``: the sweep's
+    surrogate objects, whose model cards it reads)."""
     from nascsim.atomic import atomic_write_bytes
 
     out = Path(out_dir)
     s, c = summarize(frame), compare(frame)
-    text = provenance(frame) + "\n\n" + SUMMARY_TITLE + "\n" + format_summary(s)
+    source = provenance(frame, surrogates)
+    text = source + "\n\n" + SUMMARY_TITLE + "\n" + format_summary(s)
     if len(c):
         text += "\n\n" + COMPARISON_TITLE + "\n" + format_comparison(c)
     paths = []
     for name, data in (("summary.csv", _csv(s)), ("comparison.csv", _csv(c)), ("summary.txt", (text + "\n").encode())):
         atomic_write_bytes(data, out / name)
         paths.append(out / name)
-    compact = provenance(frame) + "\n" + format_compact(s, c, len(frame))
+    compact = source + "\n" + format_compact(s, c, len(frame))
     return compact, paths
 
 

@@ -56,7 +56,7 @@ class Precision:
     @classmethod
     def for_device(cls, device: torch.device) -> "Precision":
         """bf16 + channels_last on CUDA; channels_last alone on a CPU (faster there, where bf16 was
-        slower: README, "GPU campaign")."""
+        slower: docs/gpu-campaign.md)."""
         return cls(amp=device.type == "cuda", channels_last=True)
 
     def autocast(self, device: torch.device):

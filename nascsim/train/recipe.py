@@ -25,7 +25,7 @@ class Recipe:
     """Training knobs. The paper fixes only SGD, uniform sampling, λ_x = 2 and split dropout 0.5.
     The defaults are the campaign's recipe: lr 0.1 (at batch 128) with the header and classifier
     at 0.3x, weight decay 5e-4 on conv and linear weights only, balanced op sampling, depthwise
-    convs initialised by their own fan-out. README ("GPU campaign") gives the CPU trials behind it
+    convs initialised by their own fan-out. docs/gpu-campaign.md gives the CPU trials behind it
     (the header's rate decides whether the loss rises early) and what they do not show.
     """
 
