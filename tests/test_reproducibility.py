@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "repro_fingerprint.py"
 STEPS = 500
 REL = 1e-12
-HANG_GUARD_S = 600  # only against a hung child; the child takes seconds
+HANG_GUARD_S = 1800  # only against a hung child: it takes seconds of CPU, but a starved one may wait minutes
 CHOICES = ("arch_idx", "arch", "split", "feasible", "n_updates", "payload_bits")
 
 
