@@ -4,11 +4,18 @@ Latency is modelled as ``T = FLOPs / Π`` (eq. 8, T = C / Π). Π is fitted per 
 ops of HW-NAS-Bench's CIFAR FBNet table by minimising ``sum (L - F / Π)^2``, whose solution is
 ``Π = sum F^2 / sum F L``. With the FLOP convention of :mod:`nascsim.flops` this reproduces the
 paper's Table III (Edge GPU 8.0213, Raspi 4 2.3562 GFLOPS) to within 0.05%.
+
+Π is the float nearest to that ratio of exact sums (:func:`exact_dot`), not a BLAS dot product:
+a BLAS kernel's summation order depends on the CPU it picks (OpenBLAS's Haswell and SkylakeX
+kernels give Pixel 3 values one unit in the last place apart), and every latency of the ``flops``
+source, hence the search's feasibility tests, is divided by Π. See docs/reproducibility.md.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -26,14 +33,25 @@ class ComputePower:
     r2: float
 
 
+def exact_dot(a: np.ndarray, b: np.ndarray) -> Fraction:
+    """``sum a_i b_i`` of two float vectors, exactly (no rounding, so no summation order)."""
+    return sum((Fraction(x) * Fraction(y) for x, y in zip(a.tolist(), b.tolist())), Fraction(0))
+
+
 def fit_compute_power(latency_ms: np.ndarray, flops: np.ndarray, device: str = "") -> ComputePower:
-    """Eq. 9: Π minimising ``sum (L - F/Π)^2`` over paired entries (latency in ms, FLOPs)."""
+    """Eq. 9: Π minimising ``sum (L - F/Π)^2`` over paired entries (latency in ms, FLOPs).
+
+    Π (in FLOPs per ms) is ``sum F^2 / sum F L`` computed exactly and rounded once, so it is the
+    same float on every machine and for every order of the entries. R² uses correctly rounded
+    sums (``math.fsum``) for the same reason; it is NaN when every latency is the same.
+    """
     L = np.asarray(latency_ms, dtype=np.float64).ravel()
     F = np.asarray(flops, dtype=np.float64).ravel()
-    flops_per_ms = float(F @ F) / float(F @ L)
+    flops_per_ms = float(exact_dot(F, F) / exact_dot(F, L))
     residual = L - F / flops_per_ms
-    ss_tot = float(((L - L.mean()) ** 2).sum())
-    r2 = 1.0 - float(residual @ residual) / ss_tot
+    mean = math.fsum(L.tolist()) / len(L)
+    ss_tot = math.fsum(((L - mean) ** 2).tolist())
+    r2 = 1.0 - math.fsum((residual * residual).tolist()) / ss_tot if ss_tot > 0 else math.nan  # constant L: undefined
     return ComputePower(device, flops_per_ms / 1e6, r2)
 
 

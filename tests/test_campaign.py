@@ -1,6 +1,10 @@
 """``nascsim supernet campaign`` end to end on a CPU: both supernets trained and evaluated in the
 three designs, files `nascsim surrogate fit` accepts, no polars anywhere on the way, the
-two-process mode the GPU runs, and (slow) a whole budget used by the clock."""
+two-process mode the GPU runs, and a whole budget used by the clock.
+
+No test here depends on the machine's speed or load: the budget test runs on a :class:`CostClock`
+(time moves with the images processed), and the runs on the wall clock fix their epochs and pair
+counts and give them a budget (``HANG_GUARD_S``) that only stops a hung run."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from _train_fixtures import write_cifar10  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 NO_POLARS = "import sys; sys.modules['polars'] = None; from nascsim.cli import main; main()"
 MAX_FILES, MAX_BYTES = 8, 16 * 2**20
+HANG_GUARD_S = 1200  # the budget of the wall-clock runs: fixed work of seconds, so this only stops a hung run
 
 # a campaign small enough for a CPU: tiny batches, tiny sets
 TINY = ["--device", "cpu", "--threads", "1", "--valid-images", "32", "--batch-images", "8", "--monitor-images", "8",
@@ -33,7 +38,7 @@ def data(tmp_path_factory):
     return root
 
 
-def campaign(args, timeout=900):
+def campaign(args, timeout=HANG_GUARD_S + 300):
     """The CLI in a fresh interpreter in which ``import polars`` fails."""
     env = {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "NUMBA_NUM_THREADS": "1",
            "PATH": "/usr/bin:/bin"}
@@ -111,7 +116,7 @@ def test_the_campaign_import_path_does_not_import_polars():
 
 def test_a_fixed_plan_campaign_writes_three_designs_for_both_supernets_that_fit_accepts(data, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
-    p, _ = campaign(["--data", data, "--out", out, "--budget-s", "400", "--epochs", "1", "--train-images", "64", *TINY])
+    p, _ = campaign(["--data", data, "--out", out, "--budget-s", HANG_GUARD_S, "--epochs", "1", "--train-images", "64", *TINY])
     assert p.returncode == 0, p.stderr + p.stdout
     assert p.stdout.index("plan (") < p.stdout.index("epoch 1/1")  # the plan is printed first
     log, frames = check_outputs(out)
@@ -125,21 +130,82 @@ def test_a_fixed_plan_campaign_writes_three_designs_for_both_supernets_that_fit_
     assert doc["split_dropout_train"] == 0.5
 
 
-@pytest.mark.slow
-def test_a_campaign_uses_its_budget_by_the_clock_and_ends_inside_it(data, tmp_path, monkeypatch, capsys):
+class CostClock:
+    """A clock that moves only with the work: every image row entering a supernet's stem or its
+    header (training and evaluation alike; a shared evaluation runs the stem once and the header
+    once per pair and loss rate) costs ``row_s`` seconds, and nothing else takes time. Read in
+    place of ``time`` by the campaign's modules, it makes the calibration, the plan and every
+    deadline the same on any machine under any load (a cost model, not a measurement)."""
+
+    strftime, localtime = staticmethod(time.strftime), staticmethod(time.localtime)  # dates: the real ones
+
+    def __init__(self, row_s: float, start: float = 1e6) -> None:  # small: fine float steps
+        self.row_s, self.t = row_s, start
+
+    def time(self) -> float:
+        return self.t
+
+    perf_counter = monotonic = time
+
+
+@pytest.fixture
+def cost_clock(monkeypatch):
+    """Put a :class:`CostClock` (0.02 s per row) in place of the wall clock of the campaign."""
+    import nascsim.train.campaign as campaign_mod
+    import nascsim.train.evaluate as evaluate_mod
+    import nascsim.train.lane as lane_mod
+    import nascsim.train.loop as loop_mod
+    import nascsim.train.supernet as supernet_mod
+
+    clock = CostClock(row_s=0.02)
+
+    def charge(module, inputs):  # a plain function: a deep copy of the model keeps charging this clock
+        clock.t += clock.row_s * inputs[0].shape[0]
+
+    def with_cost(build):
+        def build_and_charge(*args):
+            module = build(*args)
+            module.register_forward_pre_hook(charge)
+            return module
+        return build_and_charge
+
+    for name in ("build_stem", "build_header"):
+        monkeypatch.setattr(supernet_mod, name, with_cost(getattr(supernet_mod, name)))
+    for module in (campaign_mod, lane_mod, evaluate_mod, loop_mod):
+        monkeypatch.setattr(module, "time", clock)
+    return clock
+
+
+def test_a_campaign_uses_its_budget_by_the_clock_and_ends_inside_it(data, tmp_path, monkeypatch, capsys, cost_clock):
+    """The budget is in seconds of the :class:`CostClock`: the plan fills it with epochs and pairs
+    (calibrated on that clock) and the lanes stop inside it, whatever the machine's speed or load."""
+    import torch
+
+    from nascsim.train.campaign import CampaignSettings, run_campaign
+
+    torch.set_num_threads(1)
     out = tmp_path / "out"
-    budget = 90
-    p, wall = campaign(["--data", data, "--out", out, "--budget-s", budget, "--train-images", "512",
-                        *TINY[:-2], "--calibrate-s", "1", "--main-pairs", "40"])
-    assert p.returncode == 0, p.stderr + p.stdout
+    budget = 90.0
+    settings = CampaignSettings(data=str(data), out=str(out), budget_s=budget, device="cpu", threads=1,
+                                train_images=64, valid_images=32, batch_images=8, monitor_images=8, monitor_pairs=2,
+                                noise_images=4, noise_batches=2, noise_pairs=2, lowvar_pairs=2, main_pairs=40,
+                                recipe={"batch_size": 32}, calibrate_s=1.0)
+    start = cost_clock.time()
+    log = run_campaign(settings)
+    print(json.dumps(log["plans"]), cost_clock.time() - start)  # with -s
+    assert cost_clock.time() - start <= budget  # every image the campaign ran was paid for inside the budget
     log, _ = check_outputs(out)
-    assert log["wall_s"] <= budget and wall <= budget + 15  # interpreter start and imports come before the clock
+    assert log["wall_s"] <= budget
+    for name, plan in log["plans"].items():
+        assert plan["epochs"] >= 2, name  # the plan spends the budget: several epochs, ...
+        assert plan["total_s"] >= 0.5 * plan["seconds"], name  # ... most of each lane's share
+    assert log["wall_s"] >= 0.5 * budget
     fit_accepts(out / log["lanes"][1]["file"], tmp_path / "fit", monkeypatch, capsys)
 
 
 def test_two_lane_processes_calibrate_together_and_both_finish(data, tmp_path):
     out = tmp_path / "out"
-    p, _ = campaign(["--data", data, "--out", out, "--budget-s", "400", "--epochs", "1", "--train-images", "64",
+    p, _ = campaign(["--data", data, "--out", out, "--budget-s", HANG_GUARD_S, "--epochs", "1", "--train-images", "64",
                      "--workers", "2", *TINY])
     assert p.returncode == 0, p.stderr + p.stdout
     log, _ = check_outputs(out)

@@ -1,5 +1,9 @@
+from fractions import Fraction
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nascsim.devices import compute_power, fit_compute_power
 from nascsim.tables import LATENCY_DEVICES
@@ -22,3 +26,28 @@ def test_fit_recovers_a_known_compute_power_exactly():
     fit = fit_compute_power(latency_ms, flops)
     assert fit.gflops == pytest.approx(5.0, rel=1e-12)
     assert fit.r2 == pytest.approx(1.0)
+
+
+finite_flops = st.floats(min_value=1e3, max_value=1e9, allow_nan=False, allow_infinity=False)
+finite_latency = st.floats(min_value=1e-4, max_value=1e3, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(finite_flops, finite_latency), min_size=2, max_size=80), st.randoms(use_true_random=False))
+def test_the_fitted_compute_power_is_one_float_whatever_the_order_of_the_entries(pairs, rnd):
+    """Eq. 9 with exact sums: no summation order, so no dependence on a BLAS kernel or a CPU."""
+    shuffled = pairs[:]
+    rnd.shuffle(shuffled)
+    a = fit_compute_power(np.array([p[1] for p in pairs]), np.array([p[0] for p in pairs]))
+    b = fit_compute_power(np.array([p[1] for p in shuffled]), np.array([p[0] for p in shuffled]))
+    assert a.gflops == b.gflops
+    assert a.r2 == b.r2 or (np.isnan(a.r2) and np.isnan(b.r2))
+
+
+def test_the_fitted_compute_power_is_the_exact_least_squares_solution_rounded_once():
+    """Π (FLOPs per ms) = Σ F² / Σ F·L in exact arithmetic, then one rounding (then / 1e6 for GFLOPS).
+    These entries make a float dot product lose the small terms next to the large one."""
+    flops = np.array([1e9, 1.0, 3.0, 7.0, 1e9 + 1.0])
+    latency_ms = np.array([0.1, 3e-4, 7e-4, 1.3e-3, 0.1000000000000001])
+    exact = sum(Fraction(f) ** 2 for f in flops) / sum(Fraction(f) * Fraction(l) for f, l in zip(flops, latency_ms))
+    assert fit_compute_power(latency_ms, flops).gflops == float(exact) / 1e6

@@ -1,12 +1,18 @@
 """Every result of the engine before the speed work (commit 4968e2b, frozen in
-tests/fixtures/engine_v1/) is reproduced bit for bit with that engine's noise model
+tests/fixtures/engine_v1/) is reproduced with that engine's noise model
 (``noise="independent"``, ``minibatch`` = the evaluation files' 1,000 images): θ, Δ, γ, the number
 of updates, the choice, and the method record's arch, split, accuracy, l_SC and T.
 
 Two differences are intended (issue 11, point 2) and pinned here as well: the HWNAS split is now
 chosen with the search's surrogate and the search's kind of noise; the old choices (argmin of the
 expected objective, under the surrogate of the final model) stay reachable through
-``hwnas.choose_split(..., noise="none")``."""
+``hwnas.choose_split(..., noise="none")``.
+
+How exact: every choice (architecture, split, number of updates) must be equal; floats (θ, Δ, γ,
+accuracy, l_SC, T) must agree to a relative 1e-12 (``REL``). The engine is deterministic on any
+x86-64 CPU (docs/reproducibility.md), and the frozen records come out bit for bit on this
+machine's versions; the tolerance is a safety net that keeps a last-place difference (a future
+library's libm, say) from hiding whether a choice changed."""
 
 import numpy as np
 import pytest
@@ -20,6 +26,7 @@ from nascsim.methods.hwnas import choose_split
 from nascsim.objective import LAT_DEVICE, LOSS_P0
 
 CASES = frozen_outputs()["cases"]
+REL = 1e-12  # floats: relative agreement (a safety net; see the module docstring)
 
 
 def _id(case):
@@ -55,8 +62,9 @@ def test_engine_reproduces_theta_delta_and_choice_of_the_frozen_engine(case, set
     want = case["engine"]
     assert res.choice.tolist() == want["choice"]
     if "theta" in want:
-        np.testing.assert_array_equal(res.theta, np.array(want["theta"]))
-        assert (res.Delta, res.gamma, res.n_updates) == (want["Delta"], want["gamma"], want["n_updates"])
+        np.testing.assert_allclose(res.theta, np.array(want["theta"]), rtol=REL, atol=0)
+        assert res.n_updates == want["n_updates"]
+        assert (res.Delta, res.gamma) == pytest.approx((want["Delta"], want["gamma"]), rel=REL, abs=0)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c["config"]["method"].startswith("hwnas")],
@@ -66,7 +74,8 @@ def test_nasc_and_random_records_equal_the_frozen_engine(case, sets):
     rec = run_search(cfg, sets[case["surrogates"]])
     want = case["record"]
     assert (rec["arch_idx"], rec["split"]) == (want["arch_idx"], want["split"])
-    assert (rec["accuracy"], rec["l_sc"], rec["T_ms"]) == (want["accuracy"], want["l_sc"], want["T_ms"])
+    got = (rec["accuracy"], rec["l_sc"], rec["T_ms"])
+    assert got == pytest.approx((want["accuracy"], want["l_sc"], want["T_ms"]), rel=REL, abs=0)
 
 
 HWNAS = [c for c in CASES if c["config"]["method"].startswith("hwnas")]

@@ -276,7 +276,7 @@ def anything():
                      st.lists(st.floats(), max_size=3).map(tuple))
 
 
-@settings(max_examples=300, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from([f for f in RULES if f in SearchConfig.__dataclass_fields__]), anything()))
 def test_any_config_is_either_refused_with_a_value_error_or_within_every_rule(changes):
     """Whatever the fields hold, validation answers with a ValueError or accepts a config whose
@@ -314,7 +314,7 @@ def stand_in():
     return sets
 
 
-@settings(max_examples=25, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(method=st.sampled_from(["nasc", "hwnas", "random"]), threshold=within("threshold_ms"), bits=within("bits"),
        bandwidth=within("bandwidth"), lam=st.integers(2, 16), alpha=within("alpha"), delta0=within("delta0"),
        Delta_max=within("Delta_max"), eps_loss=within("eps_loss"), eps_lat=within("eps_lat"),

@@ -552,6 +552,30 @@ def test_the_committed_ci_baseline_measures_the_shipped_suite_surrogates_and_tab
 
     saved = load_baseline(Path(__file__).resolve().parents[1] / ".ci" / "bench-baseline.json")
     suite = load_suite()
-    assert mismatches(saved["identity"], plan(suite).identity) == []
+    current = plan(suite).identity
+    assert mismatches(saved["identity"], current) == []
     assert saved["seeds"] == suite.seed_list()
     assert sorted(saved["runs"]) == sorted(suite.methods)
+    # ... and was recorded with the search code it ships with (else the report's "search code
+    # changed since the baseline" note is wrong from the first run): after a change to
+    # ENGINE_SOURCES or a method, `nascsim bench --save-baseline .ci/bench-baseline.json`
+    redo = "re-record .ci/bench-baseline.json (nascsim bench --jobs 2 --out /tmp/b --save-baseline .ci/bench-baseline.json)"
+    assert saved["identity"]["engine_digest"] == current["engine_digest"], redo
+    assert saved["identity"]["methods"] == current["methods"], redo
+    assert saved["identity"]["nascsim_version"] == current["nascsim_version"], redo
+
+
+def test_the_engine_digest_is_a_function_of_the_sources_text_alone(tmp_path):
+    """Not of the machine or the checkout: a copy of the sources with Windows line endings (git's
+    ``core.autocrlf``) elsewhere on disk has the same digest; a changed line changes it."""
+    from nascsim.bench.identity import ENGINE_SOURCES, engine_digest
+
+    package = Path(__file__).resolve().parents[1] / "nascsim"
+    for name in ENGINE_SOURCES:
+        copy = tmp_path / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes((package / name).read_bytes().replace(b"\n", b"\r\n"))
+    assert engine_digest(tmp_path) == engine_digest()
+    first = tmp_path / ENGINE_SOURCES[0]
+    first.write_bytes(first.read_bytes() + b"# changed\r\n")
+    assert engine_digest(tmp_path) != engine_digest()

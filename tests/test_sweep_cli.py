@@ -248,6 +248,9 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_result(tmp_path, surrog
     assert resumed.equals(runs_of(reference))
 
 
+HANG_GUARD_S = 60  # far below the killed sweep's remaining work, far above a process's exit under load
+
+
 def children_of(pid: int) -> list[int]:
     """Live (non-zombie) processes whose parent is ``pid`` (Linux /proc)."""
     out = []
@@ -274,7 +277,11 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_workers_and_resource_tracker_end_soon_after_the_sweep_is_killed(tmp_path, surrogate_file):
-    grid = ["--thresholds", "20:35:5", "--loss", "0,0.2", "--seeds", "6", "--steps", "3000",
+    """The workers end because the sweep died, not because their work did: the grid holds minutes
+    of searches (48 of 10 million steps, about 14 s each on this project's machine; longer on a
+    slower or busier one), and the children must be gone well inside ``HANG_GUARD_S`` of the
+    SIGKILL. No wall-clock figure is asserted beyond that guard, so the machine's load cannot fail it."""
+    grid = ["--thresholds", "20:35:5", "--loss", "0,0.2", "--seeds", "6", "--steps", "10000000",
             "--surrogate", surrogate_file, "--jobs", "2", "--no-report", "--quiet"]
     cmd = [sys.executable, "-m", "nascsim", "sweep", *grid, "--out", str(tmp_path / "out")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -289,11 +296,10 @@ def test_workers_and_resource_tracker_end_soon_after_the_sweep_is_killed(tmp_pat
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed = time.monotonic()
-    while any(alive(k) for k in kids) and time.monotonic() - killed < 30:
+    while any(alive(k) for k in kids) and time.monotonic() - killed < HANG_GUARD_S:
         time.sleep(0.05)
     left = [k for k in kids if alive(k)]
     print(f"{len(kids)} child processes gone {time.monotonic() - killed:.2f} s after the SIGKILL")  # with -s
     for k in left:  # never leave them behind, even when the test fails
         os.kill(k, signal.SIGKILL)
     assert left == [], f"processes still running {time.monotonic() - killed:.1f} s after the sweep was killed"
-    assert time.monotonic() - killed < 5

@@ -14,14 +14,24 @@ import hashlib
 import json
 from pathlib import Path
 
-# the modules whose code decides a search's result (their digest is recorded, informational)
+# the modules whose code decides a search's result (their digest is recorded, informational):
+# the engine and its kernels, the latency model with Π and the FLOP counts behind the ``flops``
+# source, the surrogate's prediction and noise model, the noise's random numbers, the kernels'
+# compile options, and the built-in methods
 ENGINE_SOURCES = ("engine.py", "_engine_kernels.py", "asng.py", "_asng_kernels.py", "objective.py",
-                  "latency.py", "_latency_kernels.py", "surrogate/predict.py", "methods/common.py",
+                  "latency.py", "_latency_kernels.py", "devices.py", "flops.py", "_rng_kernels.py", "_jit.py",
+                  "surrogate/predict.py", "surrogate/noise.py", "methods/common.py",
                   "methods/nasc.py", "methods/hwnas.py", "methods/random_search.py")
 
 
 def _sha(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def source_bytes(path: Path) -> bytes:
+    """A source file's bytes with line endings as git stores them (``\\n``): a checkout that
+    converts them (``core.autocrlf`` on Windows) has the same code, hence the same digest."""
+    return path.read_bytes().replace(b"\r\n", b"\n")
 
 
 def surrogate_digest(s) -> str:
@@ -48,14 +58,15 @@ def table_identity(path: str | None) -> dict:
     return {"file": "shipped:" + TABLE_FILE if path is None else p.name, "digest": _sha(blob)}
 
 
-def engine_digest() -> str:
-    """Digest of the search code's sources (:data:`ENGINE_SOURCES`)."""
-    root = Path(__file__).resolve().parent.parent
+def engine_digest(root: Path | None = None) -> str:
+    """Digest of the search code's sources (:data:`ENGINE_SOURCES`, under ``root``: this package
+    by default). A function of the files' text alone: the same on every machine and checkout."""
+    root = Path(__file__).resolve().parent.parent if root is None else Path(root)
     h = hashlib.sha256()
     for name in ENGINE_SOURCES:
         f = root / name
         h.update(name.encode())
-        h.update(f.read_bytes() if f.is_file() else b"<missing>")
+        h.update(source_bytes(f) if f.is_file() else b"<missing>")
     return h.hexdigest()[:16]
 
 
@@ -69,7 +80,7 @@ def method_digest(name: str) -> str:
     fn = get_method(name).run
     try:
         path = inspect.getsourcefile(fn)
-        blob = Path(path).read_bytes() if path else None
+        blob = source_bytes(Path(path)) if path else None
     except (TypeError, OSError):
         blob = None
     name_blob = f"{getattr(fn, '__module__', '')}:{getattr(fn, '__qualname__', repr(fn))}".encode()

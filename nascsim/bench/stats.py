@@ -69,18 +69,21 @@ def _mann_whitney_cdf(n: int, m: int) -> tuple[float, ...]:
     return tuple(out)
 
 
-def _signed_rank_cdf(ranks2: np.ndarray) -> np.ndarray:
-    """P(T+ <= t) for t = 0..sum(ranks2) (in units of half a rank): the exact permutation
-    distribution of the Wilcoxon statistic given the (doubled, possibly mid-) ranks."""
+def _signed_rank_counts(ranks2: np.ndarray) -> list[int]:
+    """The number of subsets of the (doubled, possibly mid-) ranks with each sum t = 0..sum(ranks2)
+    (in units of half a rank), in exact integers: the permutation distribution of the Wilcoxon
+    statistic T+ is these counts over 2**n."""
     total = int(ranks2.sum())
-    p = np.zeros(total + 1)
-    p[0] = 1.0
+    # every count is at most 2**n: int64 holds them up to n = 62, Python integers beyond
+    counts = np.zeros(total + 1, dtype=np.int64 if len(ranks2) <= 62 else object)
+    counts[0] = 1
+    top = 0
     for r in ranks2:
         r = int(r)
-        shifted = np.zeros_like(p)
-        shifted[r:] = p[: total + 1 - r]
-        p = 0.5 * (p + shifted)
-    return np.cumsum(p)
+        shifted = counts[: top + 1].copy()  # the subsets that include rank r: their sums move up by r
+        counts[r : r + top + 1] += shifted
+        top += r
+    return [int(c) for c in counts]
 
 
 def _midranks(values: np.ndarray) -> np.ndarray:
@@ -119,20 +122,28 @@ def sign_ci(d: Sequence[float], confidence: float = 0.95) -> tuple[float, float]
     return (float(d[k - 1]), float(d[n - k]))
 
 
+def _tail_p(count: int, total: int) -> float:
+    """``min(1, count / total)`` for integer counts, rounded once: in [0, 1] and exact to the last
+    bit however small (no ``1 - cdf`` cancellation, no float sum of many probabilities)."""
+    return 1.0 if count >= total else count / total  # int / int: the correctly rounded quotient
+
+
 def wilcoxon_p(d: Sequence[float]) -> float:
     """Exact two-sided p-value of the Wilcoxon signed-rank test that the paired differences ``d``
     are symmetric about 0 (zeros dropped, Wilcoxon's convention; ties get midranks and the
-    permutation distribution is computed over those ranks). 1.0 when no difference is non-zero."""
+    permutation distribution is computed over those ranks). 1.0 when no difference is non-zero.
+    Both tails are counted in exact integers, so the p-value lies in [0, 1] and is exact at the
+    extremes (n all-positive differences: 2 / 2**n)."""
     d = np.asarray(d, dtype=np.float64)
     d = d[d != 0]
     if d.size == 0:
         return 1.0
     ranks2 = np.rint(2.0 * _midranks(np.abs(d))).astype(np.int64)
     t_plus = int(ranks2[d > 0].sum())
-    cdf = _signed_rank_cdf(ranks2)
-    lower = cdf[t_plus]
-    upper = 1.0 - (cdf[t_plus - 1] if t_plus > 0 else 0.0)
-    return float(min(1.0, 2.0 * min(lower, upper)))
+    counts = _signed_rank_counts(ranks2)
+    lower = sum(counts[: t_plus + 1])  # subsets with T+ <= t_plus
+    upper = sum(counts[t_plus:])  # T+ >= t_plus: a sum of its own, not 1 - P(T+ < t_plus)
+    return _tail_p(2 * min(lower, upper), 2 ** d.size)
 
 
 def mcnemar_p(b: int, c: int) -> float:
@@ -141,7 +152,7 @@ def mcnemar_p(b: int, c: int) -> float:
     n = int(b) + int(c)
     if n == 0:
         return 1.0
-    return float(min(1.0, 2.0 * _binom_half_cdf(n)[min(int(b), int(c))]))
+    return _tail_p(2 * sum(math.comb(n, k) for k in range(min(int(b), int(c)) + 1)), 2**n)
 
 
 @dataclass(frozen=True)
@@ -214,10 +225,12 @@ def fisher_p(k1: int, n1: int, k2: int, n2: int) -> float:
     n, k = n1 + n2, k1 + k2
     if n1 == 0 or n2 == 0 or k == 0 or k == n:
         return 1.0
-    total = math.comb(n, n1)
-    probs = {x: math.comb(k, x) * math.comb(n - k, n1 - x) / total for x in range(max(0, n1 - (n - k)), min(k, n1) + 1)}
-    observed = probs[k1] * (1 + 1e-7)
-    return float(min(1.0, sum(p for p in probs.values() if p <= observed)))
+    # tables as integer counts (probability = count / comb(n, n1)); scipy's relative tie
+    # tolerance 1e-7, applied exactly: count <= observed * (1 + 1e-7)
+    counts = [math.comb(k, x) * math.comb(n - k, n1 - x) for x in range(max(0, n1 - (n - k)), min(k, n1) + 1)]
+    observed = math.comb(k, k1) * math.comb(n - k, n1 - k1)
+    tail = sum(c for c in counts if c * 10**7 <= observed * (10**7 + 1))
+    return _tail_p(tail, math.comb(n, n1))
 
 
 # -- the regression verdict ------------------------------------------------------------------------

@@ -79,6 +79,12 @@ def minibatch_scale(noise: dict, minibatch: int | None) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+def _sum_of_squares(c: np.ndarray) -> float:
+    """Σ c², correctly rounded (``math.fsum``): the same float on every CPU, unlike a BLAS dot
+    product, whose summation order depends on the kernel it picks (docs/reproducibility.md)."""
+    return math.fsum((c * c).tolist())
+
+
 def _pairwise_sums(y: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
     """(Σ over unordered row pairs within the same group of (y - y')², number of such pairs)."""
     total, count = 0.0, 0.0
@@ -90,8 +96,8 @@ def _pairwise_sums(y: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
         if n < 2:
             continue
         # Σ_{i<j} (y_i - y_j)² = n Σ y² - (Σ y)²
-        c = part - part.mean()
-        total += n * float(c @ c)
+        c = part - math.fsum(part.tolist()) / n
+        total += n * _sum_of_squares(c)
         count += n * (n - 1) / 2
     return total, count
 
@@ -112,8 +118,8 @@ def estimate_components(y, pair, batch) -> dict:
     # all row pairs, and those sharing the pair, the batch, or both (cells: one row per cell
     # in both designs; a repeated cell would count as both)
     _, cell = np.unique(np.stack([pair, batch], axis=1), axis=0, return_inverse=True)
-    c = y - y.mean()
-    s_all, n_all = n * float(c @ c), n * (n - 1) / 2
+    c = y - math.fsum(y.tolist()) / n
+    s_all, n_all = n * _sum_of_squares(c), n * (n - 1) / 2
     s_p, n_p = _pairwise_sums(y, pair)
     s_b, n_b = _pairwise_sums(y, batch)
     s_c, n_c = _pairwise_sums(y, cell.ravel())
