@@ -6,10 +6,10 @@ Benchmark", ICLR 2021), MIT license. The importer reads the official pickle
 that same object, checks that every key the CIFAR macro-architecture needs is there, and writes one
 long parquet table to the path the user names. A network's metric is the sum of its blocks' entries.
 
-The pickle is read with a restricted unpickler (:func:`restricted_loads`) that rebuilds only the
-types that file holds -- dicts, lists, tuples, numbers, strings and numpy arrays / scalars -- and
-refuses anything else (a pickle that would call a function or build another object), so no code
-from the file runs.
+The pickle is read with a restricted unpickler (:func:`restricted_loads`, :mod:`nascsim.safe_pickle`)
+that rebuilds only the types that file holds -- dicts, lists, tuples, numbers, strings and numpy
+arrays / scalars of plain numbers -- and refuses anything else (a pickle that would call a
+function, build another object or an object array from raw bytes), so no code from the file runs.
 
 Table files (the shipped ``tables/hwnasbench_fbnet_cifar.parquet``, or a user's own with
 ``--tables FILE``) are validated completely by :func:`tables_from_columns` before use; the schema
@@ -19,10 +19,8 @@ a device, ``<device>_energy`` (mJ) adds its energy. Reading needs pyarrow only (
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,54 +63,18 @@ class TableError(ValueError):
     """An unreadable, incomplete or malformed lookup-table file (one line naming the bad value)."""
 
 
-# (module, name) pairs a lookup-table pickle may name: numpy's array and scalar reconstruction
-# (numpy 1 and 2 module paths; _frombuffer for protocol 5), the bytes helper protocol-2 pickles use
-# for array data, and OrderedDict. Dicts, lists, tuples, numbers and strings need no global at all.
-_PICKLE_ALLOWED = {
-    ("collections", "OrderedDict"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),
-}
-
-
-class _Refused(pickle.UnpicklingError):
-    """A global or persistent id the restricted unpickler does not admit."""
-
-
-class _TableUnpickler(pickle.Unpickler):
-    """Rebuilds dicts, lists, tuples, numbers, strings and numpy arrays / scalars; refuses every
-    other global (functions, classes), so unpickling runs no code named by the file."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _PICKLE_ALLOWED:
-            raise _Refused(f"the pickle asks for {module}.{name}")
-        if module.startswith("numpy.core."):  # numpy 1 pickles under numpy 2: same objects, no deprecation shim
-            try:
-                return super().find_class("numpy._core." + module.removeprefix("numpy.core."), name)
-            except (ImportError, AttributeError):
-                pass
-        return super().find_class(module, name)
-
-    def persistent_load(self, pid):
-        raise _Refused("the pickle uses persistent ids")
-
-
 def restricted_loads(data: bytes, source: str = "pickle"):
     """Unpickle ``data`` admitting only dicts, lists, tuples, numbers, strings and numpy arrays /
-    scalars; anything else raises :class:`TableError` (one line) before it is built."""
+    scalars of plain numbers (:mod:`nascsim.safe_pickle`); anything else raises :class:`TableError`
+    (one line) before it is built."""
+    from nascsim.safe_pickle import RefusedPickle, plain_loads
+
     try:
-        return _TableUnpickler(io.BytesIO(data)).load()
-    except _Refused as exc:
+        return plain_loads(data)
+    except RefusedPickle as exc:
         raise TableError(
             f"{source}: refused to unpickle ({exc}); a lookup-table pickle may hold only dicts, lists, "
-            "tuples, numbers, strings and numpy arrays"
+            "tuples, numbers, strings and numpy arrays of numbers"
         ) from None
     except (RecursionError, MemoryError) as exc:
         raise TableError(f"{source}: refused to unpickle ({exc.__class__.__name__})") from None

@@ -11,8 +11,9 @@ itself, or a single ``.tar.gz``):
   Classes are the sorted folder names; all images must be 32x32 (decoded to RGB).
 
 CIFAR pickles are read with a restricted unpickler (:class:`SafeUnpickler`) that admits only what
-those files hold -- dicts, lists, numbers, strings and bytes, and numpy arrays -- and refuses any
-other class or function, so a crafted file cannot run code. Archive members are read as bytes
+those files hold -- dicts, lists, numbers, strings and bytes, and numpy arrays of plain numbers -- and
+refuses any other class or function and any object dtype (:mod:`nascsim.safe_pickle`), so a crafted
+file can neither run code nor make numpy read object pointers from its bytes. Archive members are read as bytes
 and decoded by PIL; no path is ever built from a member name.
 
 The decoded images are cached once as uint8 arrays (``.npz``, written atomically) next to the data,
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,7 @@ from typing import Callable
 
 import numpy as np
 
+from nascsim.safe_pickle import PlainUnpickler, check_depth
 from nascsim.space import INPUT_RESOLUTION
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -111,42 +112,19 @@ def detect_layout(path: str | Path) -> tuple[str, Path, list[Path]]:
 # readers
 # ------------------------------------------------------------------------------------------------
 
-# (module, name) -> module to import it from: numpy's array reconstruction (numpy 1 and 2 names)
-# and the bytes helper that protocol-2 pickles written by Python 3 use; nothing else
-_SAFE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): "numpy._core.multiarray",
-    ("numpy._core.multiarray", "_reconstruct"): "numpy._core.multiarray",
-    ("numpy.core.multiarray", "scalar"): "numpy._core.multiarray",
-    ("numpy._core.multiarray", "scalar"): "numpy._core.multiarray",
-    ("numpy.core.numeric", "_frombuffer"): "numpy._core.numeric",
-    ("numpy._core.numeric", "_frombuffer"): "numpy._core.numeric",
-    ("numpy", "ndarray"): "numpy",
-    ("numpy", "dtype"): "numpy",
-    ("_codecs", "encode"): "_codecs",
-}
-
-
-class SafeUnpickler(pickle.Unpickler):
-    """Unpickler for data files: builtin containers and scalars, plus numpy arrays and dtypes.
-    Any other global (a class or function a crafted pickle would call) raises
-    ``pickle.UnpicklingError`` naming it."""
-
-    def find_class(self, module: str, name: str):
-        where = _SAFE_GLOBALS.get((module, name))
-        if where is None:
-            raise pickle.UnpicklingError(f"refused global {module}.{name}: a data pickle holds only arrays, lists, dicts, numbers and strings")
-        import importlib
-
-        try:
-            mod = importlib.import_module(where)
-        except ImportError:  # numpy 1 has no numpy._core
-            mod = importlib.import_module(where.replace("numpy._core", "numpy.core"))
-        return getattr(mod, name)
+class SafeUnpickler(PlainUnpickler):
+    """Unpickler for data files (:class:`nascsim.safe_pickle.PlainUnpickler`): builtin containers
+    and scalars, plus numpy arrays and scalars of plain numbers. Any other global (a class or
+    function a crafted pickle would call) or an object dtype raises ``pickle.UnpicklingError``
+    naming it."""
 
 
 def safe_unpickle(fh, encoding: str = "bytes"):
-    """``pickle.load`` through :class:`SafeUnpickler`."""
-    return SafeUnpickler(fh, encoding=encoding).load()
+    """``pickle.load`` through :class:`SafeUnpickler`; containers nested deeper than
+    :data:`nascsim.safe_pickle.MAX_DEPTH` are refused too."""
+    obj = SafeUnpickler(fh, encoding=encoding).load()
+    check_depth(obj)
+    return obj
 
 
 def _unpickle(path: Path) -> dict:
@@ -165,7 +143,12 @@ def _pickle_arrays(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     if "data" not in d or label_key not in d:
         raise ValueError(f"{path} lacks 'data' or {label_key!r}; expected a CIFAR python pickle")
     data = np.asarray(d["data"])
-    labels = np.asarray(d[label_key], dtype=np.int64)
+    try:
+        labels = np.asarray(d[label_key], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{path}: {label_key!r} holds {type(d[label_key]).__name__} values that are not integer labels") from None
+    if labels.ndim != 1:
+        raise ValueError(f"{path}: {label_key!r} has shape {labels.shape}; expected one label per image")
     side = INPUT_RESOLUTION
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * side * side or data.shape[0] != labels.shape[0]:
         raise ValueError(
@@ -177,8 +160,8 @@ def _pickle_arrays(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _names(meta: dict, key: str, path: Path) -> list[str]:
-    if key not in meta:
-        raise ValueError(f"{path} lacks {key!r}; expected the CIFAR meta pickle")
+    if key not in meta or not isinstance(meta[key], (list, tuple)) or not all(isinstance(n, (bytes, str)) for n in meta[key]):
+        raise ValueError(f"{path} lacks {key!r} as a list of names; expected the CIFAR meta pickle")
     return [n.decode() if isinstance(n, bytes) else str(n) for n in meta[key]]
 
 
