@@ -178,19 +178,14 @@ class PlainUnpickler(pickle.Unpickler):
 
 
 def check_depth(obj: Any, limit: int = MAX_DEPTH) -> None:
-    """:class:`RefusedPickle` when containers nest deeper than ``limit`` (checked without recursion;
-    a container met twice, e.g. one holding itself, is walked once)."""
-    level, seen = [obj], set()
-    for depth in range(limit + 1):
-        inner = []
-        for o in level:
-            if isinstance(o, (list, tuple, dict)) and id(o) not in seen:
-                seen.add(id(o))
-                inner.extend([*o.keys(), *o.values()] if isinstance(o, dict) else o)
-        if not inner:
-            return
-        level = inner
-    raise RefusedPickle(f"the pickle nests containers deeper than {limit} levels")
+    """:class:`RefusedPickle` when containers nest deeper than ``limit``
+    (:func:`nascsim.safe_load.check_nesting`: no recursion)."""
+    from nascsim.safe_load import StructureError, check_nesting
+
+    try:
+        check_nesting(obj, "the pickle", limit)
+    except StructureError as exc:
+        raise RefusedPickle(str(exc)) from None
 
 
 def plain_loads(data: bytes, encoding: str = "ASCII") -> Any:

@@ -112,16 +112,19 @@ def read_lut(path: str | os.PathLike) -> dict:
     Returns the ``{metric: {key: value}}`` mapping. Accepts a pickle of the whole ``HW_metrics``
     object (with an ``"fbnet"`` entry) or of the FBNet tables alone.
     """
+    from nascsim.atomic import read_regular_bytes
+    from nascsim.safe_load import StructureError, loads_json
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise TableError(f"lookup-table file {str(path)!r} does not exist")
-    raw = path.read_bytes()
-    obj = None
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except RecursionError:
-        raise TableError(f"{str(path)!r}: JSON nested too deeply") from None
-    except (UnicodeDecodeError, ValueError):  # not JSON (JSONDecodeError is a ValueError): try the pickle
+    raw = read_regular_bytes(path, "lookup-table file")
+    if raw.lstrip()[:1] in (b"{", b"["):  # JSON; a pickle starts with an opcode (b"\x80", b"(", ...)
+        try:
+            obj = loads_json(raw, repr(str(path)))
+        except StructureError as exc:
+            raise TableError(str(exc)) from None
+    else:
         obj = restricted_loads(raw, repr(str(path)))
     if isinstance(obj, dict) and "fbnet" in obj and isinstance(obj["fbnet"], dict):
         obj = obj["fbnet"]

@@ -257,11 +257,14 @@ def _check_stored_identity(out: Path, current: dict) -> None:
     """Stored runs of other code or inputs must not be resumed: ``ValueError`` naming the change."""
     from nascsim.bench.identity import code_changes, mismatches
 
+    from nascsim.atomic import read_regular_bytes
+    from nascsim.safe_load import loads_json
+
     f = out / IDENTITY_FILE
-    if not f.is_file():
+    if not f.exists() and not f.is_symlink():
         return
     try:
-        stored = json.loads(f.read_text(encoding="utf-8"))
+        stored = loads_json(read_regular_bytes(f, IDENTITY_FILE, follow=False), IDENTITY_FILE)
         changes = mismatches(stored, current) + code_changes(stored, current)
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         raise ValueError(f"output folder {str(out)!r} has an unreadable {IDENTITY_FILE}; choose another --out") from None

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from typing import Callable
 
 import numpy as np
 
+from nascsim.atomic import NotARegularFile, check_tree, kind_of, open_regular, read_regular_bytes
 from nascsim.safe_pickle import PlainUnpickler, check_depth
 from nascsim.space import INPUT_RESOLUTION
 
@@ -89,6 +91,7 @@ def detect_layout(path: str | Path) -> tuple[str, Path, list[Path]]:
     ):
         root = p if p.name == name else p / name
         if root.is_dir():
+            check_tree(root, "dataset folder")
             missing = [f for f in files if not (root / f).is_file()]
             if missing:
                 raise FileNotFoundError(f"{root} lacks {', '.join(missing)}; expected the python-pickle layout of {name}")
@@ -97,12 +100,19 @@ def detect_layout(path: str | Path) -> tuple[str, Path, list[Path]]:
         for split in ("train", "test"):
             if not (p / split).is_dir():
                 raise FileNotFoundError(f"{p / split} is missing; an image folder needs train/<class>/ and test/<class>/")
+            if (p / split).is_symlink():
+                raise NotARegularFile(f"image folder {str(p)!r}: {split}/ is a symbolic link; nascsim follows no links inside it")
+            check_tree(p / split, "image folder")
         files = sorted(
             f for f in p.rglob("*")
             if f.suffix.lower() in IMAGE_SUFFIXES and f.parent.parent.parent == p and f.parent.parent.name in ("train", "test")
         )
         return "folder", p, files
-    archives = sorted(f for f in p.iterdir() if _is_archive(f))
+    archives = sorted(f for f in p.iterdir() if _is_archive(f) or (f.is_symlink() and f.name.endswith((".tar.gz", ".tgz"))))
+    for f in archives:
+        mode = f.lstat().st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(f"dataset folder {str(p)!r}: archive {f.name!r} is a {kind_of(mode)}; nascsim follows no links inside it")
     if archives:
         return "tar", p, archives
     raise FileNotFoundError(f"no dataset found in {p}; expected {EXPECTED}")
@@ -128,8 +138,9 @@ def safe_unpickle(fh, encoding: str = "bytes"):
 
 
 def _unpickle(path: Path) -> dict:
+    fh = open_regular(path, "CIFAR pickle", follow=False)  # a link, FIFO or device: refused
     try:
-        with open(path, "rb") as fh:
+        with fh:
             d = safe_unpickle(fh)
     except Exception as exc:  # noqa: BLE001 -- any unpickling failure means a malformed file
         raise ValueError(f"{path} is not a readable CIFAR pickle ({exc.__class__.__name__}: {exc})") from None
@@ -252,7 +263,7 @@ def _collect_folder(items: list[tuple[str, str, str, bytes]], source: Path) -> D
 
 
 def _read_folder(root: Path, files: list[Path]) -> Dataset:
-    items = [(f.parent.parent.name, f.parent.name, str(f), f.read_bytes()) for f in files]
+    items = [(f.parent.parent.name, f.parent.name, str(f), read_regular_bytes(f, "image", follow=False)) for f in files]
     return _collect_folder(items, root)
 
 
@@ -275,8 +286,18 @@ def _read_tars(root: Path, archives: list[Path]) -> Dataset:
 
 
 def _checked(ds: Dataset) -> Dataset:
+    """``ds`` when its arrays are what training expects -- uint8 images (N, 32, 32, 3), one int64
+    label per image in 0..classes-1, class names as strings -- else ``ValueError`` naming the
+    problem. Runs on every decode, cached ones included."""
+    side = INPUT_RESOLUTION
+    if not ds.classes or not all(isinstance(c, str) for c in ds.classes):
+        raise ValueError(f"{ds.source}: no class names")
     for split in ("train", "test"):
-        y = getattr(ds, f"y_{split}")
+        x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (side, side, 3):
+            raise ValueError(f"{ds.source}: {split} images have shape {x.shape} ({x.dtype}); expected uint8 (N, {side}, {side}, 3)")
+        if y.dtype.kind not in "iu" or y.ndim != 1 or len(y) != len(x):
+            raise ValueError(f"{ds.source}: {split} labels have shape {y.shape} ({y.dtype}) for {len(x)} images; expected one integer each")
         if y.size == 0:
             raise ValueError(f"{ds.source}: the {split} split is empty")
         if y.min() < 0 or y.max() >= len(ds.classes):
@@ -320,14 +341,28 @@ def _save_npz(target: Path, ds: Dataset, fingerprint: str) -> None:
 
 
 def _load_npz(target: Path, fingerprint: str) -> Dataset | None:
+    """The cached decode at ``target`` when its fingerprint matches (None when it does not, or the
+    cache is unreadable), checked by :func:`_checked` like a fresh decode: ``ValueError`` when
+    its arrays are not what training expects. A cache that is a link, FIFO or device is refused."""
+    fh = open_regular(target, "decoded-image cache", follow=False)
     try:
-        with np.load(target, allow_pickle=False) as z:
-            name, source, fp = (str(s) for s in z["meta"])
+        with fh, np.load(fh, allow_pickle=False) as z:
+            meta = z["meta"]
+            if meta.shape != (3,) or meta.dtype.kind != "U":
+                return None
+            name, source, fp = (str(s) for s in meta)
             if fp != fingerprint:
                 return None
-            return Dataset(name, source, [str(c) for c in z["classes"]], z["x_train"], z["y_train"], z["x_test"], z["y_test"])
-    except (OSError, KeyError, ValueError):
+            classes = z["classes"]
+            if classes.ndim != 1 or classes.dtype.kind != "U":
+                return None
+            ds = Dataset(name, source, [str(c) for c in classes], z["x_train"], z["y_train"], z["x_test"], z["y_test"])
+    except (OSError, KeyError, ValueError, EOFError):
         return None
+    try:
+        return _checked(ds)
+    except ValueError as exc:
+        raise ValueError(f"the decoded-image cache {target} does not fit its data ({exc}); delete it to decode again") from None
 
 
 def load_dataset(path: str | Path, cache_dir: str | Path | None = None, use_cache: bool = True,
@@ -338,7 +373,7 @@ def load_dataset(path: str | Path, cache_dir: str | Path | None = None, use_cach
     layout, root, files = detect_layout(path)
     fp = _fingerprint(layout, files)
     target = cache_file(path, cache_dir)
-    if use_cache and target.exists():
+    if use_cache and (target.exists() or target.is_symlink()):
         ds = _load_npz(target, fp)
         if ds is not None:
             if check is not None:

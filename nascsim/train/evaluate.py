@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from nascsim.config import DEFAULT_LOSS_SET
 from nascsim.space import Space
 from nascsim.train.data import holdout_split, load_dataset, normalise, to_device
+from nascsim.train.checkpoint import require
 from nascsim.train.loop import BatchStatistics
 from nascsim.train.pretrain import load_supernet, supernet_id
 from nascsim.train.sampling import uniform_pairs
@@ -411,6 +412,8 @@ def evaluate_supernet(
 
     ps = check_eval_settings(pairs, lowvar_pairs, noise_pairs, ps, batch_images, repeat_share, near_share, band)
     model, state = load_supernet(checkpoint, device)
+    require(state, checkpoint, "recipe", "log", "epoch", "dataset", "dataset_source", "train_images", "valid_images",
+            "stats", "git_commit", "device", "torch")
     dev = next(model.parameters()).device
     from nascsim.train.loop import Precision
 
@@ -495,7 +498,10 @@ def read_metadata(path: str | Path) -> dict:
     """The ``nascsim_supernet`` metadata of an evaluation parquet."""
     import pyarrow.parquet as pq
 
+    from nascsim.safe_load import loads_json, need_dict
+
     md = pq.read_schema(path).metadata or {}
     if METADATA_KEY.encode() not in md:
         raise ValueError(f"{path} has no {METADATA_KEY!r} metadata")
-    return json.loads(md[METADATA_KEY.encode()])
+    where = f"{path}: schema metadata {METADATA_KEY!r}"
+    return need_dict(loads_json(md[METADATA_KEY.encode()], where), where)
