@@ -200,7 +200,10 @@ def build_tables(lut_path: str | os.PathLike, out_path: str | os.PathLike, *, ov
     """
     import polars as pl
 
+    from nascsim.atomic import check_output_target
+
     out_path = Path(out_path)
+    check_output_target(out_path, "--out")
     if out_path.suffix != ".parquet":
         raise TableError(f"--out {str(out_path)!r} must name a .parquet file")
     if out_path.is_dir():

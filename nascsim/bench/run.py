@@ -244,6 +244,9 @@ def check_out(p: Plan, out: str | os.PathLike) -> bool:
     if out.exists():
         if not out.is_dir():
             raise ValueError(f"output path {str(out)!r} exists and is not a folder")
+        from nascsim.atomic import check_tree
+
+        check_tree(out, "benchmark folder")
         if any(out.iterdir()) and not (out / SUITE_COPY).is_file():
             raise ValueError(f"output folder {str(out)!r} is not empty and holds no benchmark; choose another --out")
         _check_stored_identity(out, p.identity)

@@ -150,7 +150,10 @@ def load_evaluations(
     sp_name = space if space is not None else record.get("space")
     if sp_name is None:
         raise ValueError(f"{source}: search space unknown (no 'space' in the {META_KEY} metadata); pass it explicitly")
-    sp = get_space(need_str(sp_name, f"{source}: space", 64))
+    try:
+        sp = get_space(need_str(sp_name, f"{source}: space", 64))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}" if source not in str(exc) else str(exc)) from None
 
     for c in OP_COLUMNS:
         col = frame[c]

@@ -201,6 +201,9 @@ def confirm_results(results: str | Path, data: str | Path, out: str | Path, spac
         kw["bits"] = check_bits(kw["bits"])
     if top < 1:
         raise ValueError(f"--top must be at least 1, got {top}")
+    from nascsim.atomic import check_output_target
+
+    check_output_target(out, "--out")
     out = Path(out)
     rows = []
     for i, c in enumerate(read_candidates(results, space, top)):

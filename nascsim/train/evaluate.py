@@ -51,7 +51,7 @@ from nascsim.space import Space
 from nascsim.train.data import holdout_split, load_dataset, normalise, to_device
 from nascsim.train.checkpoint import require
 from nascsim.train.loop import BatchStatistics
-from nascsim.train.pretrain import load_supernet, supernet_id
+from nascsim.train.pretrain import CHECKPOINT, load_supernet, supernet_id
 from nascsim.train.sampling import uniform_pairs
 from nascsim.train.supernet import SuperNet
 
@@ -410,9 +410,12 @@ def evaluate_supernet(
     ``noise_pairs``, noise designs); write the parquet ``out``. Returns the metadata written."""
     from tqdm import tqdm
 
+    from nascsim.atomic import check_output_target
+
+    check_output_target(out, "--out")
     ps = check_eval_settings(pairs, lowvar_pairs, noise_pairs, ps, batch_images, repeat_share, near_share, band)
     model, state = load_supernet(checkpoint, device)
-    require(state, checkpoint, "recipe", "log", "epoch", "dataset", "dataset_source", "train_images", "valid_images",
+    require(state, Path(checkpoint) / CHECKPOINT if Path(checkpoint).is_dir() else checkpoint, "recipe", "log", "epoch", "dataset", "dataset_source", "train_images", "valid_images",
             "stats", "git_commit", "device", "torch")
     dev = next(model.parameters()).device
     from nascsim.train.loop import Precision
