@@ -33,6 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from nascsim.safe_load import StructureError, check_nesting
+from nascsim.safe_load import short as _short
+
 PLAIN_KINDS = "biuf"
 MAX_DEPTH = 64
 
@@ -180,8 +183,6 @@ class PlainUnpickler(pickle.Unpickler):
 def check_depth(obj: Any, limit: int = MAX_DEPTH) -> None:
     """:class:`RefusedPickle` when containers nest deeper than ``limit``
     (:func:`nascsim.safe_load.check_nesting`: no recursion)."""
-    from nascsim.safe_load import StructureError, check_nesting
-
     try:
         check_nesting(obj, "the pickle", limit)
     except StructureError as exc:
@@ -193,12 +194,3 @@ def plain_loads(data: bytes, encoding: str = "ASCII") -> Any:
     obj = PlainUnpickler(io.BytesIO(data), encoding=encoding).load()
     check_depth(obj)
     return obj
-
-
-def _short(value: Any) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 -- repr of a hostile value may fail in many ways
-        text = f"<{type(value).__name__}>"
-    text = text.replace("\n", " ")
-    return text if len(text) <= 60 else text[:57] + "..."

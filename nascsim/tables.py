@@ -19,7 +19,6 @@ a device, ``<device>_energy`` (mJ) adds its energy. Reading needs pyarrow only (
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass

@@ -113,7 +113,7 @@ def test_an_object_array_with_cleared_flags_is_refused_before_numpy_reads_its_by
 PICKLE_DTYPES = st.sampled_from(sorted({*np.typecodes["All"], "O8", "V8", "U2", "S4", "M8[s]", "f8,O", "(2,)f8", "b1"}))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(spec=PICKLE_DTYPES, flags=st.integers(0, 255), order=st.sampled_from("<>|="),
        n=st.integers(0, 4), extra=st.integers(-2, 2), module=st.sampled_from(["numpy._core.multiarray", "numpy.core.multiarray"]))
 def test_any_array_pickle_gives_a_plain_number_array_or_a_refusal(spec, flags, order, n, extra, module):
@@ -311,7 +311,7 @@ def evals(tmp_path_factory):
     return synthetic_evaluations("fbnet", n_pairs=10, seed=1)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=st.sampled_from(sorted(BAD_META)), data=st.data())
 def test_a_wrong_type_at_any_metadata_key_is_one_line_and_writes_nothing(key, data, evals, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("meta")
@@ -344,7 +344,7 @@ RECORD_FIELDS = {
 }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(field=st.sampled_from(sorted(RECORD_FIELDS)), data=st.data(), wrap=st.sampled_from(["list", "results", "one"]))
 def test_a_wrong_type_in_any_confirm_record_field_is_one_line(field, data, wrap, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("rec")

@@ -14,7 +14,6 @@ numbers and names (no paths, no code).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time

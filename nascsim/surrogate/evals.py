@@ -15,7 +15,6 @@ report) and "noise" (the crossed minibatch-noise set; it feeds the noise model o
 from __future__ import annotations
 
 import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path

@@ -45,7 +45,6 @@ import math
 import os
 import sys
 import time
-import tomllib
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
