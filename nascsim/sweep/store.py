@@ -444,6 +444,7 @@ class ResultStore:
         adds), and move damaged chunks and dead sweeps' partial files aside."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.lock()
+        check_store_tree(self.root)  # under the lock: what is deleted and moved below stays inside
         if self.spec is not None:
             self._record(self.spec)
         self.runs.mkdir(exist_ok=True)
