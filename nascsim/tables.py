@@ -6,10 +6,10 @@ Benchmark", ICLR 2021), MIT license. The importer reads the official pickle
 that same object, checks that every key the CIFAR macro-architecture needs is there, and writes one
 long parquet table to the path the user names. A network's metric is the sum of its blocks' entries.
 
-The pickle is read with a restricted unpickler (:func:`restricted_loads`) that rebuilds only the
-types that file holds -- dicts, lists, tuples, numbers, strings and numpy arrays / scalars -- and
-refuses anything else (a pickle that would call a function or build another object), so no code
-from the file runs.
+The pickle is read with a restricted unpickler (:func:`restricted_loads`, :mod:`nascsim.safe_pickle`)
+that rebuilds only the types that file holds -- dicts, lists, tuples, numbers, strings and numpy
+arrays / scalars of plain numbers -- and refuses anything else (a pickle that would call a
+function, build another object or an object array from raw bytes), so no code from the file runs.
 
 Table files (the shipped ``tables/hwnasbench_fbnet_cifar.parquet``, or a user's own with
 ``--tables FILE``) are validated completely by :func:`tables_from_columns` before use; the schema
@@ -19,10 +19,7 @@ a device, ``<device>_energy`` (mJ) adds its energy. Reading needs pyarrow only (
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,54 +64,18 @@ class TableError(ValueError):
     """An unreadable, incomplete or malformed lookup-table file (one line naming the bad value)."""
 
 
-# (module, name) pairs a lookup-table pickle may name: numpy's array and scalar reconstruction
-# (numpy 1 and 2 module paths; _frombuffer for protocol 5), the bytes helper protocol-2 pickles use
-# for array data, and OrderedDict. Dicts, lists, tuples, numbers and strings need no global at all.
-_PICKLE_ALLOWED = {
-    ("collections", "OrderedDict"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),
-}
-
-
-class _Refused(pickle.UnpicklingError):
-    """A global or persistent id the restricted unpickler does not admit."""
-
-
-class _TableUnpickler(pickle.Unpickler):
-    """Rebuilds dicts, lists, tuples, numbers, strings and numpy arrays / scalars; refuses every
-    other global (functions, classes), so unpickling runs no code named by the file."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _PICKLE_ALLOWED:
-            raise _Refused(f"the pickle asks for {module}.{name}")
-        if module.startswith("numpy.core."):  # numpy 1 pickles under numpy 2: same objects, no deprecation shim
-            try:
-                return super().find_class("numpy._core." + module.removeprefix("numpy.core."), name)
-            except (ImportError, AttributeError):
-                pass
-        return super().find_class(module, name)
-
-    def persistent_load(self, pid):
-        raise _Refused("the pickle uses persistent ids")
-
-
 def restricted_loads(data: bytes, source: str = "pickle"):
     """Unpickle ``data`` admitting only dicts, lists, tuples, numbers, strings and numpy arrays /
-    scalars; anything else raises :class:`TableError` (one line) before it is built."""
+    scalars of plain numbers (:mod:`nascsim.safe_pickle`); anything else raises :class:`TableError`
+    (one line) before it is built."""
+    from nascsim.safe_pickle import RefusedPickle, plain_loads
+
     try:
-        return _TableUnpickler(io.BytesIO(data)).load()
-    except _Refused as exc:
+        return plain_loads(data)
+    except RefusedPickle as exc:
         raise TableError(
             f"{source}: refused to unpickle ({exc}); a lookup-table pickle may hold only dicts, lists, "
-            "tuples, numbers, strings and numpy arrays"
+            "tuples, numbers, strings and numpy arrays of numbers"
         ) from None
     except (RecursionError, MemoryError) as exc:
         raise TableError(f"{source}: refused to unpickle ({exc.__class__.__name__})") from None
@@ -152,16 +113,19 @@ def read_lut(path: str | os.PathLike) -> dict:
     Returns the ``{metric: {key: value}}`` mapping. Accepts a pickle of the whole ``HW_metrics``
     object (with an ``"fbnet"`` entry) or of the FBNet tables alone.
     """
+    from nascsim.atomic import read_regular_bytes
+    from nascsim.safe_load import StructureError, loads_json
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise TableError(f"lookup-table file {str(path)!r} does not exist")
-    raw = path.read_bytes()
-    obj = None
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-    except RecursionError:
-        raise TableError(f"{str(path)!r}: JSON nested too deeply") from None
-    except (UnicodeDecodeError, ValueError):  # not JSON (JSONDecodeError is a ValueError): try the pickle
+    raw = read_regular_bytes(path, "lookup-table file")
+    if raw.lstrip()[:1] in (b"{", b"["):  # JSON; a pickle starts with an opcode (b"\x80", b"(", ...)
+        try:
+            obj = loads_json(raw, repr(str(path)))
+        except StructureError as exc:
+            raise TableError(str(exc)) from None
+    else:
         obj = restricted_loads(raw, repr(str(path)))
     if isinstance(obj, dict) and "fbnet" in obj and isinstance(obj["fbnet"], dict):
         obj = obj["fbnet"]
@@ -237,7 +201,10 @@ def build_tables(lut_path: str | os.PathLike, out_path: str | os.PathLike, *, ov
     """
     import polars as pl
 
+    from nascsim.atomic import check_output_target
+
     out_path = Path(out_path)
+    check_output_target(out_path, "--out")
     if out_path.suffix != ".parquet":
         raise TableError(f"--out {str(out_path)!r} must name a .parquet file")
     if out_path.is_dir():

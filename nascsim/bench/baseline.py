@@ -14,7 +14,6 @@ numbers and names (no paths, no code).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -58,14 +57,18 @@ def load_baseline(path: str | os.PathLike) -> dict:
     problem; ``FileNotFoundError`` when absent)."""
     p = Path(path)
     where = f"baseline {str(p)!r}"
-    if not p.is_file():
+    from nascsim.atomic import read_regular_bytes
+    from nascsim.safe_load import StructureError, loads_json
+
+    if not p.exists():
         raise FileNotFoundError(f"baseline file {str(p)!r} not found")
-    if p.stat().st_size > MAX_BYTES:
+    raw = read_regular_bytes(p, "baseline file")
+    if len(raw) > MAX_BYTES:
         _fail(where, f"larger than {MAX_BYTES // 2**20} MiB")
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        _fail(where, f"not JSON ({exc})")
+        doc = loads_json(raw, "the file")
+    except StructureError as exc:
+        _fail(where, str(exc))
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         _fail(where, f"format {doc.get('format') if isinstance(doc, dict) else None!r}, expected {FORMAT!r}")
     if doc.get("format_version") != FORMAT_VERSION:

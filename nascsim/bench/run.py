@@ -244,6 +244,9 @@ def check_out(p: Plan, out: str | os.PathLike) -> bool:
     if out.exists():
         if not out.is_dir():
             raise ValueError(f"output path {str(out)!r} exists and is not a folder")
+        from nascsim.atomic import check_tree
+
+        check_tree(out, "benchmark folder")
         if any(out.iterdir()) and not (out / SUITE_COPY).is_file():
             raise ValueError(f"output folder {str(out)!r} is not empty and holds no benchmark; choose another --out")
         _check_stored_identity(out, p.identity)
@@ -257,11 +260,14 @@ def _check_stored_identity(out: Path, current: dict) -> None:
     """Stored runs of other code or inputs must not be resumed: ``ValueError`` naming the change."""
     from nascsim.bench.identity import code_changes, mismatches
 
+    from nascsim.atomic import read_regular_bytes
+    from nascsim.safe_load import loads_json
+
     f = out / IDENTITY_FILE
-    if not f.is_file():
+    if not f.exists() and not f.is_symlink():
         return
     try:
-        stored = json.loads(f.read_text(encoding="utf-8"))
+        stored = loads_json(read_regular_bytes(f, IDENTITY_FILE, follow=False), IDENTITY_FILE)
         changes = mismatches(stored, current) + code_changes(stored, current)
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         raise ValueError(f"output folder {str(out)!r} has an unreadable {IDENTITY_FILE}; choose another --out") from None

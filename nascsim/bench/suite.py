@@ -45,7 +45,6 @@ import json
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,12 +153,17 @@ def load_suite(name_or_path: str | os.PathLike | None = None) -> Suite:
     the file and the bad value."""
     path = find_suite(name_or_path)
     where = f"suite file {str(path)!r}"
+    from nascsim.atomic import read_regular_bytes
+    from nascsim.safe_load import StructureError, loads_toml
+
     try:
-        raw = path.read_bytes()
+        raw = read_regular_bytes(path, "suite file")
         text = raw.decode("utf-8")
-        doc = tomllib.loads(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        doc = loads_toml(text, where)
+    except UnicodeDecodeError as exc:
         raise ValueError(f"{where} is not TOML: {exc}") from None
+    except StructureError as exc:
+        raise ValueError(str(exc)) from None
     except OSError as exc:
         raise ValueError(f"cannot read {where}: {exc.strerror}") from None
     source = f"shipped:{path.stem}" if path.parent == SUITES_DIR else str(path.resolve())

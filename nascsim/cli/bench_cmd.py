@@ -74,6 +74,10 @@ def bench(ctx, **opts):
             base["mismatches"] = bad
         if opts["save_baseline"] is not None and Path(opts["save_baseline"]).is_dir():
             raise ValueError(f"--save-baseline {opts['save_baseline']!r} is a folder")
+        if opts["save_baseline"] is not None:
+            from nascsim.atomic import check_output_target
+
+            check_output_target(opts["save_baseline"], "--save-baseline")
         out = Path(opts["out"]) if opts["out"] else p.default_out()
         check_out(p, out)
     except (ValueError, FileNotFoundError, TypeError) as exc:

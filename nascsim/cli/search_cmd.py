@@ -101,6 +101,11 @@ def search(method, threshold_ms, loss, seed, space, head, tail, bits, bandwidth,
         raise ValueError("--trace records the ASNG distribution; random search has none")
     if trace_plot is not None and Path(trace_plot).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ValueError(f"--trace-plot {trace_plot!r}: expected a .png, .pdf or .svg file")
+    from nascsim.atomic import check_output_target
+
+    for flag, target in (("--trace", trace_path), ("--trace-plot", trace_plot)):
+        if target is not None:
+            check_output_target(target, flag)  # a FIFO, device or link is refused before the search runs
     config = SearchConfig(
         method=method, threshold_ms=threshold_ms, loss=loss, seed=seed, space=space, head=head, tail=tail,
         bits=bits, bandwidth=bandwidth, source=source, steps=steps, lam=lam, eps_lat=eps_lat, eps_loss=eps_loss,

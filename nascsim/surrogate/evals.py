@@ -14,7 +14,7 @@ report) and "noise" (the crossed minibatch-noise set; it feeds the noise model o
 
 from __future__ import annotations
 
-import json
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from nascsim.safe_load import MAX_CLASSES, need_float, need_int, need_str
 from nascsim.space import N_LAYERS, Space, get_space
 from nascsim.surrogate.validate import check_name
 
@@ -59,18 +60,24 @@ class Evaluations:
         return np.ascontiguousarray(frame.select(OP_COLUMNS).to_numpy(), dtype=np.int64)
 
 
-def read_metadata(path: str | os.PathLike) -> dict:
-    """The ``nascsim_supernet`` JSON of a parquet file's schema metadata ({} when absent)."""
+def read_metadata(path: str | os.PathLike, raw: bytes | None = None) -> dict:
+    """The ``nascsim_supernet`` JSON of a parquet file's schema metadata ({} when absent), read
+    from ``raw`` (the file's bytes) when given; it must be a JSON object nested at most
+    :data:`nascsim.safe_load.MAX_DEPTH` levels."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    md = pq.read_schema(path).metadata or {}
+    from nascsim.safe_load import StructureError, loads_json, need_dict
+
+    md = pq.read_schema(pa.BufferReader(raw) if raw is not None else path).metadata or {}
     raw = md.get(META_KEY.encode())
     if raw is None:
         return {}
+    where = f"{path}: schema metadata {META_KEY!r}"
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        raise ValueError(f"{path}: schema metadata {META_KEY!r} is not valid JSON") from None
+        return dict(need_dict(loads_json(raw, where), where))
+    except StructureError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def load_evaluations(
@@ -94,10 +101,13 @@ def load_evaluations(
         frame, record, source = evals, dict(meta or {}), "evaluation frame"
         stem = None
     else:
+        from nascsim.atomic import read_regular_bytes
+
         path = Path(evals)
-        if not path.is_file():
+        if not path.exists():
             raise FileNotFoundError(f"evaluation file {str(path)!r} not found")
         source = str(path)
+        raw = read_regular_bytes(path, "evaluation file")  # a FIFO or device: refused, never waited on
         from nascsim.limits import MAX_EVAL_FILE_ROWS, UnreadableParquet, check_parquet
 
         try:
@@ -105,10 +115,12 @@ def load_evaluations(
         except UnreadableParquet as exc:
             raise ValueError(f"cannot read evaluation file {source!r}: {exc.kind}") from None
         try:
-            frame = pl.read_parquet(path)
-        except Exception as exc:  # polars raises several error types for unreadable files
-            raise ValueError(f"cannot read evaluation file {source!r}: {exc}") from None
-        record = read_metadata(path)
+            frame = pl.read_parquet(io.BytesIO(raw))
+            record = read_metadata(path, raw)
+        except ValueError:
+            raise
+        except Exception as exc:  # polars and pyarrow raise several error types for unreadable files
+            raise ValueError(f"cannot read evaluation file {source!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         record.update(meta or {})
         stem = path.name.removesuffix(".parquet")
 
@@ -144,7 +156,10 @@ def load_evaluations(
     sp_name = space if space is not None else record.get("space")
     if sp_name is None:
         raise ValueError(f"{source}: search space unknown (no 'space' in the {META_KEY} metadata); pass it explicitly")
-    sp = get_space(str(sp_name))
+    try:
+        sp = get_space(need_str(sp_name, f"{source}: space", 64))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}" if source not in str(exc) else str(exc)) from None
 
     for c in OP_COLUMNS:
         col = frame[c]
@@ -170,16 +185,21 @@ def load_evaluations(
         ds = frame["dataset"][0]
     if ds is None:
         raise ValueError(f"{source}: dataset unknown (no 'dataset' column or metadata); pass it explicitly")
+    ds = need_str(ds, f"{source}: dataset", 200)
     n_classes = classes if classes is not None else record.get("classes")
-    if n_classes is None or int(n_classes) < 2:
-        raise ValueError(f"{source}: number of classes {n_classes!r} unknown or invalid; pass it explicitly")
+    if n_classes is None:
+        raise ValueError(f"{source}: number of classes unknown; pass it explicitly")
+    n_classes = need_int(n_classes, f"{source}: number of classes", 2, MAX_CLASSES)
     sdt = split_dropout_train if split_dropout_train is not None else record.get("split_dropout_train")
-    if sdt is None or not 0 <= float(sdt) < 1:
-        raise ValueError(f"{source}: split_dropout_train {sdt!r} unknown or out of range [0, 1); pass it explicitly")
+    if sdt is None:
+        raise ValueError(f"{source}: split_dropout_train unknown; pass it explicitly")
+    sdt = need_float(sdt, f"{source}: split_dropout_train", 0.0, 1.0)
+    if sdt >= 1:
+        raise ValueError(f"{source}: split_dropout_train {sdt!r} is out of range [0, 1)")
     sid = id if id is not None else record.get("id", stem)
     if not sid:
         raise ValueError(f"{source}: surrogate id unknown (a frame has no file name); pass it explicitly")
-    check_name(sid, f"{source}: surrogate id")
+    check_name(need_str(sid, f"{source}: surrogate id", 200), f"{source}: surrogate id")
 
     frame = frame.with_columns(
         pl.col(list(INTEGER_COLUMNS)).cast(pl.Int64), pl.col("p", "loss", "acc").cast(pl.Float64), design.alias("design")

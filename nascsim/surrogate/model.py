@@ -122,15 +122,17 @@ def surrogate_from_doc(doc: dict, source: str = "surrogate document", space: str
 
 def load_surrogate(path: str | os.PathLike, space: str | None = None) -> Surrogate:
     """Read a surrogate JSON file; ``space`` (if given) must match the surrogate's space."""
+    from nascsim.atomic import read_regular_bytes
+    from nascsim.safe_load import StructureError, loads_json
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"surrogate file {str(path)!r} not found")
+    raw = read_regular_bytes(path, "surrogate file")  # a FIFO or device: refused, never waited on
     try:
-        doc = json.loads(path.read_bytes())
-    except json.JSONDecodeError as exc:
-        raise SurrogateFileError(f"surrogate file {str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except (ValueError, RecursionError) as exc:  # undecodable bytes, over-long integers, deep nesting
-        raise SurrogateFileError(f"surrogate file {str(path)!r} is not valid JSON ({exc.__class__.__name__})") from None
+        doc = loads_json(raw, f"surrogate file {str(path)!r}")
+    except StructureError as exc:  # undecodable bytes, over-long integers, deep nesting
+        raise SurrogateFileError(str(exc)) from None
     return surrogate_from_doc(doc, f"surrogate file {str(path)!r}", space)
 
 

@@ -29,6 +29,11 @@ takes any grid run on the same surrogates (more seeds, thresholds, methods or an
 added runs, recorded in ``sweep.toml`` as additions); a different surrogate would change what the
 stored rows mean and is refused, before anything is written, with the way out.
 
+Links and special files. Nothing is followed out of a store: a folder holding a symbolic link
+(``runs``, ``.partial``, ``damaged``, ``plots`` or any file), a FIFO, a device or a socket is
+refused in one line before anything in it is read, moved, deleted or written
+(:func:`check_store_tree`); files are read without blocking and without following links.
+
 Reading. A chunk that is not a readable parquet file, lacks a column, has a column of another
 type or holds a value outside its field's rule is skipped with one warning line on stderr; a
 sweep into the folder moves it to ``damaged/`` with its first commit and recomputes its runs.
@@ -42,14 +47,13 @@ import json
 import math
 import os
 import time
-import tomllib
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 from typing import Callable, Iterator
 
 from nascsim import __version__
-from nascsim.atomic import atomic_write_bytes
+from nascsim.atomic import atomic_write_bytes, check_tree, read_regular_bytes
 from nascsim.config import SearchConfig
 from nascsim.sweep.grid import FIELD_KINDS, FIELD_NAMES, Grid
 
@@ -164,16 +168,18 @@ def _not_sweep(p: Path, why: str) -> ValueError:
 
 def read_spec(path: str | os.PathLike) -> SweepSpec:
     """The sweep recorded in a ``sweep.toml`` (``ValueError`` when it is not one, naming why)."""
+    from nascsim.safe_load import StructureError, loads_toml
+
     p = Path(path)
+    if p.is_dir():
+        raise _not_sweep(p, "it is a folder")
     try:
-        if p.stat().st_size > MAX_SWEEP_FILE_BYTES:
-            raise _not_sweep(p, f"larger than {MAX_SWEEP_FILE_BYTES >> 20} MiB")
-        doc = tomllib.loads(p.read_text())
+        raw = read_regular_bytes(p, "sweep file", max_bytes=MAX_SWEEP_FILE_BYTES)
     except FileNotFoundError:
         raise FileNotFoundError(f"no sweep file at {str(p)!r}") from None
-    except IsADirectoryError:
-        raise _not_sweep(p, "it is a folder") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    try:
+        doc = loads_toml(raw, "the file")
+    except StructureError as exc:
         raise _not_sweep(p, str(exc)) from None
     grid_doc, sur = doc.get("grid"), doc.get("surrogate")
     if not isinstance(grid_doc, dict):
@@ -201,15 +207,28 @@ def _short(text: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def check_store_tree(root: str | os.PathLike) -> None:
+    """``ValueError`` (:class:`~nascsim.atomic.NotARegularFile`) when the store folder ``root``
+    holds a symbolic link, FIFO, device or socket anywhere, or its ``runs``, ``.partial``,
+    ``damaged`` or ``plots`` is not a folder."""
+    check_tree(root, "result store")
+    for name in (RUNS_DIR, PARTIAL_DIR, DAMAGED_DIR, "plots"):
+        if (Path(root) / name).exists() and not (Path(root) / name).is_dir():
+            raise ValueError(f"result store {str(root)!r}: {name!r} is not a folder")
+
+
 def check_out_dir(out: str | os.PathLike, spec: SweepSpec) -> bool:
-    """Whether ``out`` can take ``spec`` (``ValueError`` when it holds runs of other surrogates or
-    other files). Returns True when it already holds a sweep (a resume, or runs to add). Writes
-    nothing."""
+    """Whether ``out`` can take ``spec`` (``ValueError`` when it holds runs of other surrogates,
+    other files, links or special files). Returns True when it already holds a sweep (a resume,
+    or runs to add). Writes nothing."""
     out = Path(out)
     if not out.exists():
+        if out.is_symlink():
+            raise ValueError(f"output path {str(out)!r} is a dangling symbolic link")
         return False
     if not out.is_dir():
         raise ValueError(f"output path {str(out)!r} exists and is not a folder")
+    check_store_tree(out)
     sweep_file = out / SWEEP_FILE
     if not sweep_file.exists():
         if any(out.iterdir()):
@@ -476,6 +495,7 @@ class ResultStore:
         adds), and move damaged chunks and dead sweeps' partial files aside."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.lock()
+        check_store_tree(self.root)  # under the lock: what is deleted and moved below stays inside
         if self.spec is not None:
             self._record(self.spec)
         self.runs.mkdir(exist_ok=True)
@@ -540,13 +560,14 @@ class ResultStore:
         schema = store_schema()
         out, total = [], 0
         for path in self.chunks():
+            raw = read_regular_bytes(path, "result chunk", follow=False)  # a link or FIFO: refused, not skipped
             try:
                 # the footer first: a small file may decompress to millions of rows
                 total += check_parquet(path, "chunk", MAX_CHUNK_ROWS, MAX_CHUNK_BYTES)
                 if total > MAX_STORE_ROWS:
                     raise StoreTooLarge(f"result store {str(self.root)!r} holds more than {MAX_STORE_ROWS:,} rows, "
                                         "more than nascsim reads at once; split its runs/ into several folders")
-                frame = pl.read_parquet(path)
+                frame = pl.read_parquet(io.BytesIO(raw))
                 why = check_chunk(frame)
             except StoreTooLarge:
                 raise
@@ -603,6 +624,7 @@ def open_store(path: str | os.PathLike) -> tuple[SweepSpec, ResultStore]:
     p = Path(path)
     if not (p / SWEEP_FILE).exists():
         raise FileNotFoundError(f"{str(p)!r} is not a sweep folder (no {SWEEP_FILE})")
+    check_store_tree(p)
     return read_spec(p / SWEEP_FILE), ResultStore(p)
 
 
@@ -617,13 +639,12 @@ def read_runs(path: str | os.PathLike):
         if p.name == RUNS_DIR and (p.parent / SWEEP_FILE).exists():
             p = p.parent
         return open_store(p)[1].read()
+    raw = read_regular_bytes(p, "result file")
     from nascsim.limits import MAX_STORE_ROWS, check_parquet
 
     check_parquet(p, "result file", MAX_STORE_ROWS)
     try:
-        return pl.read_parquet(p)
-    except FileNotFoundError:
-        raise
+        return pl.read_parquet(io.BytesIO(raw))
     except Exception as exc:  # noqa: BLE001 - any failure to read: one line naming the file
         raise ValueError(f"{str(p)!r} is not a readable parquet file (damaged or half-written?): "
                          f"{type(exc).__name__}") from None

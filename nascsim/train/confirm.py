@@ -12,7 +12,6 @@ trained with (the receiver knows which elements arrived).
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -147,31 +146,48 @@ def read_candidates(path: str | Path, space: str, top: int) -> list[dict]:
             raise ValueError(f"{path} lacks column(s) {', '.join(sorted(missing))}; expected arch, split, accuracy")
         records = df.to_dicts()
     else:
-        try:
-            blob = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} is not valid JSON ({exc})") from None
+        from nascsim.atomic import read_regular_bytes
+        from nascsim.safe_load import loads_json
+
+        blob = loads_json(read_regular_bytes(path, "result file"), str(path))
         if isinstance(blob, dict) and "results" in blob:
             blob = blob["results"]
         records = blob if isinstance(blob, list) else [blob]
     cands, seen = [], set()
-    for r in records:
-        if not isinstance(r, dict) or not {"arch", "split", "accuracy"} <= set(r):
-            raise ValueError(f"{path}: every record needs arch, split and accuracy; got {r!r:.120}")
-        if r["accuracy"] is None:
+    for i, r in enumerate(records):
+        c = _candidate(r, sp, f"{path}: record {i}")
+        if c is None:
             continue
-        a = parse_arch(r["arch"], sp)
-        key = (tuple(a.tolist()), int(r["split"]))
+        key = (tuple(c["arch"].tolist()), c["split"])
         if key in seen:
             continue
         seen.add(key)
-        p = r.get("loss", r.get("p"))
-        cands.append({"arch": a, "split": int(r["split"]), "predicted": float(r["accuracy"]),
-                      "p": None if p is None else float(p)})
+        cands.append(c)
     cands.sort(key=lambda c: -c["predicted"])
     if not cands:
         raise ValueError(f"{path} holds no candidate with an accuracy")
     return cands[:top]
+
+
+def _candidate(r, sp, where: str) -> dict | None:
+    """One record's candidate {arch, split, predicted, p} (None without an accuracy), every field
+    checked: ``ValueError`` naming the record and the bad value."""
+    from nascsim.safe_load import need_float, need_int, need_list, need_str, short
+
+    if not isinstance(r, dict) or not {"arch", "split", "accuracy"} <= set(r):
+        raise ValueError(f"{where}: every record needs arch, split and accuracy; got {short(r, 120)}")
+    if r["accuracy"] is None:
+        return None
+    arch = r["arch"]
+    if not isinstance(arch, str):
+        arch = [x if isinstance(x, str) else need_int(x, f"{where}: arch item", 0, sp.n_ops - 1)
+                for x in need_list(arch, f"{where}: arch", sp.n_layers)]
+    else:
+        need_str(arch, f"{where}: arch", 4096)
+    p = r.get("loss", r.get("p"))
+    return {"arch": parse_arch(arch, sp), "split": need_int(r["split"], f"{where}: split", 0, sp.n_layers),
+            "predicted": need_float(r["accuracy"], f"{where}: accuracy", 0.0, 1.0),
+            "p": None if p is None else need_float(p, f"{where}: loss rate", 0.0, 1.0)}
 
 
 def confirm_results(results: str | Path, data: str | Path, out: str | Path, space: str = "fbnet", top: int = 3,
@@ -187,6 +203,9 @@ def confirm_results(results: str | Path, data: str | Path, out: str | Path, spac
         kw["bits"] = check_bits(kw["bits"])
     if top < 1:
         raise ValueError(f"--top must be at least 1, got {top}")
+    from nascsim.atomic import check_output_target
+
+    check_output_target(out, "--out")
     out = Path(out)
     rows = []
     for i, c in enumerate(read_candidates(results, space, top)):

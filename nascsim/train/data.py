@@ -11,8 +11,9 @@ itself, or a single ``.tar.gz``):
   Classes are the sorted folder names; all images must be 32x32 (decoded to RGB).
 
 CIFAR pickles are read with a restricted unpickler (:class:`SafeUnpickler`) that admits only what
-those files hold -- dicts, lists, numbers, strings and bytes, and numpy arrays -- and refuses any
-other class or function, so a crafted file cannot run code. Archive members are read as bytes
+those files hold -- dicts, lists, numbers, strings and bytes, and numpy arrays of plain numbers -- and
+refuses any other class or function and any object dtype (:mod:`nascsim.safe_pickle`), so a crafted
+file can neither run code nor make numpy read object pointers from its bytes. Archive members are read as bytes
 and decoded by PIL; no path is ever built from a member name.
 
 The decoded images are cached once as uint8 arrays (``.npz``, written atomically) next to the data,
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import pickle
+import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ from typing import Callable
 
 import numpy as np
 
+from nascsim.atomic import NotARegularFile, check_tree, kind_of, open_regular, read_regular_bytes
+from nascsim.safe_pickle import PlainUnpickler, check_depth
 from nascsim.space import INPUT_RESOLUTION
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -88,6 +91,7 @@ def detect_layout(path: str | Path) -> tuple[str, Path, list[Path]]:
     ):
         root = p if p.name == name else p / name
         if root.is_dir():
+            check_tree(root, "dataset folder")
             missing = [f for f in files if not (root / f).is_file()]
             if missing:
                 raise FileNotFoundError(f"{root} lacks {', '.join(missing)}; expected the python-pickle layout of {name}")
@@ -96,12 +100,19 @@ def detect_layout(path: str | Path) -> tuple[str, Path, list[Path]]:
         for split in ("train", "test"):
             if not (p / split).is_dir():
                 raise FileNotFoundError(f"{p / split} is missing; an image folder needs train/<class>/ and test/<class>/")
+            if (p / split).is_symlink():
+                raise NotARegularFile(f"image folder {str(p)!r}: {split}/ is a symbolic link; nascsim follows no links inside it")
+            check_tree(p / split, "image folder")
         files = sorted(
             f for f in p.rglob("*")
             if f.suffix.lower() in IMAGE_SUFFIXES and f.parent.parent.parent == p and f.parent.parent.name in ("train", "test")
         )
         return "folder", p, files
-    archives = sorted(f for f in p.iterdir() if _is_archive(f))
+    archives = sorted(f for f in p.iterdir() if _is_archive(f) or (f.is_symlink() and f.name.endswith((".tar.gz", ".tgz"))))
+    for f in archives:
+        mode = f.lstat().st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(f"dataset folder {str(p)!r}: archive {f.name!r} is a {kind_of(mode)}; nascsim follows no links inside it")
     if archives:
         return "tar", p, archives
     raise FileNotFoundError(f"no dataset found in {p}; expected {EXPECTED}")
@@ -111,47 +122,25 @@ def detect_layout(path: str | Path) -> tuple[str, Path, list[Path]]:
 # readers
 # ------------------------------------------------------------------------------------------------
 
-# (module, name) -> module to import it from: numpy's array reconstruction (numpy 1 and 2 names)
-# and the bytes helper that protocol-2 pickles written by Python 3 use; nothing else
-_SAFE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): "numpy._core.multiarray",
-    ("numpy._core.multiarray", "_reconstruct"): "numpy._core.multiarray",
-    ("numpy.core.multiarray", "scalar"): "numpy._core.multiarray",
-    ("numpy._core.multiarray", "scalar"): "numpy._core.multiarray",
-    ("numpy.core.numeric", "_frombuffer"): "numpy._core.numeric",
-    ("numpy._core.numeric", "_frombuffer"): "numpy._core.numeric",
-    ("numpy", "ndarray"): "numpy",
-    ("numpy", "dtype"): "numpy",
-    ("_codecs", "encode"): "_codecs",
-}
-
-
-class SafeUnpickler(pickle.Unpickler):
-    """Unpickler for data files: builtin containers and scalars, plus numpy arrays and dtypes.
-    Any other global (a class or function a crafted pickle would call) raises
-    ``pickle.UnpicklingError`` naming it."""
-
-    def find_class(self, module: str, name: str):
-        where = _SAFE_GLOBALS.get((module, name))
-        if where is None:
-            raise pickle.UnpicklingError(f"refused global {module}.{name}: a data pickle holds only arrays, lists, dicts, numbers and strings")
-        import importlib
-
-        try:
-            mod = importlib.import_module(where)
-        except ImportError:  # numpy 1 has no numpy._core
-            mod = importlib.import_module(where.replace("numpy._core", "numpy.core"))
-        return getattr(mod, name)
+class SafeUnpickler(PlainUnpickler):
+    """Unpickler for data files (:class:`nascsim.safe_pickle.PlainUnpickler`): builtin containers
+    and scalars, plus numpy arrays and scalars of plain numbers. Any other global (a class or
+    function a crafted pickle would call) or an object dtype raises ``pickle.UnpicklingError``
+    naming it."""
 
 
 def safe_unpickle(fh, encoding: str = "bytes"):
-    """``pickle.load`` through :class:`SafeUnpickler`."""
-    return SafeUnpickler(fh, encoding=encoding).load()
+    """``pickle.load`` through :class:`SafeUnpickler`; containers nested deeper than
+    :data:`nascsim.safe_pickle.MAX_DEPTH` are refused too."""
+    obj = SafeUnpickler(fh, encoding=encoding).load()
+    check_depth(obj)
+    return obj
 
 
 def _unpickle(path: Path) -> dict:
+    fh = open_regular(path, "CIFAR pickle", follow=False)  # a link, FIFO or device: refused
     try:
-        with open(path, "rb") as fh:
+        with fh:
             d = safe_unpickle(fh)
     except Exception as exc:  # noqa: BLE001 -- any unpickling failure means a malformed file
         raise ValueError(f"{path} is not a readable CIFAR pickle ({exc.__class__.__name__}: {exc})") from None
@@ -165,7 +154,12 @@ def _pickle_arrays(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     if "data" not in d or label_key not in d:
         raise ValueError(f"{path} lacks 'data' or {label_key!r}; expected a CIFAR python pickle")
     data = np.asarray(d["data"])
-    labels = np.asarray(d[label_key], dtype=np.int64)
+    try:
+        labels = np.asarray(d[label_key], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"{path}: {label_key!r} holds {type(d[label_key]).__name__} values that are not integer labels") from None
+    if labels.ndim != 1:
+        raise ValueError(f"{path}: {label_key!r} has shape {labels.shape}; expected one label per image")
     side = INPUT_RESOLUTION
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * side * side or data.shape[0] != labels.shape[0]:
         raise ValueError(
@@ -177,8 +171,8 @@ def _pickle_arrays(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _names(meta: dict, key: str, path: Path) -> list[str]:
-    if key not in meta:
-        raise ValueError(f"{path} lacks {key!r}; expected the CIFAR meta pickle")
+    if key not in meta or not isinstance(meta[key], (list, tuple)) or not all(isinstance(n, (bytes, str)) for n in meta[key]):
+        raise ValueError(f"{path} lacks {key!r} as a list of names; expected the CIFAR meta pickle")
     return [n.decode() if isinstance(n, bytes) else str(n) for n in meta[key]]
 
 
@@ -280,7 +274,7 @@ def _collect_folder(items: list[tuple[str, str, str, bytes]], source: Path) -> D
 
 
 def _read_folder(root: Path, files: list[Path]) -> Dataset:
-    items = [(f.parent.parent.name, f.parent.name, str(f), f.read_bytes()) for f in files]
+    items = [(f.parent.parent.name, f.parent.name, str(f), read_regular_bytes(f, "image", follow=False)) for f in files]
     return _collect_folder(items, root)
 
 
@@ -303,8 +297,18 @@ def _read_tars(root: Path, archives: list[Path]) -> Dataset:
 
 
 def _checked(ds: Dataset) -> Dataset:
+    """``ds`` when its arrays are what training expects -- uint8 images (N, 32, 32, 3), one int64
+    label per image in 0..classes-1, class names as strings -- else ``ValueError`` naming the
+    problem. Runs on every decode, cached ones included."""
+    side = INPUT_RESOLUTION
+    if not ds.classes or not all(isinstance(c, str) for c in ds.classes):
+        raise ValueError(f"{ds.source}: no class names")
     for split in ("train", "test"):
-        y = getattr(ds, f"y_{split}")
+        x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (side, side, 3):
+            raise ValueError(f"{ds.source}: {split} images have shape {x.shape} ({x.dtype}); expected uint8 (N, {side}, {side}, 3)")
+        if y.dtype.kind not in "iu" or y.ndim != 1 or len(y) != len(x):
+            raise ValueError(f"{ds.source}: {split} labels have shape {y.shape} ({y.dtype}) for {len(x)} images; expected one integer each")
         if y.size == 0:
             raise ValueError(f"{ds.source}: the {split} split is empty")
         if y.min() < 0 or y.max() >= len(ds.classes):
@@ -348,14 +352,28 @@ def _save_npz(target: Path, ds: Dataset, fingerprint: str) -> None:
 
 
 def _load_npz(target: Path, fingerprint: str) -> Dataset | None:
+    """The cached decode at ``target`` when its fingerprint matches (None when it does not, or the
+    cache is unreadable), checked by :func:`_checked` like a fresh decode: ``ValueError`` when
+    its arrays are not what training expects. A cache that is a link, FIFO or device is refused."""
+    fh = open_regular(target, "decoded-image cache", follow=False)
     try:
-        with np.load(target, allow_pickle=False) as z:
-            name, source, fp = (str(s) for s in z["meta"])
+        with fh, np.load(fh, allow_pickle=False) as z:
+            meta = z["meta"]
+            if meta.shape != (3,) or meta.dtype.kind != "U":
+                return None
+            name, source, fp = (str(s) for s in meta)
             if fp != fingerprint:
                 return None
-            return Dataset(name, source, [str(c) for c in z["classes"]], z["x_train"], z["y_train"], z["x_test"], z["y_test"])
-    except (OSError, KeyError, ValueError):
+            classes = z["classes"]
+            if classes.ndim != 1 or classes.dtype.kind != "U":
+                return None
+            ds = Dataset(name, source, [str(c) for c in classes], z["x_train"], z["y_train"], z["x_test"], z["y_test"])
+    except (OSError, KeyError, ValueError, EOFError):
         return None
+    try:
+        return _checked(ds)
+    except ValueError as exc:
+        raise ValueError(f"the decoded-image cache {target} does not fit its data ({exc}); delete it to decode again") from None
 
 
 def load_dataset(path: str | Path, cache_dir: str | Path | None = None, use_cache: bool = True,
@@ -366,7 +384,7 @@ def load_dataset(path: str | Path, cache_dir: str | Path | None = None, use_cach
     layout, root, files = detect_layout(path)
     fp = _fingerprint(layout, files)
     target = cache_file(path, cache_dir)
-    if use_cache and target.exists():
+    if use_cache and (target.exists() or target.is_symlink()):
         ds = _load_npz(target, fp)
         if ds is not None:
             if check is not None:

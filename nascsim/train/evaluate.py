@@ -50,8 +50,9 @@ import torch.nn.functional as F
 from nascsim.config import DEFAULT_LOSS_SET
 from nascsim.space import Space
 from nascsim.train.data import holdout_split, load_dataset, normalise, to_device
+from nascsim.train.checkpoint import require
 from nascsim.train.loop import BatchStatistics
-from nascsim.train.pretrain import load_supernet, supernet_id
+from nascsim.train.pretrain import CHECKPOINT, load_supernet, supernet_id
 from nascsim.train.sampling import uniform_pairs
 from nascsim.train.supernet import SuperNet
 
@@ -419,6 +420,9 @@ def evaluate_supernet(
     ``noise_pairs``, noise designs); write the parquet ``out``. Returns the metadata written."""
     from tqdm import tqdm
 
+    from nascsim.atomic import check_output_target
+
+    check_output_target(out, "--out")
     ps = check_eval_settings(pairs, lowvar_pairs, noise_pairs, ps, batch_images, repeat_share, near_share, band,
                              noise_batches)
     from nascsim.limits import MAX_IMAGES, MAX_ROWS_PER_CALL, check_count
@@ -427,6 +431,8 @@ def evaluate_supernet(
     if max_rows is not None:
         check_count("max_rows", max_rows, 1, MAX_ROWS_PER_CALL)
     model, state = load_supernet(checkpoint, device)
+    require(state, Path(checkpoint) / CHECKPOINT if Path(checkpoint).is_dir() else checkpoint, "recipe", "log", "epoch", "dataset", "dataset_source", "train_images", "valid_images",
+            "stats", "git_commit", "device", "torch")
     dev = next(model.parameters()).device
     from nascsim.train.loop import Precision
 
@@ -514,7 +520,10 @@ def read_metadata(path: str | Path) -> dict:
     """The ``nascsim_supernet`` metadata of an evaluation parquet."""
     import pyarrow.parquet as pq
 
+    from nascsim.safe_load import loads_json, need_dict
+
     md = pq.read_schema(path).metadata or {}
     if METADATA_KEY.encode() not in md:
         raise ValueError(f"{path} has no {METADATA_KEY!r} metadata")
-    return json.loads(md[METADATA_KEY.encode()])
+    where = f"{path}: schema metadata {METADATA_KEY!r}"
+    return need_dict(loads_json(md[METADATA_KEY.encode()], where), where)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from nascsim.space import get_space
-from nascsim.train.checkpoint import load_checkpoint
+from nascsim.train.checkpoint import load_checkpoint, require
 from nascsim.train.data import channel_stats, holdout_split, load_dataset, normalise, to_device
 from nascsim.train.proxy import Proxy, proxy_dataset
 from nascsim.train.loop import BatchStatistics, Precision, Recipe, epoch_seed, pick_device, train_epochs
@@ -107,6 +107,8 @@ def pretrain(
         if not ckpt_path.exists():
             raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt_path}")
         state = load_checkpoint(ckpt_path, "supernet")
+        require(state, ckpt_path, "recipe", "space", "valid_images", "model", "optimizer", "log", "epoch")
+        require(state, ckpt_path, *(["train_images_cap"] if "train_images_cap" in state else []))
         recipe = Recipe.from_dict(state["recipe"])
         space, valid_images = state["space"], state["valid_images"]
         train_images = state.get("train_images_cap")
@@ -190,6 +192,7 @@ def load_supernet(checkpoint: str | Path, device: str = "auto") -> tuple[SuperNe
     if path.is_dir():
         path = path / CHECKPOINT
     state = load_checkpoint(path, "supernet")
+    require(state, path, "space", "classes", "model", "recipe")
     stored = Recipe.from_dict(state["recipe"])
     model = SuperNet(state["space"], state["classes"], zero_residual=False, proxy=stored.proxy, sharing=stored.sharing)
     try:

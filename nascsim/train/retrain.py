@@ -69,12 +69,14 @@ def load_part(path: str | Path) -> tuple[nn.Sequential, dict]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no exported head/tail at {path}")
-    from nascsim.train.checkpoint import load_checkpoint
+    from nascsim.train.checkpoint import load_checkpoint, require
 
     blob = load_checkpoint(path)
-    if blob.get("part") not in ("head", "tail") or not isinstance(blob.get("spec"), dict):
+    if not isinstance(blob.get("part"), str) or blob["part"] not in ("head", "tail") or not isinstance(blob.get("spec"), dict):
         raise ValueError(f"{path} is not an exported head or tail")
     spec = blob["spec"]
+    require(blob, path, "state_dict")
+    require(spec, f"{path} spec", "space", "arch", "classes", "split")
     from nascsim.train.proxy import Proxy
 
     net = ChildNet(spec["space"], spec["arch"], spec["classes"], zero_residual=False, proxy=Proxy.from_dict(spec.get("proxy")))
@@ -123,10 +125,11 @@ def retrain(
     if resume:
         if not ckpt.exists():
             raise FileNotFoundError(f"cannot resume: no checkpoint at {ckpt}")
-        from nascsim.train.checkpoint import load_checkpoint
+        from nascsim.train.checkpoint import load_checkpoint, require
 
         state = load_checkpoint(ckpt, "child")
-        if list(state.get("arch", [])) != a.tolist() or state.get("split") != split:
+        require(state, ckpt, "arch", "split", "recipe", "model", "optimizer", "log", "epoch")
+        if list(state["arch"]) != a.tolist() or state["split"] != split:
             raise ValueError(f"{ckpt} is not a re-training checkpoint of this architecture and split")
         recipe = Recipe.from_dict(state["recipe"])
     elif ckpt.exists():
