@@ -180,10 +180,18 @@ def check_images(valid_images: int, train_images: int | None, monitor_images: in
         raise ValueError(f"monitor images must be at least 1 and at most {MAX_IMAGES:,}, got {monitor_images}")
 
 
+def stored_recipe(state: dict) -> Recipe:
+    """The recipe a checkpoint was trained with; fields it lacks (or a checkpoint without one)
+    take the values of the code that wrote it (:meth:`Recipe.from_dict`): the full model,
+    independent ops."""
+    recipe = state.get("recipe")
+    return Recipe.from_dict(recipe if isinstance(recipe, dict) else {})
+
+
 def checkpoint_proxy(state: dict) -> Proxy:
     """The proxy setting a checkpoint was trained at (its recipe's width and resolution; checkpoints
     written before proxies existed hold the full model)."""
-    return Recipe.from_dict(state["recipe"]).proxy
+    return stored_recipe(state).proxy
 
 
 def load_supernet(checkpoint: str | Path, device: str = "auto") -> tuple[SuperNet, dict]:
@@ -192,8 +200,8 @@ def load_supernet(checkpoint: str | Path, device: str = "auto") -> tuple[SuperNe
     if path.is_dir():
         path = path / CHECKPOINT
     state = load_checkpoint(path, "supernet")
-    require(state, path, "space", "classes", "model", "recipe")
-    stored = Recipe.from_dict(state["recipe"])
+    require(state, path, "space", "classes", "model", *(["recipe"] if "recipe" in state else []))
+    stored = stored_recipe(state)
     model = SuperNet(state["space"], state["classes"], zero_residual=False, proxy=stored.proxy, sharing=stored.sharing)
     try:
         model.load_state_dict(state["model"])

@@ -61,7 +61,7 @@ class Recipe:
         checks = {
             "epochs": isinstance(self.epochs, int) and 1 <= self.epochs <= MAX_EPOCHS,
             "batch_size": isinstance(self.batch_size, int) and 1 <= self.batch_size <= MAX_BATCH_SIZE,
-            "lr": finite(self.lr) and 0 < self.lr <= 1000,
+            "lr": finite(self.lr) and 0 < self.lr <= 1e30,  # any finite rate (a diverging run is reported)
             "momentum": finite(self.momentum) and 0 <= self.momentum < 1,
             "weight_decay": finite(self.weight_decay) and 0 <= self.weight_decay <= 1,
             "warmup_epochs": finite(self.warmup_epochs) and 0 <= self.warmup_epochs <= MAX_EPOCHS,
