@@ -127,6 +127,11 @@ def default_cells(frame) -> list[tuple[float, float]]:
 
 
 def scatter(frame, threshold_ms: float, loss: float, out_dir: Path, source: str) -> list[Path]:
+    return _save(scatter_figure(frame, threshold_ms, loss, source), out_dir, f"scatter_T{threshold_ms:g}_p{loss:g}")
+
+
+def scatter_figure(frame, threshold_ms: float, loss: float, source: str):
+    """Accuracy vs latency of every run at one (T_th, p), one colour per method (label)."""
     import polars as pl
 
     f = frame.filter((pl.col("threshold_ms") == threshold_ms) & (pl.col("loss") == loss))
@@ -144,7 +149,7 @@ def scatter(frame, threshold_ms: float, loss: float, out_dir: Path, source: str)
     ax.set_ylabel(f"expected accuracy at p = {loss:g} (%)")
     ax.legend(fontsize=8)
     _title(fig, f"accuracy vs latency of every run, T_th = {threshold_ms:g} ms, loss rate p = {loss:g}", source)
-    return _save(fig, out_dir, f"scatter_T{threshold_ms:g}_p{loss:g}")
+    return fig
 
 
 def pareto_front(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
@@ -160,6 +165,10 @@ def pareto_front(T: np.ndarray, acc: np.ndarray) -> np.ndarray:
 
 
 def pareto(frame, loss: float, out_dir: Path, source: str) -> list[Path]:
+    return _save(pareto_figure(frame, loss, source), out_dir, f"pareto_p{loss:g}")
+
+
+def pareto_figure(frame, loss: float, source: str):
     """Accuracy-latency Pareto plot per method (label) at loss rate ``loss``."""
     import polars as pl
     from matplotlib import colormaps
@@ -184,12 +193,16 @@ def pareto(frame, loss: float, out_dir: Path, source: str) -> list[Path]:
         ax.legend(fontsize=7, loc="best")
     fig.colorbar(sc, ax=list(axes), label="latency threshold T_th (ms)")
     _title(fig, f"accuracy-latency trade-off per method, all thresholds, loss rate p = {loss:g}", source)
-    return _save(fig, out_dir, f"pareto_p{loss:g}")
+    return fig
 
 
 # -- over the swept axes ----------------------------------------------------------------------------
 
 def feasibility_heatmap(frame, out_dir: Path, source: str) -> list[Path]:
+    return _save(feasibility_figure(frame, source), out_dir, "feasibility_heatmap")
+
+
+def feasibility_figure(frame, source: str):
     """Feasible share (%) over the two main swept axes, one panel per method and remaining variant;
     a line plot when only one axis is swept."""
     import polars as pl
@@ -215,7 +228,7 @@ def feasibility_heatmap(frame, out_dir: Path, source: str) -> list[Path]:
             ax.set_ylabel("feasible runs (%)")
             ax.set_title(label, fontsize=9)
         _title(fig, f"feasibility rate (T <= T_th, %) vs {_axis_label(x)}", source)
-        return _save(fig, out_dir, "feasibility_heatmap")
+        return fig
     ys = sorted(set(s[y].to_list()))
     image = None
     for ax, label in zip(panels, labels):
@@ -233,10 +246,21 @@ def feasibility_heatmap(frame, out_dir: Path, source: str) -> list[Path]:
         ax.set_title(label, fontsize=9)
     fig.colorbar(image, ax=list(panels), label="feasible runs, T <= T_th (%)")
     _title(fig, "feasibility rate (%), cell = share of runs with T <= T_th", source)
-    return _save(fig, out_dir, "feasibility_heatmap")
+    return fig
 
 
 def accuracy_vs_axis(frame, out_dir: Path, source: str) -> list[Path]:
+    return _save(accuracy_figure(frame, source), out_dir, accuracy_stem(frame))
+
+
+def accuracy_stem(frame) -> str:
+    """File stem of :func:`accuracy_figure`: ``accuracy_vs_threshold`` or ``accuracy_vs_<axis>``."""
+    axes_ = main_axes(frame)
+    x = axes_[0] if axes_ else "threshold_ms"
+    return f"accuracy_vs_{'threshold' if x == 'threshold_ms' else x}"
+
+
+def accuracy_figure(frame, source: str):
     """Median accuracy over all runs (solid) and feasible runs (dashed, IQR band) vs the main
     swept axis, one panel per loss rate (unless the loss rate is that axis)."""
     import polars as pl
@@ -277,10 +301,15 @@ def accuracy_vs_axis(frame, out_dir: Path, source: str) -> list[Path]:
         ax.legend(fontsize=7)
     _title(fig, f"median expected accuracy vs {_axis_label(x)}: all runs (solid), feasible runs "
                 f"(dashed, IQR band)", source)
-    return _save(fig, out_dir, f"accuracy_vs_{'threshold' if x == 'threshold_ms' else x}")
+    return fig
 
 
 def split_histogram(frame, out_dir: Path, source: str) -> list[Path]:
+    return _save(split_figure(frame, source), out_dir, "split_histogram")
+
+
+def split_figure(frame, source: str):
+    """How often each split point was chosen, one panel per method (label)."""
     import polars as pl
 
     from nascsim.sweep.grid import FIELD_NAMES
@@ -298,7 +327,7 @@ def split_histogram(frame, out_dir: Path, source: str) -> list[Path]:
         ax.set_xlabel("split point k (0 = after the stem)")
         ax.set_ylabel("searches")
     _title(fig, "chosen split points, all thresholds (one search serves every loss rate)", source)
-    return _save(fig, out_dir, "split_histogram")
+    return fig
 
 
 def write_plots(frame, out_dir: str | os.PathLike, cells: list[tuple[float, float]] | None = None) -> list[Path]:
@@ -309,16 +338,59 @@ def write_plots(frame, out_dir: str | os.PathLike, cells: list[tuple[float, floa
     for th, loss in cells:
         if (th, loss) not in present:
             raise ValueError(f"no runs at threshold {th:g} ms and loss {loss:g} to plot")
-    source = provenance(frame)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for th, loss in cells:
-        paths += scatter(frame, th, loss, out, source)
-    paths += pareto(frame, reference_loss(frame["loss"].to_list()), out, source)
-    paths += feasibility_heatmap(frame, out, source)
-    paths += accuracy_vs_axis(frame, out, source)
-    paths += split_histogram(frame, out, source)
+    for stem in figure_names(frame, cells):
+        paths += _save(figure(frame, stem), out, stem)
     return paths
+
+
+FIGURES = ("scatter", "pareto", "feasibility_heatmap", "accuracy_vs_axis", "split_histogram")
+
+
+def figure_names(frame, cells: list[tuple[float, float]] | None = None) -> list[str]:
+    """The file stems :func:`write_plots` writes (each a name :func:`figure` takes): a scatter per
+    cell (the paper's cells by default), the Pareto plot at the reference loss rate, the
+    feasibility heatmap, the accuracy plot and the split histogram."""
+    cells = list(cells) if cells else default_cells(frame)
+    return ([f"scatter_T{th:g}_p{loss:g}" for th, loss in cells]
+            + [f"pareto_p{reference_loss(frame['loss'].to_list()):g}", "feasibility_heatmap", accuracy_stem(frame),
+               "split_histogram"])
+
+
+def figure(frame, name: str, *, threshold_ms: float | None = None, loss: float | None = None):
+    """One figure of ``frame``'s runs as a matplotlib Figure (what :func:`write_plots` saves).
+
+    ``name``: one of :data:`FIGURES` or a file stem of :func:`figure_names` (``scatter_T30_p0.2``,
+    ``pareto_p0.2``, ``accuracy_vs_threshold``). ``scatter`` takes ``threshold_ms`` and ``loss``
+    (default: the paper's cell nearest to the runs), ``pareto`` takes ``loss`` (default: 0.2 or
+    the nearest loss rate the runs have)."""
+    import re
+
+    source = provenance(frame)
+    m = re.fullmatch(r"scatter_T([0-9.eE+-]+)_p([0-9.eE+-]+)", name)
+    if m:
+        name, threshold_ms, loss = "scatter", float(m.group(1)), float(m.group(2))
+    m = re.fullmatch(r"pareto_p([0-9.eE+-]+)", name)
+    if m:
+        name, loss = "pareto", float(m.group(1))
+    if name.startswith("accuracy_vs_"):
+        name = "accuracy_vs_axis"
+    if name == "scatter":
+        th0, p0 = default_cells(frame)[0]
+        th, p = (th0 if threshold_ms is None else float(threshold_ms)), (p0 if loss is None else float(loss))
+        return scatter_figure(frame, th, p, source)
+    if name == "pareto":
+        p = reference_loss(frame["loss"].to_list()) if loss is None else float(loss)
+        if p not in set(frame["loss"].to_list()):
+            raise ValueError(f"no runs at loss rate {p:g} to plot")
+        return pareto_figure(frame, p, source)
+    makers = {"feasibility_heatmap": feasibility_figure, "accuracy_vs_axis": accuracy_figure,
+              "split_histogram": split_figure}
+    if name not in makers:
+        raise ValueError(f"unknown figure {name!r}; expected one of {', '.join(FIGURES)} (or a file stem such as "
+                         "scatter_T30_p0.2)")
+    return makers[name](frame, source)
 
 
 # -- one search's history ---------------------------------------------------------------------------
