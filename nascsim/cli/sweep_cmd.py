@@ -197,9 +197,8 @@ def report(result_dir, scatter, quiet):
 
 
 def _report(out: Path, cells, quiet: bool) -> None:
-    from nascsim.sweep.plots import write_plots
+    from nascsim.results import Results
     from nascsim.sweep.store import open_store
-    from nascsim.sweep.summary import write_summaries
 
     _, store = open_store(out)
     frame = store.read()
@@ -208,8 +207,8 @@ def _report(out: Path, cells, quiet: bool) -> None:
         for th, loss in cells:
             if (th, loss) not in present:
                 raise ValueError(f"no runs at threshold {th:g} ms and loss {loss:g} to plot (--scatter {th:g},{loss:g})")
-    text, _ = write_summaries(frame, out)
-    plots = write_plots(frame, out / "plots", cells)
+    text, paths = Results(frame, str(out)).write_report(out, cells)  # the handle a notebook gets from nascsim.load
+    plots = [p for p in paths if p.parent == out / "plots"]
     if not quiet:
         click.echo(text)
         click.echo(f"\nFull tables (every loss rate): {out / 'summary.txt'}, summary.csv, comparison.csv; "
