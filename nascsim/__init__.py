@@ -11,6 +11,11 @@ The public API (imported on first use, so ``import nascsim`` stays light):
 - :func:`sweep` -- a grid of searches as a polars DataFrame, resumable in a result folder (the
   ``nascsim.sweep`` subpackage, callable: ``nascsim.sweep(...)`` runs :func:`nascsim.api.sweep`);
 - :func:`register_method` -- add a search method usable by all of the above and the CLI;
+- :class:`Problem` -- NASC's problem as a black box for other optimizers (sample, evaluate with
+  the engine's noise, a budget, the record of a final choice; :mod:`nascsim.problem`);
+- :func:`load` -- a results handle (runs, summary, comparison, Pareto front, figures) of a sweep or
+  bench folder or a frame of runs (:mod:`nascsim.results`);
+- :func:`query_devices` -- :func:`query` for every (head, tail) device pair of the table at once;
 - :class:`SearchConfig`, :func:`get_space`, :func:`parse_arch`, :func:`load_surrogate`,
   :func:`default_surrogates`, :func:`load_tables`.
 """
@@ -20,6 +25,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "query": ("nascsim.api", "query"),
     "search": ("nascsim.api", "search"),
+    "query_devices": ("nascsim.api", "query_devices"),
+    "Problem": ("nascsim.problem", "Problem"),
+    "load": ("nascsim.results", "load"),
     "sweep": ("nascsim.sweep", None),  # the subpackage, callable as nascsim.api.sweep
     "register_method": ("nascsim.methods.registry", "register_method"),
     "unregister_method": ("nascsim.methods.registry", "unregister_method"),

@@ -231,7 +231,8 @@ def _archs(arch, space) -> tuple[np.ndarray, bool]:
 @refuse_unknown_keywords
 def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head: str = "raspi4",
           tail: str = "edgegpu", bits: float = 32, bandwidth: float = 8e6, source: str | None = None,
-          classes: int | None = None, surrogate="dropout", tables=None):
+          classes: int | None = None, surrogate="dropout", tables=None, noisy: bool = False,
+          seed: int | None = None):
     """Latency breakdown (eqs. 3, 8), payload, FLOPs and the surrogate's expected loss, accuracy
     and l_SC (eq. 4b) with their noise sd, for one or many (arch, split, p).
 
@@ -252,6 +253,11 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
     ``loss_sd``, ``acc_sd``, ``l_sc_sd`` (sd of one evaluation on the surrogate's evaluation batch;
     NaN when the predictor has no ``noise_sd``), ``surrogate``, ``dataset`` and ``provenance`` (the
     surrogate, its data and whether its model card calls it provisional, in one line).
+
+    ``noisy=True`` (as NAS-Bench-301's ``predict(with_noise=True)``): ``loss``, ``acc`` and
+    ``l_sc`` are each one evaluation's value instead of the expectation, drawn around it with its
+    ``*_sd`` (one evaluation on the surrogate's evaluation batch; each row and quantity its own
+    draw, accuracy clipped to [0, 1]) from ``seed`` (see :func:`noisy_sample`).
 
     >>> r = query("k3_e1," * 21 + "k3_e1", split=22, surrogate=None)   # latency only
     >>> round(r["T_head_ms"] + r["T_comm_ms"] + r["T_tail_ms"], 3), r["payload_elements"]
@@ -295,6 +301,8 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
         out["surrogate"] = [str(getattr(sur, "id", type(sur).__name__))] * n
         out["dataset"] = [str(getattr(sur, "dataset", ""))] * n
         out["provenance"] = [provenance_line([sur])] * n
+    if noisy:
+        noisy_sample(out, seed)
     if scalar:
         row = {k: (v[0] if isinstance(v, list) else v[0].item()) for k, v in out.items()}
         row["E_head_mJ"] = None if not math.isfinite(row["E_head_mJ"]) else row["E_head_mJ"]
@@ -302,6 +310,58 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
     import polars as pl
 
     return pl.DataFrame(out)
+
+
+def noisy_sample(out: dict, seed: int | None) -> None:
+    """Replace the expected ``loss``, ``acc`` and ``l_sc`` of query columns ``out`` by one
+    evaluation's values: each + its sd x N(0, 1), drawn in that order (n draws per quantity) from
+    ``nascsim.engine.make_rng(seed)`` (fresh entropy when None); ``acc`` clipped to [0, 1]."""
+    from nascsim.engine import make_rng
+
+    if "loss" not in out:
+        raise ValueError("noisy=True needs a surrogate (it samples the surrogate's noise)")
+    if not all(np.all(np.isfinite(out[f"{k}_sd"])) for k in ("loss", "acc", "l_sc")):
+        raise ValueError("noisy=True needs a predictor with noise_sd (a fitted nascsim surrogate has one)")
+    rng = np.random.default_rng() if seed is None else make_rng(seed)
+    for key in ("loss", "acc", "l_sc"):
+        out[key] = out[key] + out[f"{key}_sd"] * rng.standard_normal(len(out[key]))
+    out["acc"] = np.clip(out["acc"], 0.0, 1.0)
+
+
+def query_devices(arch, split, p: float | Sequence[float] = 0.0, *, heads: Sequence[str] | None = None,
+                  tails: Sequence[str] | None = None, tables=None, **options):
+    """:func:`query` for every (head, tail) pair of devices at once (HW-NAS-Bench answers for all
+    its devices in one query): a polars DataFrame with ``head`` and ``tail`` first, one row per
+    device pair and (arch, split, p). ``heads`` / ``tails``: the devices to pair (default: every
+    device of the latency table, each head with every other device as tail). ``options``: any
+    other argument of :func:`query` (``surrogate``, ``bits``, ``bandwidth``, ``noisy``, ...).
+
+    >>> frame = query_devices("k3_e1," * 21 + "k3_e1", split=22, surrogate=None)
+    >>> frame.height, frame.filter((frame["head"] == "raspi4") & (frame["tail"] == "edgegpu"))["T_ms"].round(2).to_list()
+    (20, [35.95])
+    """
+    import polars as pl
+
+    from nascsim.tables import load_tables
+
+    if "head" in options or "tail" in options:
+        raise ValueError("query_devices pairs every device: give heads= / tails= (lists), not head= / tail=")
+    devices = load_tables(tables).devices
+    heads, tails = list(heads or devices), list(tails or devices)
+    if "surrogate" in options:
+        options["surrogate"] = _load_surrogate(options["surrogate"], _space(options.get("space", "fbnet")).name) \
+            if options["surrogate"] is not None else None
+    frames = []
+    for h in heads:
+        for t in tails:
+            if h == t:
+                continue
+            r = query(arch, split, p, head=h, tail=t, tables=tables, **options)
+            r = pl.DataFrame([r]) if isinstance(r, dict) else r
+            frames.append(r.select(pl.lit(h).alias("head"), pl.lit(t).alias("tail"), pl.all()))
+    if not frames:
+        raise ValueError("no (head, tail) pair of two different devices to query")
+    return pl.concat(frames, how="vertical_relaxed")
 
 
 # -- search ---------------------------------------------------------------------------------------

@@ -118,6 +118,19 @@ class Space:
         """Boolean array (n_ops,): True where the op is a bottleneck op."""
         return np.array([op.kind == "bottleneck" for op in self.ops])
 
+    def sample(self, rng: np.random.Generator, n: int | None = None) -> np.ndarray:
+        """Uniformly random architectures: op indices, shape (n_layers,) or (n, n_layers).
+
+        Each op is ``floor(u · n_ops)`` of one ``rng.random()`` draw, layer by layer (the rule of
+        the search engine's uniform sampling, :func:`nascsim._engine_kernels.run_random`).
+
+        >>> a = get_space("fbnet").sample(np.random.default_rng(0))
+        >>> a.shape, bool(a.min() >= 0 and a.max() < 9)
+        ((22,), True)
+        """
+        size = (self.n_layers,) if n is None else (int(n), self.n_layers)
+        return np.minimum(np.floor(rng.random(size) * self.n_ops).astype(np.int64), self.n_ops - 1)
+
 
 def _layers() -> tuple[Layer, ...]:
     layers = []

@@ -232,9 +232,8 @@ def spec_surrogates(spec) -> list:
 
 
 def _report(out: Path, cells, quiet: bool, surrogates=None) -> None:
-    from nascsim.sweep.plots import write_plots
+    from nascsim.results import Results
     from nascsim.sweep.store import open_store
-    from nascsim.sweep.summary import write_summaries
 
     spec, store = open_store(out)
     frame = store.read()
@@ -245,8 +244,9 @@ def _report(out: Path, cells, quiet: bool, surrogates=None) -> None:
         for th, loss in cells:
             if (th, loss) not in present:
                 raise ValueError(f"no runs at threshold {th:g} ms and loss {loss:g} to plot (--scatter {th:g},{loss:g})")
-    text, _ = write_summaries(frame, out, surrogates)
-    plots = write_plots(frame, out / "plots", cells, surrogates)
+    # the handle a notebook gets from nascsim.load writes the report
+    text, paths = Results(frame, str(out)).write_report(out, cells, surrogates)
+    plots = [p for p in paths if p.parent == out / "plots"]
     if not quiet:
         from nascsim.limits import printable_lines
 

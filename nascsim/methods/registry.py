@@ -81,6 +81,10 @@ _BUILTIN = (
                "as hwnas, the final model re-trained with dropout at the split", "builtin"),
     MethodSpec("random", "nascsim.methods.random_search:run", ("dropout",),
                "best of steps x λ uniform (architecture, split) samples by observed eq. 4a", "builtin"),
+    MethodSpec("optuna-tpe", "nascsim.optimizers.optuna_sampler:run_tpe", ("dropout",),
+               "Optuna's TPE sampler on NASC's problem, steps x λ trials (needs optuna)", "builtin"),
+    MethodSpec("optuna-random", "nascsim.optimizers.optuna_sampler:run_random", ("dropout",),
+               "Optuna's random sampler on NASC's problem, steps x λ trials (needs optuna)", "builtin"),
 )
 BUILTIN_METHODS: tuple[str, ...] = tuple(m.name for m in _BUILTIN)
 

@@ -33,7 +33,10 @@ import io
 import math
 import os
 import textwrap
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -70,9 +73,17 @@ def _title(fig, text: str, source: str) -> None:
     fig.suptitle("\n".join(lines), fontsize=9)
 
 
+_CAPTURE: ContextVar[dict | None] = ContextVar("nascsim_plots_capture", default=None)
+
+
 def _save(fig, out_dir: Path, stem: str) -> list[Path]:
     """``fig`` as ``stem`` in every format of FORMATS; the layout is computed for the first and
-    kept for the others (half the drawing time)."""
+    kept for the others (half the drawing time). Inside :func:`_captured` the figure is kept,
+    not written (:func:`figure` returns it)."""
+    kept = _CAPTURE.get()
+    if kept is not None:
+        kept[stem] = fig
+        return [Path(stem)]
     paths = []
     for i, fmt in enumerate(FORMATS):
         buf = io.BytesIO()
@@ -468,8 +479,11 @@ def write_plots(frame, out_dir: str | os.PathLike, cells: list[tuple[float, floa
     for th, loss in cells:
         if (th, loss) not in present:
             raise ValueError(f"no runs at threshold {th:g} ms and loss {loss:g} to plot")
-    source = provenance(frame, surrogates)
     out.mkdir(parents=True, exist_ok=True)
+    return _draw_all(frame, out, cells, provenance(frame, surrogates))
+
+
+def _draw_all(frame, out: Path, cells: list[tuple[float, float]], source: str) -> list[Path]:
     paths = []
     for th, loss in cells:
         paths += scatter(frame, th, loss, out, source)
@@ -478,6 +492,66 @@ def write_plots(frame, out_dir: str | os.PathLike, cells: list[tuple[float, floa
     paths += accuracy_vs_axis(frame, out, source)
     paths += split_histogram(frame, out, source)
     return paths
+
+
+@contextmanager
+def _captured() -> Iterator[dict]:
+    kept: dict = {}
+    token = _CAPTURE.set(kept)
+    try:
+        yield kept
+    finally:
+        _CAPTURE.reset(token)
+
+
+FIGURES = ("scatter", "pareto", "feasibility", "accuracy_vs_axis", "split_histogram")
+
+
+def figures(frame, cells: list[tuple[float, float]] | None = None, surrogates=()) -> dict:
+    """``{file stem: matplotlib Figure}`` of every figure :func:`write_plots` writes, not saved."""
+    cells = list(cells) if cells else default_cells(frame)
+    with _captured() as kept:
+        _draw_all(frame, Path("."), cells, provenance(frame, surrogates))
+    return kept
+
+
+def figure_names(frame, cells: list[tuple[float, float]] | None = None) -> list[str]:
+    """The file stems :func:`write_plots` writes (each a name :func:`figure` takes)."""
+    import matplotlib.pyplot as plt
+
+    drawn = figures(frame, cells)
+    for fig in drawn.values():
+        plt.close(fig)
+    return list(drawn)
+
+
+def figure(frame, name: str, *, threshold_ms: float | None = None, loss: float | None = None, surrogates=()):
+    """One figure of ``frame``'s runs as a matplotlib Figure (what :func:`write_plots` saves).
+
+    ``name``: one of :data:`FIGURES` or a file stem of :func:`figure_names` (``scatter_T30_p0.2``,
+    ``pareto_p0.2``, ``accuracy_vs_threshold``). ``scatter`` takes ``threshold_ms`` and ``loss``
+    (default: the first of the paper's cells the runs have), ``pareto`` takes ``loss`` (default:
+    the reference loss rate)."""
+    source = provenance(frame, surrogates)
+    here = Path(".")
+    with _captured() as kept:
+        if name == "scatter":
+            th, lo = default_cells(frame)[0]
+            scatter(frame, th if threshold_ms is None else threshold_ms, lo if loss is None else loss, here, source)
+        elif name == "pareto":
+            pareto(frame, reference_loss(frame["loss"].to_list()) if loss is None else loss, here, source)
+        elif name in ("feasibility", "accuracy_vs_axis", "split_histogram"):
+            {"feasibility": feasibility, "accuracy_vs_axis": accuracy_vs_axis,
+             "split_histogram": split_histogram}[name](frame, here, source)
+        else:
+            kept.update(figures(frame, surrogates=surrogates))
+            if name not in kept:
+                raise ValueError(f"unknown figure {name!r}; expected one of {', '.join(FIGURES)} or a file stem "
+                                 f"of the report ({', '.join(kept)})")
+            return kept[name]
+    if not kept:
+        raise ValueError(f"figure {name!r} has nothing to show for these runs (e.g. no swept axis)")
+    return next(iter(kept.values()))
 
 # -- one search's history ---------------------------------------------------------------------------
 
