@@ -507,11 +507,9 @@ def test_two_sweeps_started_together_into_a_new_folder_store_no_run_twice(tmp_pa
 # children end with their parent
 # ------------------------------------------------------------------------------------------------
 
-PARENT = textwrap.dedent('''
-    """Decodes images on nascsim's worker pool; one blob takes an hour to arrive, so the workers
-    are busy when the test kills this process."""
-    import os
-    import sys
+SLOW = textwrap.dedent('''
+    """A blob that takes an hour to arrive (importable by the workers, which do not re-run the
+    parent's script)."""
     import time
 
 
@@ -523,7 +521,14 @@ PARENT = textwrap.dedent('''
     class SlowBlob(bytes):
         def __reduce__(self):
             return (slow_bytes, (bytes(self),))
+''')
 
+PARENT = textwrap.dedent('''
+    """Decodes images on nascsim's worker pool; every blob takes an hour to arrive, so the
+    workers are busy when the test kills this process."""
+    import os
+
+    from slowblob import SlowBlob
 
     if __name__ == "__main__":
         from nascsim.train import data
@@ -560,7 +565,8 @@ def _alive(pid: int) -> bool:
 def test_image_decode_workers_end_when_their_parent_is_killed(tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(PARENT)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    (tmp_path / "slowblob.py").write_text(SLOW)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     kids: list[int] = []
     try:
