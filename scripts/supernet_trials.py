@@ -75,8 +75,6 @@ def sample(rng, steps):
         return epoch_paths(sp, steps, recipe.lambda_x, recipe.sampling, rng)
     else:
         if recipe.sampling == "balanced" and len(ops) > 1:
-            from nascsim.train.sampling import balanced_archs
-            from dataclasses import replace
             idx = np.stack([rng.permuted(np.tile(np.arange(len(ops)), (-(-n // len(ops)), 1)), axis=1).reshape(-1)[:n] for _ in range(22)], 1)
             a = ops[idx]
         else:
