@@ -27,6 +27,7 @@ from contextvars import ContextVar
 from typing import Iterator
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nascsim.space import FINAL_RESOLUTION, HEADER_CHANNELS, STEM_CHANNELS, WIDTHS, Layer, Op
@@ -78,13 +79,25 @@ class UnitBatchNorm2d(nn.BatchNorm2d):
         """(weight, bias) of the affine step (subclasses may take them from elsewhere)."""
         return self.weight, self.bias
 
+    def _plain(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``nn.BatchNorm2d.forward`` with the affine step's (weight, bias) given: one fused call,
+        where normalising and then scaling would cost two more passes forward and backward."""
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked)
+        use_batch = self.training or self.running_mean is None
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if track else None, self.running_var if track else None,
+                            weight, bias, use_batch, momentum, self.eps)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = _UNIT_ROWS.get()
         if n is None or not self.training or x.shape[0] <= n:
             if self.affine:
                 return super().forward(x)
-            w, b = self.scale_shift()
-            return torch.addcmul(b.view(1, -1, 1, 1), super().forward(x), w.view(1, -1, 1, 1))
+            return self._plain(x, *self.scale_shift())
         units = x.shape[0] // n
         if units * n != x.shape[0]:
             raise ValueError(f"{x.shape[0]} rows are not whole units of {n}")
