@@ -178,7 +178,8 @@ def test_on_a_cpu_the_campaign_recipe_is_the_proxy_recipe_unless_an_option_says_
     @recipe_options(batch_size=512, lr=0.3, warmup_epochs=2.0)
     def cmd(device, **kw):
         kw.pop("threads")
-        seen.update(_recipe_kw(device_defaults(kw, device)))
+        kw = device_defaults({**kw, "lambda_x": 2}, device)
+        seen.update(_recipe_kw(kw), lambda_x=kw["lambda_x"])
 
     assert CliRunner().invoke(cmd, []).exit_code == 0
     assert {k: seen[k] for k in CPU_PROXY} == CPU_PROXY

@@ -335,7 +335,8 @@ def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts,
     _torch(threads)
     from nascsim.train.campaign import CampaignFailed, CampaignSettings, run_campaign
 
-    recipe = {**_recipe_kw(device_defaults(kw, device)), "lambda_x": lambda_x}
+    kw = device_defaults({**kw, "lambda_x": lambda_x}, device)
+    recipe = {**_recipe_kw(kw), "lambda_x": kw["lambda_x"]}
     settings = CampaignSettings(
         data=data, out=out_dir, budget_s=budget_s, space=space, device=device, workers=workers,
         dropouts=tuple(_floats(dropouts, "--dropouts")), recipe=recipe, valid_images=valid_images,
