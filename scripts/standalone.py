@@ -16,6 +16,9 @@ each pair, with the setting and the commands in its metadata.
     PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/standalone.py --data ../shared/data/cifar10-jpg \\
         --cache-dir .data --out runs/standalone --width 0.25 --resolution 16 --epochs 3 \\
         --table docs/data/standalone-w0.25-16px.parquet [--supernet runs/sn/checkpoint.pt]
+
+With ``--shard 0/2`` and ``--shard 1/2`` two processes (one per core) share the runs; a last call
+with ``--only-table`` writes the table.
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ def main() -> None:
     ap.add_argument("--supernet", default=None, help="supernet checkpoint: add its accuracy of each pair")
     ap.add_argument("--only-table", action="store_true", help="train nothing; tabulate the finished runs")
     ap.add_argument("--study-only", action="store_true", help="train only the dropout study's runs (a second process)")
+    ap.add_argument("--shard", default=None, help="K/N: train only every N-th run from the K-th (one process per core); "
+                    "no table (tabulate afterwards with --only-table)")
     ap.add_argument("--random-subnets", type=int, default=0,
                     help="with --supernet: also this many uniform random pairs on the whole held-out split (--random-json)")
     ap.add_argument("--random-json", default=None, help="where the random pairs' accuracies go (json)")
@@ -134,6 +139,11 @@ def main() -> None:
 
     if args.study_only:
         jobs = jobs[args.pairs:]
+    if args.shard:
+        k, n = (int(v) for v in args.shard.split("/"))
+        if not 0 <= k < n:
+            raise SystemExit(f"--shard {args.shard}: want K/N with 0 <= K < N")
+        jobs = jobs[k::n]
     for i, drop in jobs:
         run = Path(args.out) / f"pair{i:02d}-drop{int(round(drop * 100)):02d}"
         done = run / "retrain.json"
@@ -155,7 +165,10 @@ def main() -> None:
                **{f"standalone_acc_p{int(round(p * 10))}": acc[p] for p in ps}}
         row["standalone_acc"] = row["standalone_acc_p0"]
         rows.append(row)
-        write_table(None)
+        if not args.shard:
+            write_table(None)
+    if args.shard:
+        return
     sn = supernet_accuracy(args.supernet, args.data, args.cache_dir, archs, splits, ps) if args.supernet else None
     write_table(sn)
     if sn is not None and args.random_subnets:

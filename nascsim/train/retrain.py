@@ -24,7 +24,7 @@ from torch import nn
 from nascsim.config import DEFAULT_LOSS_SET
 from nascsim.space import arch_names, check_split, get_space
 from nascsim.train.data import channel_stats, load_dataset, normalise, to_device
-from nascsim.train.loop import Recipe, pick_device, save_atomic, train_epochs
+from nascsim.train.loop import Precision, Recipe, pick_device, save_atomic, train_epochs
 from nascsim.train.pretrain import git_commit
 from nascsim.train.supernet import ChildNet
 
@@ -153,7 +153,8 @@ def retrain(
     def one_path(rng: np.random.Generator, steps: int) -> tuple[np.ndarray, np.ndarray]:
         return np.tile(a, (steps, 1, 1)), np.full((steps, 1), split, dtype=np.int64)
 
-    train_epochs(model, images, labels, train_idx, recipe, one_path, ckpt, stats, extra, state=state, progress=progress)
+    train_epochs(model, images, labels, train_idx, recipe, one_path, ckpt, stats, extra, state=state, progress=progress,
+                 precision=Precision.for_device(dev))
     train_s = time.perf_counter() - t0
     x_test = normalise(to_device(ds.x_test, dev), *stats)
     y_test = torch.as_tensor(ds.y_test, device=dev)
