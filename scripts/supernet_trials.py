@@ -7,7 +7,9 @@ docs/data/supernet-trials.jsonl holds the lines behind the table in docs/torch-s
         --images 20000 --set split_dropout=0 --set sharing=entangled-bn
 
 ``--ops 2,6`` restricts every layer to those op indices, ``--child ARCH`` trains one architecture
-alone, ``--set key=value`` sets a Recipe field. Reads CIFAR-10 from ../shared/data/cifar10-jpg
+alone, ``--set key=value`` sets a Recipe field. ``--teacher FILE`` (logits written by
+scripts/teacher.py) distils from that network: loss (1 - alpha) CE + alpha T^2 KL(teacher_T ||
+student_T) (Hinton et al. 2015), ``--alpha``, ``--temp``. Reads CIFAR-10 from ../shared/data/cifar10-jpg
 (decoded-image cache in .data); run from the repository root.
 """
 import argparse, json, sys, time
@@ -30,6 +32,10 @@ ap.add_argument("--child", default=None, help="arch for a ChildNet (comma op ind
 ap.add_argument("--split", type=int, default=None)
 ap.add_argument("--set", action="append", default=[])
 ap.add_argument("--subnets", type=int, default=16)
+ap.add_argument("--teacher", default=None, help="logits of a teacher (scripts/teacher.py)")
+ap.add_argument("--alpha", type=float, default=0.7)
+ap.add_argument("--temp", type=float, default=4.0)
+ap.add_argument("--eval-images", type=int, default=1000)
 args = ap.parse_args()
 torch.set_num_threads(1)
 from pathlib import Path
@@ -51,7 +57,25 @@ tr, va = holdout_split(len(ds.y_train), 5000, 0)
 tr = tr[: args.images]
 stats = channel_stats(x[tr])
 images = to_device(x, "cpu"); labels = torch.as_tensor(ds.y_train)
-xv = normalise(images[torch.as_tensor(va[:1000])], *stats); yv = labels[torch.as_tensor(va[:1000])]
+xv = normalise(images[torch.as_tensor(va[:args.eval_images])], *stats); yv = labels[torch.as_tensor(va[:args.eval_images])].clone()
+
+if args.teacher:
+    import torch.nn.functional as F
+    import nascsim.train.loop as L
+    T = torch.load(args.teacher)["logits"].float()
+    true = labels.clone()
+    labels = torch.arange(len(true))
+    def kd_path_loss(model, xb, idx, archs, splits, recipe):
+        from nascsim.train.paths import forward_paths
+        logits, _ = forward_paths(model, xb, archs, splits, [recipe.split_dropout], shared=True)
+        logits = logits.float(); lam = logits.shape[0]
+        y = true[idx]; t = T[idx]
+        ce = F.cross_entropy(logits.reshape(-1, 10), y.repeat(lam), label_smoothing=recipe.label_smoothing)
+        tau = args.temp
+        pt = F.softmax(t / tau, -1).repeat(lam, 1)
+        kl = F.kl_div(F.log_softmax(logits.reshape(-1, 10) / tau, -1), pt, reduction="batchmean") * tau * tau
+        return (1 - args.alpha) * ce + args.alpha * kl
+    L.path_loss = kd_path_loss
 torch.manual_seed(0)
 ops = np.array([int(o) for o in args.ops.split(",")]) if args.ops else np.arange(sp.n_ops)
 if args.child:
