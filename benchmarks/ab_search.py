@@ -4,8 +4,8 @@ same record.
 
     python benchmarks/ab_search.py /path/to/tree_A /path/to/tree_B [--processes 4] [--rounds 12]
 
-Each process loads ``nascsim/_asng_kernels.py`` and ``nascsim/_engine_kernels.py`` of both trees
-as separate modules (compiled afresh, into a temporary numba cache), puts each in turn under ``nascsim._engine_kernels``
+Each process loads ``nascsim/search/_asng_kernels.py`` and ``nascsim/search/_engine_kernels.py`` of both trees
+as separate modules (compiled afresh, into a temporary numba cache), puts each in turn under ``nascsim.search._engine_kernels``
 and times ``run_search`` (CPU time, ``time.process_time``), A and B alternating, ``--rounds`` each.
 Everything else (surrogate, latency model, record) comes from the tree this script runs from.
 The code's place in memory moves a search by a few per cent from one process to the next, so the
@@ -33,7 +33,7 @@ def load_kernels(tree: str, tag: str):
         path = os.path.join(tree, "nascsim", f"{name}.py")
         with open(path) as fh:
             src = fh.read()
-        src = src.replace("nascsim._asng_kernels", f"ab{tag}_asng_kernels")
+        src = src.replace("nascsim.search._asng_kernels", f"ab{tag}_asng_kernels")
         mod = types.ModuleType(f"ab{tag}{name}")
         mod.__file__ = path
         sys.modules[mod.__name__] = mod
@@ -53,11 +53,11 @@ def one_process(trees: list[str], rounds: int) -> dict:
     kernels = [load_kernels(t, str(i)) for i, t in enumerate(trees)]
     times, records = [[], []], [None, None]
     for i, k in enumerate(kernels):
-        nascsim._engine_kernels = k
+        nascsim.search._engine_kernels = k
         run_search(cfg.with_(steps=10), sur)  # compile
     for r in range(rounds):
         for i in ((0, 1) if r % 2 == 0 else (1, 0)):
-            nascsim._engine_kernels = kernels[i]
+            nascsim.search._engine_kernels = kernels[i]
             t = time.process_time()
             rec = run_search(cfg, sur)
             times[i].append(time.process_time() - t)

@@ -175,7 +175,7 @@ def with_evil_array(obj, n: int = 2) -> bytes:
 
 
 def _evil_tables_pickle() -> bytes:
-    from nascsim.tables import METRICS, required_keys
+    from nascsim.hw.tables import METRICS, required_keys
 
     # the one array under every required key: the reader would print it and dereference 0x4141...
     return with_evil_array({m: {k: EVIL for k in required_keys()} for m in METRICS})

@@ -370,7 +370,7 @@ def test_any_loadable_surrogate_predicts_within_range(surrogate_file, scale):
 
 def test_a_table_entry_of_1e308_is_refused(tmp_path):
     from nascsim._data import shipped_path
-    from nascsim.tables import TABLE_FILE
+    from nascsim.hw.tables import TABLE_FILE
 
     table = pq.read_table(shipped_path("tables") / TABLE_FILE)
     col = next(n for n in table.column_names if n.endswith("_latency"))
