@@ -4,9 +4,12 @@ same record.
 
     python benchmarks/ab_search.py /path/to/tree_A /path/to/tree_B [--processes 4] [--rounds 12]
 
-Each process loads ``nascsim/search/_asng_kernels.py`` and ``nascsim/search/_engine_kernels.py`` of both trees
-as separate modules (compiled afresh, into a temporary numba cache), puts each in turn under ``nascsim.search._engine_kernels``
-and times ``run_search`` (CPU time, ``time.process_time``), A and B alternating, ``--rounds`` each.
+Each process loads ``nascsim/search/_asng_kernels.py`` and ``nascsim/search/_engine_kernels.py``
+of both trees (``nascsim/_asng_kernels.py`` and ``nascsim/_engine_kernels.py`` in a tree from
+before the ``hw``/``search`` layout, their imports renamed to the modules' present places) as
+separate modules (compiled afresh, into a temporary numba cache), puts each in turn under
+``nascsim.search._engine_kernels`` and times ``run_search`` (CPU time, ``time.process_time``), A
+and B alternating, ``--rounds`` each.
 Everything else (surrogate, latency model, record) comes from the tree this script runs from.
 The code's place in memory moves a search by a few per cent from one process to the next, so the
 ratio is taken in each of ``--processes`` processes; printed: each process's best and median B/A,
@@ -29,11 +32,16 @@ import types
 def load_kernels(tree: str, tag: str):
     """The engine kernels of ``tree`` as fresh modules (their import of the ASNG kernels renamed)."""
     mods = {}
+    flat = not os.path.isdir(os.path.join(tree, "nascsim", "search"))  # before the hw/search layout
     for name in ("_asng_kernels", "_engine_kernels"):
-        path = os.path.join(tree, "nascsim", f"{name}.py")
+        path = os.path.join(tree, "nascsim", *(() if flat else ("search",)), f"{name}.py")
         with open(path) as fh:
             src = fh.read()
-        src = src.replace("nascsim.search._asng_kernels", f"ab{tag}_asng_kernels")
+        if flat:
+            for old, new in (("nascsim._rng_kernels", "nascsim.search._rng_kernels"),
+                             ("nascsim._latency_kernels", "nascsim.hw._latency_kernels")):
+                src = src.replace(old, new)
+        src = src.replace("nascsim._asng_kernels" if flat else "nascsim.search._asng_kernels", f"ab{tag}_asng_kernels")
         mod = types.ModuleType(f"ab{tag}{name}")
         mod.__file__ = path
         sys.modules[mod.__name__] = mod
