@@ -425,7 +425,7 @@ def test_a_resumed_checkpoint_of_the_wrong_shape_is_one_line(good_checkpoint, da
     ({"split": [3]}, "split must be an integer"),
 ])
 def test_an_exported_part_with_a_bad_spec_is_refused(spec_edit, fragment, tmp_path):
-    from nascsim.train.retrain import load_part
+    from nascsim.train.parts import load_part
 
     spec = {"space": "fbnet", "arch": [0] * 22, "split": 3, "classes": 10, **spec_edit}
     torch.save({"spec": spec, "part": "head", "state_dict": {}}, tmp_path / "head.pt")

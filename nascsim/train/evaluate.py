@@ -383,7 +383,7 @@ def check_eval_settings(pairs: int, lowvar_pairs: int, noise_pairs: int, ps: Seq
                          f"(got {pairs}, {lowvar_pairs}, {noise_pairs})")
     check_count("batch_images", batch_images, 1, MAX_IMAGES)
     check_count("noise_batches", noise_batches, 1, MAX_NOISE_BATCHES)
-    from nascsim.train.confirm import check_loss_rates
+    from nascsim.train.channel import check_loss_rates
 
     ps = check_loss_rates(ps)
     rows = (pairs + math.ceil(repeat_share * pairs) + lowvar_pairs + noise_pairs * noise_batches) * len(ps)

@@ -88,7 +88,7 @@ def check_settings(s: CampaignSettings) -> None:
     bad value)."""
     from nascsim import limits as lim
     from nascsim.space import get_space
-    from nascsim.train.confirm import check_loss_rates
+    from nascsim.train.channel import check_loss_rates
 
     get_space(s.space)
     if not (math.isfinite(s.budget_s) and s.budget_s > 0):
