@@ -315,8 +315,8 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
 def noisy_sample(out: dict, seed: int | None) -> None:
     """Replace the expected ``loss``, ``acc`` and ``l_sc`` of query columns ``out`` by one
     evaluation's values: each + its sd x N(0, 1), drawn in that order (n draws per quantity) from
-    ``nascsim.search.engine.make_rng(seed)`` (fresh entropy when None); ``acc`` clipped to [0, 1]."""
-    from nascsim.search.engine import make_rng
+    ``nascsim.core.engine.make_rng(seed)`` (fresh entropy when None); ``acc`` clipped to [0, 1]."""
+    from nascsim.core.engine import make_rng
 
     if "loss" not in out:
         raise ValueError("noisy=True needs a surrogate (it samples the surrogate's noise)")

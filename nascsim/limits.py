@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 
-from nascsim.search.schedule import DEFAULT_STEPS
+from nascsim.core.schedule import DEFAULT_STEPS
 
 # -- work --------------------------------------------------------------------------------------------
 # Measured: the numba engine judges about 1e6 ASNG samples per CPU-second (0.9-1.3e6 for λ = 2..64

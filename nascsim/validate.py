@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from nascsim.search.schedule import DEFAULT_STEPS, THETA_IMAGES  # a minibatch cannot exceed the images kept for θ
+from nascsim.core.schedule import DEFAULT_STEPS, THETA_IMAGES  # a minibatch cannot exceed the images kept for θ
 
 MAX_STEPS = 10_000_000  # 284 x the paper's 35,190
 MAX_LAM = 1024

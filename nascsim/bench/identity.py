@@ -18,8 +18,8 @@ from pathlib import Path
 # the engine and its kernels, the paper's schedule (the default steps), the latency model with Π
 # and the FLOP counts behind the ``flops`` source, the surrogate's prediction and noise model, the
 # noise's random numbers, the kernels' compile options, and the built-in methods
-ENGINE_SOURCES = ("search/engine.py", "search/_engine_kernels.py", "search/asng.py", "search/_asng_kernels.py",
-                  "search/objective.py", "search/schedule.py", "search/_rng_kernels.py",
+ENGINE_SOURCES = ("core/engine.py", "core/_engine_kernels.py", "core/asng.py", "core/_asng_kernels.py",
+                  "core/objective.py", "core/schedule.py", "core/_rng_kernels.py",
                   "hw/latency.py", "hw/_latency_kernels.py", "hw/devices.py", "hw/flops.py", "_jit.py",
                   "surrogate/predict.py", "surrogate/noise.py", "methods/common.py",
                   "methods/nasc.py", "methods/hwnas.py", "methods/random_search.py")

@@ -12,5 +12,5 @@
   :class:`~nascsim.hw.latency.LatencyModel`; :mod:`~nascsim.hw._latency_kernels`: the same in
   numba, called from the search's kernels.
 
-Knows nothing of accuracy, search or storage: the search (:mod:`nascsim.search`) reads it.
+Knows nothing of accuracy, search or storage: the search core (:mod:`nascsim.core`) reads it.
 """

@@ -1,5 +1,5 @@
 """What every method shares: the search's length (the paper's schedule,
-:mod:`nascsim.search.schedule`), surrogate resolution, the result record."""
+:mod:`nascsim.core.schedule`), surrogate resolution, the result record."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 from nascsim import __version__
 from nascsim.config import SearchConfig
 from nascsim.hw.latency import LatencyModel, breakdown, build_latency_model, check_devices
-from nascsim.search.objective import LAT_SPLIT, LOSS_SC, Objective
-from nascsim.search.schedule import DEFAULT_STEPS
+from nascsim.core.objective import LAT_SPLIT, LOSS_SC, Objective
+from nascsim.core.schedule import DEFAULT_STEPS
 from nascsim.space import Space, arch_names, check_split, get_space
 from nascsim.validate import check_config
 

@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Iterator
 
 from nascsim.config import SearchConfig
-from nascsim.search.schedule import DEFAULT_STEPS
+from nascsim.core.schedule import DEFAULT_STEPS
 from nascsim.validate import check_field
 
 MAX_RANGE_VALUES = 100_000  # values of one field (a range, a list, or --seeds)

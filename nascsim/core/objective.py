@@ -6,7 +6,7 @@
 L(a, k, p) is the supernet loss with dropout rate p at split k, T the end-to-end latency of
 :mod:`nascsim.hw.latency`. Inside a search the loss term is an *observation*: the surrogate's
 expected value plus minibatch noise, b_t shared by the λ samples of a step (one minibatch) and e_i
-of each sample, scaled to the minibatch size (:mod:`nascsim.search.engine`, :mod:`nascsim.surrogate.noise`),
+of each sample, scaled to the minibatch size (:mod:`nascsim.core.engine`, :mod:`nascsim.surrogate.noise`),
 so the search sees what a real minibatch would show.
 
 Variants, as flags of one :class:`Objective` (no copies of code):
