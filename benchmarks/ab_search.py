@@ -4,9 +4,12 @@ same record.
 
     python benchmarks/ab_search.py /path/to/tree_A /path/to/tree_B [--processes 4] [--rounds 12]
 
-Each process loads ``nascsim/_asng_kernels.py`` and ``nascsim/_engine_kernels.py`` of both trees
-as separate modules (compiled afresh, into a temporary numba cache), puts each in turn under ``nascsim._engine_kernels``
-and times ``run_search`` (CPU time, ``time.process_time``), A and B alternating, ``--rounds`` each.
+Each process loads ``nascsim/core/_asng_kernels.py`` and ``nascsim/core/_engine_kernels.py``
+of both trees (``nascsim/_asng_kernels.py`` and ``nascsim/_engine_kernels.py`` in a tree from
+before the ``hw``/``core`` layout, their imports renamed to the modules' present places) as
+separate modules (compiled afresh, into a temporary numba cache), puts each in turn under
+``nascsim.core._engine_kernels`` and times ``run_search`` (CPU time, ``time.process_time``), A
+and B alternating, ``--rounds`` each.
 Everything else (surrogate, latency model, record) comes from the tree this script runs from.
 The code's place in memory moves a search by a few per cent from one process to the next, so the
 ratio is taken in each of ``--processes`` processes; printed: each process's best and median B/A,
@@ -29,11 +32,16 @@ import types
 def load_kernels(tree: str, tag: str):
     """The engine kernels of ``tree`` as fresh modules (their import of the ASNG kernels renamed)."""
     mods = {}
+    flat = not os.path.isdir(os.path.join(tree, "nascsim", "core"))  # before the hw/core layout
     for name in ("_asng_kernels", "_engine_kernels"):
-        path = os.path.join(tree, "nascsim", f"{name}.py")
+        path = os.path.join(tree, "nascsim", *(() if flat else ("core",)), f"{name}.py")
         with open(path) as fh:
             src = fh.read()
-        src = src.replace("nascsim._asng_kernels", f"ab{tag}_asng_kernels")
+        if flat:
+            for old, new in (("nascsim._rng_kernels", "nascsim.core._rng_kernels"),
+                             ("nascsim._latency_kernels", "nascsim.hw._latency_kernels")):
+                src = src.replace(old, new)
+        src = src.replace("nascsim._asng_kernels" if flat else "nascsim.core._asng_kernels", f"ab{tag}_asng_kernels")
         mod = types.ModuleType(f"ab{tag}{name}")
         mod.__file__ = path
         sys.modules[mod.__name__] = mod
@@ -53,11 +61,11 @@ def one_process(trees: list[str], rounds: int) -> dict:
     kernels = [load_kernels(t, str(i)) for i, t in enumerate(trees)]
     times, records = [[], []], [None, None]
     for i, k in enumerate(kernels):
-        nascsim._engine_kernels = k
+        nascsim.core._engine_kernels = k
         run_search(cfg.with_(steps=10), sur)  # compile
     for r in range(rounds):
         for i in ((0, 1) if r % 2 == 0 else (1, 0)):
-            nascsim._engine_kernels = kernels[i]
+            nascsim.core._engine_kernels = kernels[i]
             t = time.process_time()
             rec = run_search(cfg, sur)
             times[i].append(time.process_time() - t)

@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 
-from nascsim.engine import categories, make_rng, reference_asng_search, run_asng_search
-from nascsim.latency import build_latency_model
+from nascsim.core.engine import categories, make_rng, reference_asng_search, run_asng_search
+from nascsim.hw.latency import build_latency_model
 from nascsim.methods import DEFAULT_STEPS
-from nascsim.objective import Objective
+from nascsim.core.objective import Objective
 
 OLD_NOISE = {"noise": "independent", "minibatch": 1000}  # the engine of 4968e2b observed this way
 
@@ -40,8 +40,8 @@ def trivial_losses(C: np.ndarray, seed: int = 0):
 
 
 def numpy_asng_step_s(steps: int = 300) -> float:
-    """nascsim.asng.ASNG (numpy) with the trivial objective: seconds per step."""
-    from nascsim.asng import ASNG
+    """nascsim.core.asng.ASNG (numpy) with the trivial objective: seconds per step."""
+    from nascsim.core.asng import ASNG
 
     C = categories(9, 22, True)
     W = trivial_losses(C)
@@ -62,9 +62,9 @@ def numba_asng_step_s(steps: int = 35190) -> float:
     per step."""
     from numba import njit
 
-    from nascsim._asng_kernels import refresh_T, sample_T, theta_min_of, to_columns, update_lam2_T, workspace_T
-    from nascsim._rng_kernels import standard_normal, state_from_generator
-    from nascsim.asng import init_state
+    from nascsim.core._asng_kernels import refresh_T, sample_T, theta_min_of, to_columns, update_lam2_T, workspace_T
+    from nascsim.core._rng_kernels import standard_normal, state_from_generator
+    from nascsim.core.asng import init_state
 
     @njit(error_model="numpy")
     def loop(thetaT, cumT, C, s, scalars, params, tmin, rng, steps, c, work_T, W):

@@ -4,7 +4,7 @@ history into a temporary folder) beside the current one, measured in one run, al
     python benchmarks/speed_table.py [--rounds 3]
 
 Rows (µs per ASNG step, 23 categorical variables, λ = 2, CPU time of one process, best of the
-rounds): nascsim/asng.py (numpy reference) on a trivial objective; the numba sampling and update
+rounds): nascsim/core/asng.py (numpy reference) on a trivial objective; the numba sampling and update
 alone on the same objective; the numba engine with surrogate and latency (one default NASC
 search, shipped surrogates of the current checkout, the old engine's noise model for both, and the
 current default noise model for the new engine).
@@ -27,10 +27,10 @@ OLD = r"""
 import json, sys, time
 import numpy as np
 from numba import njit
-from nascsim.asng import ASNG, init_state, sample_into, update_ws, workspace
-from nascsim.engine import categories, make_rng, run_asng_search
-from nascsim.latency import build_latency_model
-from nascsim.objective import Objective
+from nascsim.core.asng import ASNG, init_state, sample_into, update_ws, workspace
+from nascsim.core.engine import categories, make_rng, run_asng_search
+from nascsim.hw.latency import build_latency_model
+from nascsim.core.objective import Objective
 from nascsim.surrogate.model import surrogate_from_doc
 
 def best_of(f, rounds):
@@ -84,9 +84,9 @@ NEW = r"""
 import json, sys
 sys.path.insert(0, {bench!r})
 import speed
-from nascsim.engine import make_rng, run_asng_search
-from nascsim.latency import build_latency_model
-from nascsim.objective import Objective
+from nascsim.core.engine import make_rng, run_asng_search
+from nascsim.hw.latency import build_latency_model
+from nascsim.core.objective import Objective
 from nascsim.surrogate.model import load_surrogate
 sur = load_surrogate({surrogate!r})
 lat = build_latency_model("fbnet", classes=sur.classes)
@@ -126,7 +126,7 @@ def main(argv=None) -> int:
         new = run(NEW.format(**fmt), ROOT)
     us = lambda s: f"{s * 1e6:.2f}" if s < 1e-5 else f"{s * 1e6:.0f}"  # noqa: E731
     rows = [
-        ("`nascsim/asng.py` (numpy reference), trivial objective", old["numpy_asng"], new["numpy_asng"]),
+        ("`nascsim/core/asng.py` (numpy reference), trivial objective", old["numpy_asng"], new["numpy_asng"]),
         ("numba sampling + update alone, same objective", old["numba_asng"], new["numba_asng"]),
         ("numba engine with surrogate and latency (default NASC search; old noise model)", old["search"], new["search"]),
         ("the same with the new default noise (shared, minibatch 64)", None, new["search_default"]),

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import speed
 
-from nascsim.latency import build_latency_model, latency_batch
+from nascsim.hw.latency import build_latency_model, latency_batch
 
 
 @pytest.fixture(scope="module")

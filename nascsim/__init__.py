@@ -37,7 +37,7 @@ _LAZY = {
     "parse_arch": ("nascsim.space", "parse_arch"),
     "load_surrogate": ("nascsim.surrogate.model", "load_surrogate"),
     "default_surrogates": ("nascsim.surrogate.model", "default_surrogates"),
-    "load_tables": ("nascsim.tables", "load_tables"),
+    "load_tables": ("nascsim.hw.tables", "load_tables"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -13,7 +13,7 @@ plain outputs (a dict for one answer, a polars DataFrame for many; ``.to_pandas(
     [(4, 98.304), (8, 32.768)]
 
 Accuracies, losses and l_SC are fractions and nats as the surrogate gives them (``acc`` 0.27 is
-27%); latency in ms, payload in bits, FLOPs as counted by :mod:`nascsim.flops`.
+27%); latency in ms, payload in bits, FLOPs as counted by :mod:`nascsim.hw.flops`.
 
 Plug-in points (see docs/plugins.md):
 
@@ -72,7 +72,7 @@ def _tables_path(tables) -> str | None:
     a readable table; None for the shipped one."""
     if tables is None:
         return None
-    from nascsim.tables import load_tables
+    from nascsim.hw.tables import load_tables
 
     path = Path(tables).expanduser().resolve()
     load_tables(path)  # a one-line error naming the file when it is not a table
@@ -263,7 +263,7 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
     >>> round(r["T_head_ms"] + r["T_comm_ms"] + r["T_tail_ms"], 3), r["payload_elements"]
     (35.95, 5632)
     """
-    from nascsim.latency import breakdown_batch, build_latency_model
+    from nascsim.hw.latency import breakdown_batch, build_latency_model
     from nascsim.space import arch_names
     from nascsim.validate import check_field
     from nascsim.surrogate.provenance import provenance_line
@@ -315,8 +315,8 @@ def query(arch, split, p: float | Sequence[float] = 0.0, *, space="fbnet", head:
 def noisy_sample(out: dict, seed: int | None) -> None:
     """Replace the expected ``loss``, ``acc`` and ``l_sc`` of query columns ``out`` by one
     evaluation's values: each + its sd x N(0, 1), drawn in that order (n draws per quantity) from
-    ``nascsim.engine.make_rng(seed)`` (fresh entropy when None); ``acc`` clipped to [0, 1]."""
-    from nascsim.engine import make_rng
+    ``nascsim.core.engine.make_rng(seed)`` (fresh entropy when None); ``acc`` clipped to [0, 1]."""
+    from nascsim.core.engine import make_rng
 
     if "loss" not in out:
         raise ValueError("noisy=True needs a surrogate (it samples the surrogate's noise)")
@@ -342,7 +342,7 @@ def query_devices(arch, split, p: float | Sequence[float] = 0.0, *, heads: Seque
     """
     import polars as pl
 
-    from nascsim.tables import load_tables
+    from nascsim.hw.tables import load_tables
 
     if "head" in options or "tail" in options:
         raise ValueError("query_devices pairs every device: give heads= / tails= (lists), not head= / tail=")

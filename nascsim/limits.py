@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 import os
 
+from nascsim.core.schedule import DEFAULT_STEPS
+
 # -- work --------------------------------------------------------------------------------------------
 # Measured: the numba engine judges about 1e6 ASNG samples per CPU-second (0.9-1.3e6 for λ = 2..64
 # on the shipped surrogate, one core of the development machine); the estimates print with it.
@@ -41,8 +43,6 @@ MAX_SEED = 2**63 - 1
 
 def check_search_work(steps: int | None, lam: int, force: bool, how: str = "--force (force=True)") -> None:
     """One search's steps x λ against :data:`MAX_SEARCH_SAMPLES` (None steps: the paper's)."""
-    from nascsim.methods.common import DEFAULT_STEPS
-
     steps = DEFAULT_STEPS if steps is None else steps
     check_work(steps * lam, MAX_SEARCH_SAMPLES, force, f"a search of {steps:,} steps x λ = {lam}", how)
 
@@ -51,8 +51,6 @@ def check_sweep_work(grids, pending: int, total: int, force: bool, how: str = "-
     """A sweep's work: each search against :data:`MAX_SEARCH_SAMPLES`, and the samples of its
     ``pending`` runs (of ``total``; :meth:`nascsim.sweep.grid.Grid.samples` scaled by
     ``pending / total``) against :data:`MAX_SWEEP_SAMPLES`. Returns the estimate."""
-    from nascsim.methods.common import DEFAULT_STEPS
-
     for g in grids:
         d = g.as_dict
         check_search_work(max(DEFAULT_STEPS if s is None else s for s in d["steps"]), max(d["lam"]), force, how)

@@ -24,9 +24,9 @@ schema of a sweep row::
     (100, 'random', True)
 
 What :meth:`Problem.evaluate` observes is what the engine's searches observe (one sample of
-:mod:`nascsim._engine_kernels`): the loss term of eq. 4 is the surrogate's expected l_SC
-(:func:`nascsim.objective.expected_objective`) plus minibatch noise with the sds of
-:func:`nascsim.engine.noise_vector` (the surrogate's noise model scaled to ``minibatch`` images);
+:mod:`nascsim.core._engine_kernels`): the loss term of eq. 4 is the surrogate's expected l_SC
+(:func:`nascsim.core.objective.expected_objective`) plus minibatch noise with the sds of
+:func:`nascsim.core.engine.noise_vector` (the surrogate's noise model scaled to ``minibatch`` images);
 ``noise="shared"`` draws the part b common to one minibatch and then each sample's own part e,
 as the engine does. Several (arch, split) given to one call are judged on one minibatch (one b,
 as the λ samples of an ASNG step); separate calls on separate minibatches (as random search).
@@ -158,7 +158,7 @@ class Problem:
 
     def _setup(self, config: SearchConfig, surrogate, budget, gpu_s) -> None:
         from nascsim.api import _is_fitted
-        from nascsim.engine import categories, make_rng, noise_vector
+        from nascsim.core.engine import categories, make_rng, noise_vector
         from nascsim.methods.common import latency_model_for, objective_of, steps_of, validate
 
         self.space = validate(config)
@@ -223,9 +223,9 @@ class Problem:
         A noisy evaluation counts against the budget (:class:`BudgetExhausted` past it).
         """
         from nascsim.api import _archs
-        from nascsim.engine import make_rng
-        from nascsim.latency import breakdown_batch
-        from nascsim.objective import expected_objective
+        from nascsim.core.engine import make_rng
+        from nascsim.hw.latency import breakdown_batch
+        from nascsim.core.objective import expected_objective
         from nascsim.space import arch_names, check_split
 
         archs, one = _archs(arch, self.space)
@@ -268,7 +268,7 @@ class Problem:
 
     def _noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """The minibatch noise of n samples judged on one minibatch, drawn as the engine draws it
-        (:mod:`nascsim._engine_kernels`): b (``shared`` only), then e_1..e_n."""
+        (:mod:`nascsim.core._engine_kernels`): b (``shared`` only), then e_1..e_n."""
         mode = self.noise["mode"]
         if mode == "none":
             return np.zeros(n)

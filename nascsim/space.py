@@ -122,7 +122,7 @@ class Space:
         """Uniformly random architectures: op indices, shape (n_layers,) or (n, n_layers).
 
         Each op is ``floor(u · n_ops)`` of one ``rng.random()`` draw, layer by layer (the rule of
-        the search engine's uniform sampling, :func:`nascsim._engine_kernels.run_random`).
+        the search engine's uniform sampling, :func:`nascsim.core._engine_kernels.run_random`).
 
         >>> a = get_space("fbnet").sample(np.random.default_rng(0))
         >>> a.shape, bool(a.min() >= 0 and a.max() < 9)

@@ -24,12 +24,13 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from nascsim.core.schedule import DEFAULT_STEPS, THETA_IMAGES  # a minibatch cannot exceed the images kept for θ
+
 MAX_STEPS = 10_000_000  # 284 x the paper's 35,190
 MAX_LAM = 1024
 MAX_SAMPLES = 100_000_000  # steps x λ judged per search: 1,400 x the paper's 70,380
 MAX_SEED = 2**63 - 1  # stored as int64
 MAX_LOSS_SET = 64
-THETA_IMAGES = 25_000  # images kept for θ (see nascsim.methods.common); a minibatch cannot exceed them
 NOISE_MODES = ("shared", "independent", "none")
 
 
@@ -46,7 +47,7 @@ def _method(name: str) -> None:
 
 def _device(name: str) -> None:
     """A device name (1-64 letters, digits, ``_.+-``); whether the latency table in use has it is
-    checked with the table (:func:`nascsim.latency.check_devices`)."""
+    checked with the table (:func:`nascsim.hw.latency.check_devices`)."""
     if not _NAME.match(name):
         raise ValueError(f"device name {_show(name)} is not 1-64 letters, digits or _.+- characters")
 
@@ -205,8 +206,6 @@ def check_config(config) -> None:
 
     for f in fields(config):
         check_field(f.name, getattr(config, f.name))
-    from nascsim.methods.common import DEFAULT_STEPS
-
     steps = config.steps if config.steps is not None else DEFAULT_STEPS
     if steps * config.lam > MAX_SAMPLES:
         raise ValueError(f"steps x lam = {steps} x {config.lam} samples per search is more than {MAX_SAMPLES:,}")

@@ -34,7 +34,7 @@ import numpy as np
 
 def pick_pairs(space, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(archs (n, L), splits (n,), full-width FLOPs (n,)) spread over FLOPs (module docstring)."""
-    from nascsim.flops import flop_tables
+    from nascsim.hw.flops import flop_tables
 
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x57A1]))
     archs = rng.integers(0, space.n_ops, size=(4000, space.n_layers))

@@ -19,7 +19,7 @@ import pytest
 from surrogate_fixtures import make_stand_in_surrogate
 
 import nascsim
-from nascsim.latency import breakdown, build_latency_model
+from nascsim.hw.latency import breakdown, build_latency_model
 from nascsim.methods import nasc
 from nascsim.space import get_space, parse_arch
 from nascsim.surrogate import save_surrogate

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from nascsim.asng import ASNG, init_state, ranking_utility, sample_into, update
-from nascsim.engine import categories
+from nascsim.core.asng import ASNG, init_state, ranking_utility, sample_into, update
+from nascsim.core.engine import categories
 
 
 def run_both(C, steps, lam, seed, losses_fn, Delta_max=np.inf):
@@ -131,8 +131,8 @@ def test_delta_max_caps_the_step_size_adaptation():
 
 def _column_run(C, steps, seed, losses_fn):
     """The engine's column form (λ = 2) and the dense numba update, fed the same samples."""
-    from nascsim._asng_kernels import refresh_T, sample_T, theta_min_of, to_columns, update_lam2_T, update_ws, workspace, workspace_T
-    from nascsim._rng_kernels import state_from_generator
+    from nascsim.core._asng_kernels import refresh_T, sample_T, theta_min_of, to_columns, update_lam2_T, update_ws, workspace, workspace_T
+    from nascsim.core._rng_kernels import state_from_generator
 
     C = np.asarray(C, dtype=np.int64)
     n_block = int(np.argmax(C != C[0])) if np.any(C != C[0]) else len(C)

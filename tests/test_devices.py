@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nascsim.devices import compute_power, fit_compute_power
-from nascsim.tables import LATENCY_DEVICES
+from nascsim.hw.devices import compute_power, fit_compute_power
+from nascsim.hw.tables import LATENCY_DEVICES
 
 
 @pytest.mark.parametrize("device, table3", [("edgegpu", 8.0213), ("raspi4", 2.3562)])

@@ -19,11 +19,11 @@ import pytest
 from engine_v1 import OLD_NOISE, frozen_outputs, frozen_sets
 
 from nascsim.config import SearchConfig
-from nascsim.engine import make_rng, run_asng_search, run_random_search
+from nascsim.core.engine import make_rng, run_asng_search, run_random_search
 from nascsim.methods import run_search
 from nascsim.methods.common import asng_options, latency_model_for, objective_of, split_variables, steps_of, validate
 from nascsim.methods.hwnas import choose_split
-from nascsim.objective import LAT_DEVICE, LOSS_P0
+from nascsim.core.objective import LAT_DEVICE, LOSS_P0
 
 CASES = frozen_outputs()["cases"]
 REL = 1e-12  # floats: relative agreement (a safety net; see the module docstring)

@@ -16,7 +16,7 @@ import pytest
 from nascsim.cli import main
 from nascsim.surrogate import load_surrogate, save_surrogate
 from nascsim.surrogate.validate import SurrogateFileError, validate_document
-from nascsim.tables import TABLE_FILE, TableError, load_tables, read_table_columns
+from nascsim.hw.tables import TABLE_FILE, TableError, load_tables, read_table_columns
 from surrogate_fixtures import make_stand_in_surrogate, synthetic_evaluations, write_evaluations
 
 

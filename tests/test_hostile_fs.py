@@ -16,12 +16,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from _cli_helpers import assert_contract, run_subprocess
+from _cli_helpers import run_in_process as nascsim_in_process
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nascsim.atomic import NotARegularFile, atomic_write_bytes, check_output_target, check_tree, read_regular_bytes
 from surrogate_fixtures import make_stand_in_surrogate
-from test_hostile_input import TINY, nascsim_in_process
+from test_hostile_input import TINY
 
 GUARD_S = 90  # a wrong reader would wait on a FIFO forever; the subprocess is killed after this
 
@@ -52,17 +54,7 @@ class no_hang:
 
 
 def nascsim_subprocess(argv, cwd: Path) -> tuple[int, str]:
-    r = subprocess.run([sys.executable, "-m", "nascsim", *map(str, argv)], capture_output=True, text=True, cwd=cwd,
-                       timeout=GUARD_S, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"})
-    return r.returncode, r.stderr
-
-
-def assert_contract(code: int, err: str, *needles: str) -> None:
-    assert code == 2, (code, err)
-    assert err.count("\n") == 1 and err.startswith("Error: "), err
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in err, (n, err)
+    return run_subprocess(argv, cwd, timeout=GUARD_S)
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,15 @@ the real entry point (``nascsim.cli.main``) in this process; a few run as ``pyth
 Property tests (hypothesis) fuzz the configs; the grid parsers are fuzzed in test_sweep_grid.py.
 """
 
-import io
 import math
 import os
 import shutil
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
+from _cli_helpers import run_in_process as nascsim_in_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from surrogate_fixtures import make_stand_in_surrogate
@@ -40,24 +39,6 @@ def files(tmp_path_factory):
                                        "--jobs", "1", "--no-report", "--quiet"], root)
     assert code == 0, err
     return {"sur": str(sur), "other": str(other), "store": root / "store"}
-
-
-def nascsim_in_process(args: list[str], cwd: Path) -> tuple[int, str, str]:
-    from nascsim.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                main(args)
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
 
 
 def tree(root: Path) -> list[tuple[str, int, int]]:

@@ -6,10 +6,7 @@ written (docs/input-contract.md lists the classes)."""
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +16,8 @@ from hypothesis import strategies as st
 
 from nascsim.safe_load import MAX_DEPTH, StructureError, loads_json, loads_toml
 from nascsim.safe_pickle import PlainArray, RefusedPickle, plain_loads
+from _cli_helpers import assert_contract, run_in_process
+from _cli_helpers import run_subprocess as nascsim_subprocess
 from surrogate_fixtures import make_stand_in_surrogate, synthetic_evaluations, write_evaluations
 
 torch = pytest.importorskip("torch")
@@ -36,38 +35,8 @@ def files_under(root: Path) -> dict[str, tuple[int, int]]:
 
 def nascsim_in_process(argv, cwd: Path) -> tuple[int, str]:
     """(exit code, stderr) of ``nascsim ARGV`` run in this process with ``cwd`` as working folder."""
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    from nascsim.cli import main
-
-    err, old = io.StringIO(), os.getcwd()
-    os.chdir(cwd)
-    try:
-        with redirect_stdout(io.StringIO()), redirect_stderr(err):
-            try:
-                main([str(a) for a in argv])
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        os.chdir(old)
-    return code, err.getvalue()
-
-
-def nascsim_subprocess(argv, cwd: Path, timeout: float = 120) -> tuple[int, str]:
-    """(exit code, stderr) of ``python -m nascsim ARGV``; a crash (SIGSEGV) is a negative code."""
-    r = subprocess.run([sys.executable, "-m", "nascsim", *map(str, argv)], capture_output=True, text=True, cwd=cwd,
-                       timeout=timeout, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"})
-    return r.returncode, r.stderr
-
-
-def assert_contract(code: int, err: str, *needles: str) -> None:
-    assert code == 2, (code, err)
-    assert err.count("\n") == 1 and err.startswith("Error: "), err
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in err, (n, err)
+    code, _, err = run_in_process(argv, cwd)
+    return code, err
 
 
 # ------------------------------------------------------------------------------------------------
@@ -175,7 +144,7 @@ def with_evil_array(obj, n: int = 2) -> bytes:
 
 
 def _evil_tables_pickle() -> bytes:
-    from nascsim.tables import METRICS, required_keys
+    from nascsim.hw.tables import METRICS, required_keys
 
     # the one array under every required key: the reader would print it and dereference 0x4141...
     return with_evil_array({m: {k: EVIL for k in required_keys()} for m in METRICS})
@@ -425,7 +394,7 @@ def test_a_resumed_checkpoint_of_the_wrong_shape_is_one_line(good_checkpoint, da
     ({"split": [3]}, "split must be an integer"),
 ])
 def test_an_exported_part_with_a_bad_spec_is_refused(spec_edit, fragment, tmp_path):
-    from nascsim.train.retrain import load_part
+    from nascsim.train.parts import load_part
 
     spec = {"space": "fbnet", "arch": [0] * 22, "split": 3, "classes": 10, **spec_edit}
     torch.save({"spec": spec, "part": "head", "state_dict": {}}, tmp_path / "head.pt")

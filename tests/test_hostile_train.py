@@ -94,7 +94,7 @@ def test_a_crafted_checkpoint_is_refused_without_running_its_payload(kind, data,
             "model": Payload(marker), "part": "head", "spec": {}}
     torch.save(blob, ckpt_dir / "checkpoint.pt")
     if kind == "exported part":
-        from nascsim.train.retrain import load_part
+        from nascsim.train.parts import load_part
 
         with pytest.raises(ValueError, match="not a readable nascsim checkpoint"):
             load_part(ckpt_dir / "checkpoint.pt")

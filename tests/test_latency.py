@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from nascsim.devices import compute_power
-from nascsim.flops import payload_elements
-from nascsim.latency import breakdown, build_latency_model, device_only_latency, latency_batch
+from nascsim.hw.devices import compute_power
+from nascsim.hw.flops import payload_elements
+from nascsim.hw.latency import breakdown, build_latency_model, device_only_latency, latency_batch
 from nascsim.space import LAYERS, get_space
-from nascsim.tables import load_tables, network_metric
+from nascsim.hw.tables import load_tables, network_metric
 
 EXPECTED_PAYLOAD = [16 * 32 * 32, 16 * 32 * 32] + [24 * 32 * 32] * 4 + [32 * 16 * 16] * 4 + [64 * 8 * 8] * 4 + [
     112 * 8 * 8
@@ -121,9 +121,9 @@ def test_docs_cite_the_papers_equation_numbers():
     import re
     from pathlib import Path
 
-    import nascsim.latency
+    import nascsim.hw.latency
 
-    doc = nascsim.latency.__doc__
+    doc = nascsim.hw.latency.__doc__
     assert re.search(r"T_comm\s*=\s*q \* n_h\(a, k\) / r\s+\(eq\. 10", doc)
     assert re.search(r"FLOPs_block / Π_device\s+\(eq\. 8", doc)
     method = (Path(__file__).resolve().parents[1] / "docs" / "method.md").read_text()

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -22,7 +21,6 @@ import sys
 import textwrap
 import time
 import warnings
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import click
@@ -31,33 +29,17 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from _cli_helpers import run_in_process as run_main
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from surrogate_fixtures import make_stand_in_surrogate
 
 from nascsim import limits
-from nascsim.cli import COMMANDS, cli, main
+from nascsim.cli import COMMANDS, cli
 from nascsim.config import SearchConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--thresholds", "20,30", "--loss", "0,0.3", "--seeds", "1", "--steps", "50", "--methods", "nasc"]
-
-
-def run_main(args: list[str], cwd: Path | None = None) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    old = os.getcwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            try:
-                main([str(a) for a in args])
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        os.chdir(old)
-    return code, out.getvalue(), err.getvalue()
 
 
 def assert_one_line_exit_2(code: int, err: str, *needles: str) -> None:
@@ -370,7 +352,7 @@ def test_any_loadable_surrogate_predicts_within_range(surrogate_file, scale):
 
 def test_a_table_entry_of_1e308_is_refused(tmp_path):
     from nascsim._data import shipped_path
-    from nascsim.tables import TABLE_FILE
+    from nascsim.hw.tables import TABLE_FILE
 
     table = pq.read_table(shipped_path("tables") / TABLE_FILE)
     col = next(n for n in table.column_names if n.endswith("_latency"))
@@ -561,22 +543,20 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-def test_image_decode_workers_end_when_their_parent_is_killed(tmp_path):
-    script = tmp_path / "parent.py"
-    script.write_text(PARENT)
-    (tmp_path / "slowblob.py").write_text(SLOW)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+def assert_children_end_with_their_parent(proc: subprocess.Popen, n_children: int, busy_s: float, parent: str,
+                                          children: str) -> None:
+    """Wait (at most 120 s) for ``n_children`` spawned children of ``proc``, let them work ``busy_s``
+    seconds, SIGKILL ``proc``, and assert that every child ends (within a 60 s hang guard, not a
+    timing); kills whatever is left."""
     kids: list[int] = []
     try:
         deadline = time.monotonic() + 120
-        while len(kids) < 2:
-            assert proc.poll() is None, "the parent ended before its workers started"
-            assert time.monotonic() < deadline, "the workers did not start in time"
+        while len(kids) < n_children:
+            assert proc.poll() is None, f"the {parent} ended before its {children} started"
+            assert time.monotonic() < deadline, f"the {children} did not start in time"
             time.sleep(0.1)
             kids = _children(proc.pid)
-        time.sleep(1.0)  # the workers are inside their first task
+        time.sleep(busy_s)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         killed = time.monotonic()
@@ -589,6 +569,16 @@ def test_image_decode_workers_end_when_their_parent_is_killed(tmp_path):
                 os.kill(k, signal.SIGKILL)
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_image_decode_workers_end_when_their_parent_is_killed(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    (tmp_path / "slowblob.py").write_text(SLOW)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)]), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    assert_children_end_with_their_parent(proc, 2, 1.0, "parent", "workers")  # 1 s: inside their first task
 
 
 CAMPAIGN_PARENT = textwrap.dedent('''
@@ -623,24 +613,5 @@ def test_a_campaign_lane_ends_when_the_campaign_is_killed(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "data"), str(tmp_path / "out")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    kids: list[int] = []
-    try:
-        deadline = time.monotonic() + 120
-        while not kids:
-            assert proc.poll() is None, "the campaign ended before its lane started"
-            assert time.monotonic() < deadline, "the lane did not start in time"
-            time.sleep(0.1)
-            kids = _children(proc.pid)
-        time.sleep(2.0)  # the lane is loading torch and the data, then waits at the barrier
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        killed = time.monotonic()
-        while any(_alive(k) for k in kids) and time.monotonic() - killed < 60:  # a hang guard, not a timing
-            time.sleep(0.1)
-        assert [k for k in kids if _alive(k)] == []
-    finally:
-        for k in kids:
-            if _alive(k):
-                os.kill(k, signal.SIGKILL)
-        if proc.poll() is None:
-            proc.kill()
+    # 2 s: the lane is loading torch and the data, then waits at the barrier
+    assert_children_end_with_their_parent(proc, 1, 2.0, "campaign", "lane")

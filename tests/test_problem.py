@@ -18,10 +18,10 @@ from surrogate_fixtures import make_stand_in_surrogate
 
 import nascsim
 from nascsim.config import SearchConfig
-from nascsim.engine import make_rng, noise_vector, run_random_search
-from nascsim.latency import breakdown
+from nascsim.core.engine import make_rng, noise_vector, run_random_search
+from nascsim.hw.latency import breakdown
 from nascsim.methods.common import latency_model_for, objective_of
-from nascsim.objective import expected_objective
+from nascsim.core.objective import expected_objective
 from nascsim.problem import BudgetExhausted, Problem, ProblemMethod, gpu_seconds_per_evaluation
 
 

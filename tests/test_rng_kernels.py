@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from nascsim._rng_kernels import fill_normal, fill_uniform, state_from_generator, state_to_generator
-from nascsim.engine import make_rng
+from nascsim.core._rng_kernels import fill_normal, fill_uniform, state_from_generator, state_to_generator
+from nascsim.core.engine import make_rng
 
 
 @pytest.mark.parametrize("seed", [0, 1, 12345, 2**40 + 7])

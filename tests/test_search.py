@@ -5,10 +5,10 @@ import pytest
 from surrogate_fixtures import make_stand_in_surrogate
 
 from nascsim.config import SearchConfig
-from nascsim.engine import make_rng, reference_asng_search, run_asng_search
-from nascsim.latency import build_latency_model
+from nascsim.core.engine import make_rng, reference_asng_search, run_asng_search
+from nascsim.hw.latency import build_latency_model
 from nascsim.methods import run_search
-from nascsim.objective import LAT_DEVICE, LAT_SPLIT, LOSS_P0, LOSS_SC, Objective, expected_objective
+from nascsim.core.objective import LAT_DEVICE, LAT_SPLIT, LOSS_P0, LOSS_SC, Objective, expected_objective
 from nascsim.space import get_space
 
 
@@ -110,7 +110,7 @@ def test_hwnas_split_without_noise_minimises_the_expected_objective(fbnet):
 
 
 def test_hwnas_split_is_judged_on_one_noisy_minibatch_with_the_search_surrogate(fbnet):
-    from nascsim.engine import make_rng
+    from nascsim.core.engine import make_rng
     from nascsim.methods.hwnas import SPLIT_STREAM, choose_split
 
     cfg = SearchConfig(method="hwnas-dropout", threshold_ms=30, seed=3, steps=1000)
@@ -202,7 +202,7 @@ def test_one_search_judged_at_several_loss_rates_equals_separate_searches(fbnet)
 
 
 def test_no_architecture_and_split_is_faster_than_the_latency_floor():
-    from nascsim.latency import latency_batch
+    from nascsim.hw.latency import latency_batch
     from nascsim.methods.common import latency_floor
 
     sur = make_stand_in_surrogate("fbnet", seed=0)
@@ -256,13 +256,13 @@ def test_the_compile_notice_names_the_one_time_cost(monkeypatch, tmp_path):
 
     from click.testing import CliRunner
 
-    import nascsim.engine
+    import nascsim.core.engine
     from nascsim.cli.search_cmd import compile_notice
 
-    fresh = subprocess.run([sys.executable, "-c", "from nascsim.engine import kernels_ready; print(kernels_ready())"],
+    fresh = subprocess.run([sys.executable, "-c", "from nascsim.core.engine import kernels_ready; print(kernels_ready())"],
                            capture_output=True, text=True, env={**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path)})
     assert fresh.stdout.strip() == "False"
-    monkeypatch.setattr(nascsim.engine, "kernels_ready", lambda lam=2: False)
+    monkeypatch.setattr(nascsim.core.engine, "kernels_ready", lambda lam=2: False)
     import click
 
     @click.command()

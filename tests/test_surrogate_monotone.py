@@ -20,7 +20,7 @@ import polars as pl
 
 from nascsim.surrogate.fit import FitOptions, batch_groups, fit_target, merge_exports, target_data
 from nascsim.surrogate.predict import TARGET_ACC, predict_features_batch
-from nascsim.surrogate.report import measured_p_effect, p_effect
+from nascsim.surrogate.effect import measured_p_effect, p_effect
 from surrogate_fixtures import fit_one_target, quick_options, synthetic_evaluations
 
 P_GRID = np.linspace(0.0, 0.99, 34)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from nascsim.flops import flop_tables
+from nascsim.hw.flops import flop_tables
 from nascsim.space import get_space
 from nascsim.surrogate.features import N_FEATURES, feature_matrix, feature_tables
 from nascsim.surrogate.predict import TARGET_ACC, TARGET_LOSS, TARGET_LSC, noise_sd_one, predict_features_batch, predict_one

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nascsim.cli import main
-from nascsim.tables import (
+from nascsim.hw.tables import (
     METRICS,
     TABLE_FILE,
     TableError,
@@ -204,7 +204,7 @@ def test_table_columns_read_as_pyarrow_converts_them(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from nascsim.tables import read_table_columns
+    from nascsim.hw.tables import read_table_columns
 
     table = pa.table({
         "n": pa.array([1, None, 3, 4, 5], type=pa.int64()),     # nulls: float64 with NaN

@@ -1,4 +1,4 @@
-"""The torch blocks match nascsim.flops: FLOPs counted with forward hooks on the real modules
+"""The torch blocks match nascsim.hw.flops: FLOPs counted with forward hooks on the real modules
 (conv MACs, BN 4/element, ReLU 1/element, residual add 1/element, pooling (H*W+1)/element, FC
 in*out), parameters, and head/tail parts of bottleneck blocks."""
 
@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # tiny tensors: one thread avoids oversubscription when the suite shares cores
 from torch import nn  # noqa: E402
 
-from nascsim.flops import block_parts, fc_count, header_count, pool_count, stem_count  # noqa: E402
+from nascsim.hw.flops import block_parts, fc_count, header_count, pool_count, stem_count  # noqa: E402
 from nascsim.space import FINAL_RESOLUTION, HEADER_CHANNELS, WIDTHS, get_space  # noqa: E402
 from nascsim.train.blocks import (  # noqa: E402
     ResidualAdd,

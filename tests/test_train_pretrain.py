@@ -97,7 +97,7 @@ def test_evaluation_file_follows_the_schema(data, tmp_path):
 
 
 def test_near_threshold_pairs_lie_in_the_band():
-    from nascsim.latency import breakdown, build_latency_model
+    from nascsim.hw.latency import breakdown, build_latency_model
     from nascsim.space import get_space
     from nascsim.train.evaluate import near_threshold_pairs
 

@@ -10,9 +10,11 @@ torch.set_num_threads(1)  # tiny tensors: one thread avoids oversubscription whe
 
 from _train_fixtures import write_image_folder  # noqa: E402
 
-from nascsim.train.confirm import lossy_channel, quantise, read_candidates  # noqa: E402
+from nascsim.train.channel import lossy_channel, quantise  # noqa: E402
+from nascsim.train.confirm import read_candidates  # noqa: E402
 from nascsim.train.loop import Recipe  # noqa: E402
-from nascsim.train.retrain import load_part, retrain  # noqa: E402
+from nascsim.train.parts import load_part  # noqa: E402
+from nascsim.train.retrain import retrain  # noqa: E402
 
 ARCH = ",".join(["k3_e1", "skip"] * 11)
 EXT_ARCH = ",".join(["k3_e1/4"] + ["skip"] * 21)

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # tiny tensors: one thread avoids oversubscription when the suite shares cores
 
-from nascsim.flops import flop_tables  # noqa: E402
+from nascsim.hw.flops import flop_tables  # noqa: E402
 from nascsim.space import get_space  # noqa: E402
 from nascsim.train.supernet import ChildNet, SuperNet  # noqa: E402
 

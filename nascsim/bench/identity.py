@@ -15,11 +15,12 @@ import json
 from pathlib import Path
 
 # the modules whose code decides a search's result (their digest is recorded, informational):
-# the engine and its kernels, the latency model with Π and the FLOP counts behind the ``flops``
-# source, the surrogate's prediction and noise model, the noise's random numbers, the kernels'
-# compile options, and the built-in methods
-ENGINE_SOURCES = ("engine.py", "_engine_kernels.py", "asng.py", "_asng_kernels.py", "objective.py",
-                  "latency.py", "_latency_kernels.py", "devices.py", "flops.py", "_rng_kernels.py", "_jit.py",
+# the engine and its kernels, the paper's schedule (the default steps), the latency model with Π
+# and the FLOP counts behind the ``flops`` source, the surrogate's prediction and noise model, the
+# noise's random numbers, the kernels' compile options, and the built-in methods
+ENGINE_SOURCES = ("core/engine.py", "core/_engine_kernels.py", "core/asng.py", "core/_asng_kernels.py",
+                  "core/objective.py", "core/schedule.py", "core/_rng_kernels.py",
+                  "hw/latency.py", "hw/_latency_kernels.py", "hw/devices.py", "hw/flops.py", "_jit.py",
                   "surrogate/predict.py", "surrogate/noise.py", "methods/common.py",
                   "methods/nasc.py", "methods/hwnas.py", "methods/random_search.py")
 
@@ -49,7 +50,7 @@ def table_identity(path: str | None) -> dict:
     """The latency table in use: its file name (``shipped`` for the HW-NAS-Bench table) and a digest
     of its columns' content (independent of how the parquet file was encoded)."""
     from nascsim._data import shipped_path
-    from nascsim.tables import TABLE_FILE, read_table_columns
+    from nascsim.hw.tables import TABLE_FILE, read_table_columns
 
     p = Path(path) if path is not None else shipped_path("tables") / TABLE_FILE
     cols = read_table_columns(p)

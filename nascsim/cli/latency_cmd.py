@@ -18,7 +18,7 @@ from nascsim.space import N_LAYERS
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def latency(arch, split, space, head, tail, bits, bandwidth, source, tables, classes, as_json):
     """End-to-end latency T = T_head + T_comm + T_tail of one (architecture, split) (eqs. 3, 8)."""
-    from nascsim.latency import breakdown, build_latency_model
+    from nascsim.hw.latency import breakdown, build_latency_model
     from nascsim.space import arch_names, get_space, parse_arch
 
     sp = get_space(space)
@@ -54,8 +54,8 @@ def latency(arch, split, space, head, tail, bits, bandwidth, source, tables, cla
 @click.option("--json", "as_json", is_flag=True, help="Print {device: {gflops, r2}}.")
 def devices(tables, as_json):
     """Compute power Π per device, fitted by least squares of latency on FLOPs (Table III; T = FLOPs / Π is eq. 8)."""
-    from nascsim.devices import compute_power
-    from nascsim.tables import load_tables
+    from nascsim.hw.devices import compute_power
+    from nascsim.hw.tables import load_tables
 
     power = compute_power(load_tables(tables))
     if as_json:
@@ -81,7 +81,7 @@ def tables_build(lut, out_path, force):
     Nothing is written unless the whole table validates; an existing file, the shipped
     tables/hwnasbench_fbnet_cifar.parquet included, is replaced only with --force.
     """
-    from nascsim.tables import build_tables
+    from nascsim.hw.tables import build_tables
 
     target = build_tables(lut, out_path, overwrite=force)
     click.echo(f"wrote {target}")
@@ -91,7 +91,7 @@ def tables_build(lut, out_path, force):
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
 def tables_check(path):
     """Validate a table file (default: the shipped one) and list the devices it names."""
-    from nascsim.tables import load_tables
+    from nascsim.hw.tables import load_tables
 
     t = load_tables(path)
     click.echo(f"{path or 'shipped table'}: valid; latency devices {', '.join(t.latency_devices)}; "

@@ -41,7 +41,7 @@ def load_surrogates(space: str, surrogate: str | None, dropout: str | None, no_d
 
 def compile_notice(*lams: int) -> None:
     """One line on stderr when a search kernel (for the given λ) is not in numba's cache yet."""
-    from nascsim.engine import kernels_ready
+    from nascsim.core.engine import kernels_ready
 
     if not all(kernels_ready(lam) for lam in lams):
         click.echo("nascsim: compiling the search kernels (once; later runs load them from the cache)", err=True)
@@ -52,7 +52,7 @@ def write_trace(trace: dict, path: str) -> None:
     from pathlib import Path
 
     from nascsim.api import trace_frame
-    from nascsim.tables import atomic_write_parquet
+    from nascsim.hw.tables import atomic_write_parquet
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -54,10 +54,11 @@ def fit(evals, out_dir, name, sid, space, dataset, classes, split_dropout_train,
     The input schema is in docs/surrogate.md. Trees are fitted on the "main"
     rows; "lowvar" rows are the report's test targets; "noise" rows feed the noise model only.
     """
+    from nascsim.surrogate.effect import p_effect_line
     from nascsim.surrogate.evals import load_evaluations
     from nascsim.surrogate.fit import FitOptions, fit_surrogate
     from nascsim.surrogate.model import save_surrogate
-    from nascsim.surrogate.report import evaluate, p_effect_line, plot, public_json, table, write_json
+    from nascsim.surrogate.report import evaluate, plot, public_json, table, write_json
     from nascsim.surrogate.validate import check_name
 
     if name is not None:
@@ -166,7 +167,8 @@ def report(path, as_json, out_dir, seed, region, ablation, monotone, p_model, qu
     accuracy drop from p = 0 to p = 0.5."""
     import dataclasses
 
-    from nascsim.surrogate.report import evaluate, feature_ablation, p_effect, plot, public_json, table
+    from nascsim.surrogate.effect import p_effect
+    from nascsim.surrogate.report import evaluate, feature_ablation, plot, public_json, table
 
     progress = _progress(quiet)
     targets = _report_targets(path)  # every file is read and checked before any work

@@ -242,7 +242,7 @@ def retrain(data, out_dir, arch, split, space, dropout, epochs, ps, bits, train_
 
 def _check_channel(bits: float, ps: str) -> None:
     """The channel's bits per element and the loss rates to test at, checked before any training."""
-    from nascsim.train.confirm import check_bits, check_loss_rates
+    from nascsim.train.channel import check_bits, check_loss_rates
 
     try:
         check_bits(bits)

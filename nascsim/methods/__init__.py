@@ -1,5 +1,5 @@
 """Search methods: NASC and its baselines, each a short module that builds its objective and calls
-the engine (:mod:`nascsim.engine`). :func:`run_search` is what the CLI calls; the sweep calls
+the engine (:mod:`nascsim.core.engine`). :func:`run_search` is what the CLI calls; the sweep calls
 :func:`run_search_group`, which runs one search for every run it serves. Methods are found by name
 in :mod:`nascsim.methods.registry`, where a user's own methods are registered too.
 
@@ -16,8 +16,8 @@ import time
 
 from nascsim.config import SearchConfig
 from nascsim.methods.registry import get_method, method_names, register_method, unregister_method
-from nascsim.methods.common import (DEFAULT_STEPS, STEPS_PER_EPOCH, latency_floor, make_records, resolve_surrogates,
-                                    validate, with_eval_surrogate)
+from nascsim.methods.common import latency_floor, make_records, resolve_surrogates, validate, with_eval_surrogate
+from nascsim.core.schedule import DEFAULT_STEPS, STEPS_PER_EPOCH
 
 
 def _runner(method: str):

@@ -1,15 +1,9 @@
-"""What every method shares: the paper's schedule, surrogate resolution, the result record.
-
-Schedule. NASC follows ASNG-NAS (Akimoto et al. 2019), which splits CIFAR-10's 50,000 training
-images in halves, one for the weights and one (25,000 images) for θ, with minibatches of 64: one
-θ update per minibatch gives ceil(25,000 / 64) = 391 steps per epoch. The paper's 90 epochs of
-distribution updates are then 90 x 391 = 35,190 steps.
-"""
+"""What every method shares: the search's length (the paper's schedule,
+:mod:`nascsim.core.schedule`), surrogate resolution, the result record."""
 
 from __future__ import annotations
 
 import functools
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -17,15 +11,11 @@ import numpy as np
 
 from nascsim import __version__
 from nascsim.config import SearchConfig
-from nascsim.latency import LatencyModel, breakdown, build_latency_model, check_devices
-from nascsim.objective import LAT_SPLIT, LOSS_SC, Objective
+from nascsim.hw.latency import LatencyModel, breakdown, build_latency_model, check_devices
+from nascsim.core.objective import LAT_SPLIT, LOSS_SC, Objective
+from nascsim.core.schedule import DEFAULT_STEPS
 from nascsim.space import Space, arch_names, check_split, get_space
-
-PAPER_EPOCHS = 90
-THETA_IMAGES = 25_000
-THETA_BATCH = 64
-STEPS_PER_EPOCH = math.ceil(THETA_IMAGES / THETA_BATCH)  # 391
-DEFAULT_STEPS = PAPER_EPOCHS * STEPS_PER_EPOCH  # 35,190
+from nascsim.validate import check_config
 
 
 def steps_of(config: SearchConfig) -> int:
@@ -59,8 +49,6 @@ def validate(config: SearchConfig) -> Space:
     """Check a config's values (every field's rule in :mod:`nascsim.validate`, the devices against
     the latency table in use, the split against its space); raise ValueError naming the first bad
     one. Returns the space."""
-    from nascsim.validate import check_config
-
     check_config(config)
     space = get_space(config.space)
     check_devices(config.head, config.tail, config.tables)
@@ -122,7 +110,7 @@ def latency_floor(config: SearchConfig, surrogates: dict) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _device_floor(*args) -> float:
-    from nascsim.latency import C_FIXED_HEAD, C_STEM_HEAD
+    from nascsim.hw.latency import C_FIXED_HEAD, C_STEM_HEAD
 
     lat = _latency_model(*args)
     return float(lat.consts[C_STEM_HEAD] + np.nanmin(lat.layer_head, axis=1).sum() + lat.consts[C_FIXED_HEAD])
@@ -130,7 +118,7 @@ def _device_floor(*args) -> float:
 
 @functools.lru_cache(maxsize=64)
 def _split_floor(*args) -> float:
-    from nascsim.latency import C_FIXED_TAIL, C_MS_PER_ELEMENT, C_STEM_HEAD
+    from nascsim.hw.latency import C_FIXED_TAIL, C_MS_PER_ELEMENT, C_STEM_HEAD
 
     lat = _latency_model(*args)
     c = lat.consts

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from nascsim.config import SearchConfig
-from nascsim.engine import make_rng, noise_vector, run_asng_search
+from nascsim.core.engine import make_rng, noise_vector, run_asng_search
 from nascsim.methods.common import Choice, asng_options, latency_model_for, objective_of, steps_of, theta_summary
-from nascsim.objective import LAT_DEVICE, LOSS_P0, Objective, expected_objective
+from nascsim.core.objective import LAT_DEVICE, LOSS_P0, Objective, expected_objective
 from nascsim.space import Space
 
 SPLIT_STREAM = 1  # the split choice's random stream: SeedSequence(seed, spawn_key=(1,))

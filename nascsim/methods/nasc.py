@@ -7,7 +7,7 @@ at the split (Algorithm 1: pre-training with dropout 0.5; re-training with dropo
 from __future__ import annotations
 
 from nascsim.config import SearchConfig
-from nascsim.engine import make_rng, run_asng_search
+from nascsim.core.engine import make_rng, run_asng_search
 from nascsim.methods.common import (Choice, asng_options, decode, latency_model_for, objective_of, split_variables,
                                     steps_of, theta_summary)
 from nascsim.space import Space

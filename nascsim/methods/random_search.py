@@ -5,7 +5,7 @@ its own minibatch."""
 from __future__ import annotations
 
 from nascsim.config import SearchConfig
-from nascsim.engine import make_rng, run_random_search
+from nascsim.core.engine import make_rng, run_random_search
 from nascsim.methods.common import NO_THETA, Choice, decode, latency_model_for, objective_of, split_variables, steps_of
 from nascsim.space import Space
 

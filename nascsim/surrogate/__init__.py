@@ -11,7 +11,7 @@ Modules: :mod:`~nascsim.surrogate.evals` (read/validate evaluation files), ``fea
 feature vector), ``fit`` (boosting + CV + noise model; imports scikit-learn lazily), ``export``
 (trees -> flat arrays), ``predict`` (numba kernels),
 ``model`` (Surrogate, file format, defaults),
-``report`` (held-out quality).
+``report`` (held-out quality), ``effect`` (the effect of packet loss, predicted and measured).
 """
 
 from nascsim.surrogate.model import Surrogate, default_surrogates, load_surrogate, save_surrogate

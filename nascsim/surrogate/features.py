@@ -11,7 +11,7 @@ Layout (index: name):
 - 23 ``p``: dropout rate at the split (the packet-loss stand-in of l_SC, eq. 4); 0 for the l_SC model;
 - 24 ``split_op``: the op of layer k, the tensor the dropout acts on (categorical; n_ops when k = 0);
 - 25 ``head_flops``, 26 ``tail_flops``, 27 ``total_flops``: FLOPs on each side of the split
-  (:func:`nascsim.flops.flop_tables`, bottleneck blocks cut inside as in :func:`nascsim.flops.block_parts`);
+  (:func:`nascsim.hw.flops.flop_tables`, bottleneck blocks cut inside as in :func:`nascsim.hw.flops.block_parts`);
 - 28 ``payload``: n_h, elements of the tensor sent at the split;
 - 29 ``head_depth``, 30 ``tail_depth``, 31 ``total_depth``: non-skip layers before / after the split.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from nascsim.flops import flop_tables
+from nascsim.hw.flops import flop_tables
 from nascsim.space import N_LAYERS, Space
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f"op{i + 1:02d}" for i in range(N_LAYERS)) + (

@@ -37,6 +37,7 @@ import polars as pl
 
 from nascsim import __version__
 from nascsim.config import DEFAULT_LOSS_SET
+from nascsim.surrogate.effect import p_effect
 from nascsim.surrogate.evals import Evaluations, OP_COLUMNS, load_evaluations, lsc_table
 from nascsim.surrogate.export import CATEGORICAL as CATEGORICAL_FLAG
 from nascsim.surrogate.export import LEAF, export_trees
@@ -388,8 +389,6 @@ def fit_surrogate(
     :func:`nascsim.surrogate.report.evaluate`) to put in the card. ``progress`` (if given)
     receives one line per step (target, grid point, CV fold).
     """
-    from nascsim.surrogate.report import p_effect
-
     opts = options or FitOptions()
     ev = evals if isinstance(evals, Evaluations) else load_evaluations(
         evals, meta=meta, id=id, space=space, dataset=dataset, classes=classes, split_dropout_train=split_dropout_train

@@ -58,7 +58,7 @@ class Surrogate:
         self.card: dict = doc["card"]
         tables = feature_tables(get_space(self.space), self.classes)
         if not np.isclose(_flop_check(tables), float(doc["flop_check"]), rtol=1e-12, atol=0):
-            raise SurrogateFileError(f"{source}: surrogate {self.id!r} was fitted on different FLOP tables than nascsim.flops computes now; refit it with `nascsim surrogate fit`")
+            raise SurrogateFileError(f"{source}: surrogate {self.id!r} was fitted on different FLOP tables than nascsim.hw.flops computes now; refit it with `nascsim surrogate fit`")
         self.arrays: tuple = assemble_arrays(tables, doc["targets"], doc["noise"])
 
     def __repr__(self) -> str:

@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Iterator
 
 from nascsim.config import SearchConfig
+from nascsim.core.schedule import DEFAULT_STEPS
 from nascsim.validate import check_field
 
 MAX_RANGE_VALUES = 100_000  # values of one field (a range, a list, or --seeds)
@@ -302,8 +303,8 @@ def check_size(n_runs: int, sizes: str = "", force: bool = False) -> None:
 def _check_devices(values: dict[str, tuple]) -> None:
     """Head and tail devices against every latency table of the grid (devices are named by the
     table: the shipped HW-NAS-Bench one, or a ``tables`` file)."""
-    from nascsim.devices import check_device
-    from nascsim.tables import load_tables
+    from nascsim.hw.devices import check_device
+    from nascsim.hw.tables import load_tables
 
     for path in values["tables"]:
         tables = load_tables(path)
@@ -367,8 +368,6 @@ class Grid:
         loss rate share one search, and so do ``hwnas`` and ``hwnas-dropout``
         (:func:`nascsim.methods.shared_search`); an estimate of the work, for
         :func:`nascsim.limits.check_work`."""
-        from nascsim.methods.common import DEFAULT_STEPS
-
         d = self.as_dict
         per_search = sum((s if s is not None else DEFAULT_STEPS) * lam for s in d["steps"] for lam in d["lam"])
         methods = {"hwnas" if m == "hwnas-dropout" else m for m in d["method"]}

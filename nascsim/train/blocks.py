@@ -1,4 +1,4 @@
-"""Torch modules of the blocks exactly as :mod:`nascsim.flops` counts them.
+"""Torch modules of the blocks exactly as :mod:`nascsim.hw.flops` counts them.
 
 - :class:`ConvBlock` (HW-NAS-Bench ``fbnet_models`` ConvBlock): 1x1 group conv + BN + ReLU,
   channel shuffle when grouped, KxK depthwise (stride) + BN + ReLU, 1x1 group conv + BN, residual
@@ -7,7 +7,7 @@
 - :class:`BottleneckBlock` (extended space): 1x1 conv to round(Cin*e) + BN + ReLU, KxK depthwise
   (stride) + BN + ReLU, then 1x1 conv to Cout + BN, no residual. Its ``head_part`` (the first two
   convs) and ``tail_part`` (the last conv) are separate modules: a split at this layer lies
-  between them, and the payload is the depthwise output (``nascsim.flops.payload_elements``).
+  between them, and the payload is the depthwise output (``nascsim.hw.flops.payload_elements``).
 - Fixed blocks: stem (3x3 conv to 16 + BN + ReLU), header (1x1 conv to 1504 + BN + ReLU), global
   average pooling, fully connected classifier.
 
@@ -17,7 +17,7 @@ with that block's own batch statistics. :mod:`nascsim.train.paths` stacks the ro
 paths into one call this way, and each path still sees exactly the statistics it would see alone.
 
 Every ReLU and every residual add is its own module, so forward hooks see each operation that the
-FLOP convention counts (tests compare hook counts with :func:`nascsim.flops.block_parts`).
+FLOP convention counts (tests compare hook counts with :func:`nascsim.hw.flops.block_parts`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ al. 2020), the ops of a layer are slices of the largest one's weights:
   space's bottleneck ratios 1/2, 1/4, 1/8) are prefixes of each other; kernel 3 is the centre of
   kernel 5;
 - a grouped op (``g2``) takes the two diagonal blocks of the same weights, and runs them as a
-  true grouped convolution (so its FLOPs are those :mod:`nascsim.flops` counts);
+  true grouped convolution (so its FLOPs are those :mod:`nascsim.hw.flops` counts);
 - a grouped op's channel shuffle is undone in the slices it takes after it (:func:`shuffle_order`),
   so channel i of the shared weights is the same feature for every op;
 - every op keeps its own BatchNorm statistics; the BatchNorm scale and shift are its own

@@ -4,7 +4,7 @@ Pairs (a, k) are drawn by two schemes (``near_share`` sets the mix):
 
 - uniform: every op and the split uniform, as in pre-training;
 - near the latency threshold: searches end in architectures whose T(a, k) (eq. 3, from
-  :mod:`nascsim.latency`) lies just under T_th, a region uniform sampling rarely visits (under
+  :mod:`nascsim.hw.latency`) lies just under T_th, a region uniform sampling rarely visits (under
   raspi4 -> edgegpu most uniform FBNet pairs take 45-80 ms). Candidates are proposed from a
   per-candidate random op distribution (θ ~ Dirichlet(0.3) over the ops, the same for every
   layer -- skewed distributions like the ones ASNG converges to), splits uniform, and a candidate is
@@ -66,7 +66,7 @@ def near_threshold_pairs(
     chunk: int = 4096, max_rounds: int = 200,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` pairs with T(a, k) within ``band`` (relative) of a threshold (module docstring)."""
-    from nascsim.latency import build_latency_model, latency_batch
+    from nascsim.hw.latency import build_latency_model, latency_batch
 
     if n <= 0:
         return np.zeros((0, space.n_layers), np.int64), np.zeros(0, np.int64)
@@ -383,7 +383,7 @@ def check_eval_settings(pairs: int, lowvar_pairs: int, noise_pairs: int, ps: Seq
                          f"(got {pairs}, {lowvar_pairs}, {noise_pairs})")
     check_count("batch_images", batch_images, 1, MAX_IMAGES)
     check_count("noise_batches", noise_batches, 1, MAX_NOISE_BATCHES)
-    from nascsim.train.confirm import check_loss_rates
+    from nascsim.train.channel import check_loss_rates
 
     ps = check_loss_rates(ps)
     rows = (pairs + math.ceil(repeat_share * pairs) + lowvar_pairs + noise_pairs * noise_batches) * len(ps)

@@ -23,27 +23,18 @@ import math
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
 from nascsim.train.plan import LanePlan
-
-if TYPE_CHECKING:
-    from nascsim.train.campaign import CampaignSettings
-
-RUN_LOG = "campaign.json"
-
-
-def lane_name(dropout: float) -> str:
-    """``drop50`` for split dropout 0.5."""
-    return f"drop{int(round(dropout * 100)):02d}"
+from nascsim.train.settings import RUN_LOG, CampaignSettings, lane_name
 
 
 class Lane:
     """One supernet's training and evaluation on the device (see module docstring)."""
 
-    def __init__(self, settings: "CampaignSettings", index: int, t0: float, ds=None) -> None:
+    def __init__(self, settings: CampaignSettings, index: int, t0: float, ds=None) -> None:
         import torch
 
         from nascsim.space import get_space

@@ -9,7 +9,7 @@ and the split points stay those of the full model, so a proxy network is the sam
 (arch, split) at a smaller scale.
 
 Only the accuracy side sees a proxy. Latency, FLOPs and the payload n_h of eq. 10 always come
-from the full-width architecture at 32 px (:mod:`nascsim.flops`, :mod:`nascsim.latency`),
+from the full-width architecture at 32 px (:mod:`nascsim.hw.flops`, :mod:`nascsim.hw.latency`),
 whatever setting trained the supernet; the setting is recorded in every checkpoint and
 evaluation file and shown on the surrogate's model card.
 

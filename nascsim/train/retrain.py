@@ -6,7 +6,8 @@ baseline) at its split, then the test set is evaluated at every p of P (BatchNor
 with the running statistics, which fit this single network; dropout at the split active). The
 head (stem .. payload) and tail (rest .. classifier) are saved as ``head.pt`` and ``tail.pt``
 (state_dict + architecture spec each) so they can run on different machines; see
-:mod:`nascsim.train.confirm` for the end-to-end check over a lossy channel.
+:mod:`nascsim.train.parts` for the two files and :mod:`nascsim.train.channel` for the end-to-end
+check over a lossy channel.
 """
 
 from __future__ import annotations
@@ -19,18 +20,17 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from nascsim.config import DEFAULT_LOSS_SET
 from nascsim.space import arch_names, check_split, get_space
+from nascsim.train.channel import check_bits, check_loss_rates, confirm_split
 from nascsim.train.data import channel_stats, load_dataset, normalise, to_device
-from nascsim.train.loop import Precision, Recipe, pick_device, save_atomic, train_epochs
+from nascsim.train.loop import Precision, Recipe, pick_device, train_epochs
+from nascsim.train.parts import HEAD_FILE, TAIL_FILE, export_split
 from nascsim.train.pretrain import git_commit
 from nascsim.train.supernet import ChildNet
 
 CHECKPOINT = "checkpoint.pt"
-HEAD_FILE = "head.pt"
-TAIL_FILE = "tail.pt"
 
 
 def accuracy_at_p(model: ChildNet, x: torch.Tensor, y: torch.Tensor, split: int, ps: Sequence[float],
@@ -48,45 +48,6 @@ def accuracy_at_p(model: ChildNet, x: torch.Tensor, y: torch.Tensor, split: int,
                 correct += float((out.argmax(1) == y[s:s + batch]).sum())
             rows.append({"p": float(p), "test_loss": loss / len(y), "test_acc": correct / len(y)})
     return rows
-
-
-def export_split(model: ChildNet, split: int, out_dir: str | Path, stats: tuple[list[float], list[float]]) -> tuple[Path, Path]:
-    """Save head and tail as separate files: {"spec", "part", "state_dict"} each."""
-    out = Path(out_dir)
-    head, tail = model.split_modules(split)
-    spec = {"space": model.space.name, "arch": list(model.arch), "arch_names": arch_names(model.arch, model.space),
-            "split": int(split), "classes": model.classes, "stats": [list(stats[0]), list(stats[1])],
-            "proxy": model.proxy.to_dict()}
-    hp, tp = out / HEAD_FILE, out / TAIL_FILE
-    save_atomic({"spec": spec, "part": "head", "state_dict": head.state_dict()}, hp)
-    save_atomic({"spec": spec, "part": "tail", "state_dict": tail.state_dict()}, tp)
-    return hp, tp
-
-
-def load_part(path: str | Path) -> tuple[nn.Sequential, dict]:
-    """(module in eval mode, spec) of an exported head or tail file; the module is rebuilt from the
-    spec alone and holds only its own part's weights."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no exported head/tail at {path}")
-    from nascsim.train.checkpoint import load_checkpoint, require
-
-    blob = load_checkpoint(path)
-    if not isinstance(blob.get("part"), str) or blob["part"] not in ("head", "tail") or not isinstance(blob.get("spec"), dict):
-        raise ValueError(f"{path} is not an exported head or tail")
-    spec = blob["spec"]
-    require(blob, path, "state_dict")
-    require(spec, f"{path} spec", "space", "arch", "classes", "split")
-    from nascsim.train.proxy import Proxy
-
-    net = ChildNet(spec["space"], spec["arch"], spec["classes"], zero_residual=False, proxy=Proxy.from_dict(spec.get("proxy")))
-    head, tail = net.split_modules(spec["split"])
-    part = head if blob["part"] == "head" else tail
-    try:
-        part.load_state_dict(blob["state_dict"])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{path}: the stored weights do not fit its spec ({str(exc).splitlines()[0]})") from None
-    return part.eval(), spec
 
 
 def retrain(
@@ -109,7 +70,6 @@ def retrain(
     p; export head/tail. Returns and writes ``out_dir/retrain.json``."""
     from nascsim.space import parse_arch
 
-    from nascsim.train.confirm import check_bits, check_loss_rates
     from nascsim.train.pretrain import check_images
 
     sp = get_space(space)
@@ -161,8 +121,6 @@ def retrain(
     rows = accuracy_at_p(model, x_test, y_test, split, ps, recipe.seed)
     model_cpu = model.to("cpu")
     export_split(model_cpu, split, out, stats)
-
-    from nascsim.train.confirm import confirm_split
 
     confirmed = confirm_split(out / HEAD_FILE, out / TAIL_FILE, ds.x_test, ds.y_test, ps, bits=bits,
                               seed=recipe.seed, latency_repeats=latency_repeats)

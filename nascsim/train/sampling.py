@@ -30,7 +30,7 @@ SAMPLERS = ("uniform", "balanced", "sandwich")
 
 def largest_arch(space: Space) -> np.ndarray:
     """(22,) the op with the most FLOPs in every layer (full-width counts)."""
-    from nascsim.flops import block_count
+    from nascsim.hw.flops import block_count
 
     return np.array([max(range(space.n_ops), key=lambda o: block_count(layer, space.ops[o]).flops)
                      for layer in space.layers], dtype=np.int64)

@@ -2,7 +2,7 @@
 
 Split point k: k = 0 sends the stem output, k >= 1 the output of layer k; when layer k holds a
 bottleneck op the head computes its first two convs and sends the depthwise output (the payload
-of eq. 10, ``nascsim.flops.payload_elements``). The packet-loss model is dropout with rate p on the
+of eq. 10, ``nascsim.hw.flops.payload_elements``). The packet-loss model is dropout with rate p on the
 payload, active in evaluation too (:func:`split_dropout`):
 
     y = tail(dropout_p(head(x; a, k)); a, k)

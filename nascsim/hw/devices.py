@@ -2,7 +2,7 @@
 
 Latency is modelled as ``T = FLOPs / Π`` (eq. 8, T = C / Π). Π is fitted per device over the 22 layers x 9
 ops of HW-NAS-Bench's CIFAR FBNet table by minimising ``sum (L - F / Π)^2``, whose solution is
-``Π = sum F^2 / sum F L``. With the FLOP convention of :mod:`nascsim.flops` this reproduces the
+``Π = sum F^2 / sum F L``. With the FLOP convention of :mod:`nascsim.hw.flops` this reproduces the
 paper's Table III (Edge GPU 8.0213, Raspi 4 2.3562 GFLOPS) to within 0.05%.
 
 Π is the float nearest to that ratio of exact sums (:func:`exact_dot`), not a BLAS dot product:
@@ -19,9 +19,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from nascsim.flops import flop_tables
+from nascsim.hw.flops import flop_tables
 from nascsim.space import get_space
-from nascsim.tables import LATENCY_DEVICES, MeasuredTables, load_tables
+from nascsim.hw.tables import LATENCY_DEVICES, MeasuredTables, load_tables
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
-"""Numba kernels of the ASNG update (steps 1-9 of :mod:`nascsim.asng`), over flat arrays.
+"""Numba kernels of the ASNG update (steps 1-9 of :mod:`nascsim.core.asng`), over flat arrays.
 
 State: ``theta`` (D, K_max), ``C`` (D,) categories, ``s`` (N,), ``scalars`` = [Δ, γ, ε_θ],
-``params`` = [α, δ0, Δ_max]. Numbered comments refer to the steps in :mod:`nascsim.asng`.
+``params`` = [α, δ0, Δ_max]. Numbered comments refer to the steps in :mod:`nascsim.core.asng`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from numba import njit
 
 from nascsim._jit import FAST, inline
 
-from nascsim._rng_kernels import next_double
+from nascsim.core._rng_kernels import next_double
 
 RHO = 0.25
 EPS_NORM = 1e-9

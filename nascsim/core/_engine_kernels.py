@@ -1,16 +1,16 @@
 """Numba search loops: the noisy observation of eq. 4, the ASNG loops (λ = 2 and any λ) and the
 random-search loop. Knows nothing of methods, CLI or storage.
 
-Arguments are flat arrays, allocated once by :mod:`nascsim.engine`:
+Arguments are flat arrays, allocated once by :mod:`nascsim.core.engine`:
 
-- ``obj``: :meth:`Objective.vector` (layout ``O_*`` of :mod:`nascsim.objective`);
+- ``obj``: :meth:`Objective.vector` (layout ``O_*`` of :mod:`nascsim.core.objective`);
 - ``lat``: ``LatencyModel.arrays``; ``ft``: the surrogate's feature tables (its ``arrays[:6]``);
 - ``st``: :attr:`SearchTrees.arrays` of the loss terms (one term: l_SC or the loss at p = 0;
   several: the loss at each p of the objective's loss set, averaged as eq. 4b does);
 - ``nz``: the noise model (``NZ_*`` layout below), standard deviations already scaled to the
   search's minibatch;
-- ``rng``: the 4-word PCG64 state of :mod:`nascsim._rng_kernels` (written back by the caller);
-- θ in the column form of :mod:`nascsim._asng_kernels` (``thetaT``, ``cumT``, ``work_T``).
+- ``rng``: the 4-word PCG64 state of :mod:`nascsim.core._rng_kernels` (written back by the caller);
+- θ in the column form of :mod:`nascsim.core._asng_kernels` (``thetaT``, ``cumT``, ``work_T``).
 
 One observation of sample i at step t (eq. 4a with the loss term observed on a minibatch):
 
@@ -31,11 +31,11 @@ from numba import njit
 
 from nascsim._jit import FAST, inline
 
-from nascsim._asng_kernels import (
+from nascsim.core._asng_kernels import (
     adapt_Delta, entropy_T, norm2, refresh_T, sample_T, sample_cols, update_lam2_cols, update_ws,
 )
-from nascsim._latency_kernels import device_only_one, device_only_parts, latency_one, latency_parts
-from nascsim._rng_kernels import next_double, standard_normal
+from nascsim.hw._latency_kernels import device_only_one, device_only_parts, latency_one, latency_parts
+from nascsim.core._rng_kernels import next_double, standard_normal
 from nascsim.surrogate.features import N_FEATURES, features_into
 from nascsim.surrogate.predict import (
     SLOTS, S_BASELINE, S_BINMAP, S_BIN_OFF, S_BIN_THR, S_LEAF, S_LO, S_NODE_CHILD, S_NODE_FEAT, S_NODE_MASK,

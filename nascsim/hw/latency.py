@@ -8,7 +8,7 @@ T_head covers the stem and layers 1..k on the head device, T_tail layers k+1..22
 and FC on the tail device. When the split layer k holds a bottleneck op (extended space), its first
 two convs run on the head and its last 1x1 conv on the tail, and n_h is the depthwise output.
 Latency source ``measured`` sums HW-NAS-Bench table entries; ``flops`` divides FLOPs by the fitted
-Π of :mod:`nascsim.devices`.
+Π of :mod:`nascsim.hw.devices`.
 
 Two implementations share one :class:`LatencyModel`: :func:`breakdown` (numpy, readable, the
 reference) and the numba kernels :func:`latency_one` / :func:`latency_batch`, callable from other
@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nascsim.devices import check_device, compute_power
-from nascsim.flops import flop_tables
+from nascsim.hw.devices import check_device, compute_power
+from nascsim.hw.flops import flop_tables
 from nascsim.space import Space, check_split, get_space
-from nascsim.tables import MeasuredTables, load_tables
+from nascsim.hw.tables import MeasuredTables, load_tables
 
 SOURCES = ("measured", "flops")
 
@@ -97,7 +97,7 @@ def build_latency_model(
     ``flops`` for ``extended`` (no table measures the bottleneck ops).
 
     ``tables``: a latency-table file in the schema of ``tables/README.md`` (devices are the
-    ``<device>_latency`` columns it has), or loaded :class:`~nascsim.tables.MeasuredTables`;
+    ``<device>_latency`` columns it has), or loaded :class:`~nascsim.hw.tables.MeasuredTables`;
     None reads the shipped HW-NAS-Bench table.
     """
     sp = space if isinstance(space, Space) else get_space(space)
@@ -259,7 +259,7 @@ def device_only_latency(model: LatencyModel, arch: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 
 def _kernels():
-    from nascsim import _latency_kernels
+    from nascsim.hw import _latency_kernels
 
     return _latency_kernels
 

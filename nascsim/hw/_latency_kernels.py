@@ -1,4 +1,4 @@
-"""Numba kernels of eqs. 3 and 8 over the arrays of :class:`nascsim.latency.LatencyModel`.
+"""Numba kernels of eqs. 3 and 8 over the arrays of :class:`nascsim.hw.latency.LatencyModel`.
 
 ``lat`` is ``LatencyModel.arrays``: (layer_head, layer_tail, split_head, split_tail, payload,
 consts). One evaluation costs O(layers).

@@ -4,9 +4,9 @@
     l_SC(a, k) = (1/|P|) Σ_{p ∈ P} L(a, k, p)                                        (eq. 4b)
 
 L(a, k, p) is the supernet loss with dropout rate p at split k, T the end-to-end latency of
-:mod:`nascsim.latency`. Inside a search the loss term is an *observation*: the surrogate's
+:mod:`nascsim.hw.latency`. Inside a search the loss term is an *observation*: the surrogate's
 expected value plus minibatch noise, b_t shared by the λ samples of a step (one minibatch) and e_i
-of each sample, scaled to the minibatch size (:mod:`nascsim.engine`, :mod:`nascsim.surrogate.noise`),
+of each sample, scaled to the minibatch size (:mod:`nascsim.core.engine`, :mod:`nascsim.surrogate.noise`),
 so the search sees what a real minibatch would show.
 
 Variants, as flags of one :class:`Objective` (no copies of code):
@@ -70,7 +70,7 @@ def expected_objective(objective: Objective, surrogate, latency_model, archs: np
 
     Returns arrays ``f``, ``loss`` (the loss term before weighting) and ``T_ms``.
     """
-    from nascsim.latency import breakdown, device_only_latency
+    from nascsim.hw.latency import breakdown, device_only_latency
 
     archs = np.atleast_2d(np.asarray(archs, dtype=np.int64))
     splits = np.atleast_1d(np.asarray(splits, dtype=np.int64))

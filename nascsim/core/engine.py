@@ -1,12 +1,12 @@
 """The search engine: runs ASNG (or uniform random sampling) on one objective.
 
 Like Optuna's samplers, the engine knows nothing of methods, CLI or storage: a method builds an
-:class:`~nascsim.objective.Objective`, picks a surrogate and a latency model, and calls
+:class:`~nascsim.core.objective.Objective`, picks a surrogate and a latency model, and calls
 :func:`run_asng_search` or :func:`run_random_search`. All random numbers come from one
 ``numpy.random.Generator`` (PCG64 seeded through ``SeedSequence(seed)``), so one seed fixes a run;
-the kernels draw from its state directly (:mod:`nascsim._rng_kernels`) and hand it back advanced.
+the kernels draw from its state directly (:mod:`nascsim.core._rng_kernels`) and hand it back advanced.
 
-What the search observes (:mod:`nascsim._engine_kernels`): the loss term of eq. 4 as the
+What the search observes (:mod:`nascsim.core._engine_kernels`): the loss term of eq. 4 as the
 surrogate's expected value plus minibatch noise, ``noise`` = ``"shared"`` (a part b_t common to
 the λ samples of a step, judged on the same minibatch, and a part e_i of each sample),
 ``"independent"`` (one draw per sample with the whole variance) or ``"none"``; the standard
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nascsim.asng import init_state
-from nascsim.objective import LOSS_P0, Objective, _same_set
+from nascsim.core.asng import init_state
+from nascsim.core.objective import LOSS_P0, Objective, _same_set
 
 DEFAULT_NOISE = "shared"
 DEFAULT_MINIBATCH = 64
@@ -54,7 +54,7 @@ def kernels_ready(lam: int = 2) -> bool:
     """True when the numba cache already holds the ASNG kernel for this CPU (no compilation
     ahead); False when the first search will compile it. Unknown (an unreadable cache) -> True."""
     try:
-        from nascsim import _engine_kernels as K
+        from nascsim.core import _engine_kernels as K
 
         kernel = K.run_asng2 if lam == 2 else K.run_asng_any
         index = kernel._cache._cache_file._load_index()
@@ -97,7 +97,7 @@ def noise_vector(objective: Objective, surrogate, noise: str, minibatch: int | N
     on one minibatch); sd_shared and sd_own split each term's variance by its shared share and
     are averaged the same way. All are scaled to ``minibatch`` images.
     """
-    from nascsim._engine_kernels import NOISE_INDEPENDENT, NOISE_NONE, NOISE_SHARED
+    from nascsim.core._engine_kernels import NOISE_INDEPENDENT, NOISE_NONE, NOISE_SHARED
     from nascsim.surrogate.noise import MODES, minibatch_scale, observation_sd, shared_share
 
     if noise not in MODES:
@@ -166,9 +166,9 @@ def run_asng_search(
     trace: bool = False,
 ) -> EngineResult:
     """ASNG over the ops of ``n_layers`` layers (and the split point when ``search_split``)."""
-    from nascsim import _engine_kernels as K
-    from nascsim._asng_kernels import argmax_theta, theta_min_of, to_columns, workspace, workspace_T
-    from nascsim._rng_kernels import state_from_generator, state_to_generator
+    from nascsim.core import _engine_kernels as K
+    from nascsim.core._asng_kernels import argmax_theta, theta_min_of, to_columns, workspace, workspace_T
+    from nascsim.core._rng_kernels import state_from_generator, state_to_generator
     from nascsim.surrogate.predict import S_LO
 
     if lam < 2:
@@ -227,8 +227,8 @@ def run_random_search(
     minibatch: int | None = DEFAULT_MINIBATCH,
 ) -> EngineResult:
     """Best of ``budget`` uniformly drawn (arch, split) by observed objective."""
-    from nascsim import _engine_kernels as K
-    from nascsim._rng_kernels import state_from_generator, state_to_generator
+    from nascsim.core import _engine_kernels as K
+    from nascsim.core._rng_kernels import state_from_generator, state_to_generator
 
     if budget < 1:
         raise ValueError(f"budget must be at least 1, got {budget}")
@@ -264,12 +264,12 @@ def reference_asng_search(
     minibatch: int | None = DEFAULT_MINIBATCH,
 ):
     """Plain numpy/Python version of :func:`run_asng_search` (the reference kept for tests and the
-    speed benchmark): :class:`~nascsim.asng.ASNG`, the surrogate's batch ``predict`` and
-    :func:`~nascsim.latency.breakdown`, drawing random numbers in the engine's order.
-    Returns the :class:`~nascsim.asng.ASNG` object after ``steps`` steps."""
-    from nascsim.asng import ASNG
-    from nascsim.latency import breakdown, device_only_latency
-    from nascsim.objective import LAT_DEVICE
+    speed benchmark): :class:`~nascsim.core.asng.ASNG`, the surrogate's batch ``predict`` and
+    :func:`~nascsim.hw.latency.breakdown`, drawing random numbers in the engine's order.
+    Returns the :class:`~nascsim.core.asng.ASNG` object after ``steps`` steps."""
+    from nascsim.core.asng import ASNG
+    from nascsim.hw.latency import breakdown, device_only_latency
+    from nascsim.core.objective import LAT_DEVICE
 
     asng = ASNG(categories(n_ops, n_layers, search_split), alpha=alpha, delta0=delta0, Delta_max=Delta_max)
     terms = loss_terms(objective, surrogate)

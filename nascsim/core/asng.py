@@ -178,7 +178,7 @@ def init_state(categories: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return theta, s, scalars
 
 
-from nascsim._asng_kernels import (  # noqa: E402  (kernels live in their own module)
+from nascsim.core._asng_kernels import (  # noqa: E402  (kernels live in their own module)
     argmax_theta,
     entropy_theta,
     ranking_utility_into,

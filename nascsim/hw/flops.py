@@ -1,7 +1,7 @@
 """FLOPs, parameter counts and payload sizes of every block, for both spaces.
 
 Counting convention (the one of the `thop` profiler, 0.0.x series, which reproduces the paper's
-Table III when Π is fitted by eq. 9 -- see :mod:`nascsim.devices`):
+Table III when Π is fitted by eq. 9 -- see :mod:`nascsim.hw.devices`):
 
 - convolution: multiply-accumulates, ``(Cin/groups) * Cout * k * k * Hout * Wout`` (no bias: the
   HW-NAS-Bench blocks have none);
