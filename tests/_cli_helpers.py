@@ -33,7 +33,7 @@ def run_in_process(argv, cwd: Path | None = None) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def run_subprocess(argv, cwd: Path, timeout: float = 120) -> tuple[int, str]:
+def run_subprocess(argv, cwd: Path, timeout: float = 1800) -> tuple[int, str]:
     """(exit code, stderr) of ``python -m nascsim ARGV`` in ``cwd``, killed after ``timeout``
     seconds; a crash (SIGSEGV) is a negative code."""
     r = subprocess.run([sys.executable, "-m", "nascsim", *map(str, argv)], capture_output=True, text=True, cwd=cwd,

@@ -25,7 +25,7 @@ from nascsim.atomic import NotARegularFile, atomic_write_bytes, check_output_tar
 from surrogate_fixtures import make_stand_in_surrogate
 from test_hostile_input import TINY
 
-GUARD_S = 90  # a wrong reader would wait on a FIFO forever; the subprocess is killed after this
+GUARD_S = 1800  # a wrong reader would wait on a FIFO forever; the subprocess is killed after this (generous: a starved machine must not fail it)
 
 
 def snapshot(root: Path) -> list[tuple[str, int, int, int]]:

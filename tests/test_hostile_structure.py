@@ -163,7 +163,7 @@ def test_supernet_train_refuses_a_cifar_batch_of_object_pointers_without_crashin
     batch.write_bytes(with_evil_array({b"data": EVIL, b"labels": [0, 1, 2, 3]}, 4))
     before = files_under(tmp_path)
     code, err = nascsim_subprocess(["supernet", "train", "--data", "d", "--out", "o", "--epochs", "1", "--no-progress",
-                                    "--device", "cpu"], tmp_path, 120)
+                                    "--device", "cpu"], tmp_path, 1800)
     assert_contract(code, err, "data_batch_2", "dtype 'O8'")
     assert files_under(tmp_path) == before
 
