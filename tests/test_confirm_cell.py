@@ -29,11 +29,12 @@ SEEDS = (0, 1)
 TINY = ["--epochs", "1", "--batch-size", "8", "--lr", "0.02", "--no-progress"]
 
 
-def _proxy_surrogate(tmp, dropout: float, name: str) -> str:
-    """A stand-in surrogate whose model card says its supernet was trained at width 0.25, 8 px."""
+def _proxy_surrogate(tmp, name: str) -> str:
+    """The stand-in surrogate as ``name``, its model card saying that its supernet was trained at
+    width 0.25, 8 px (one fit serves both roles: the roles differ by id)."""
     from nascsim.surrogate import Surrogate, save_surrogate
 
-    doc = json.loads(json.dumps(make_stand_in_surrogate("fbnet", 0, dropout).doc))
+    doc = json.loads(json.dumps(make_stand_in_surrogate("fbnet", 0).doc))
     doc["id"] = f"proxy-{name}"
     doc["card"]["supernet"] = {**doc["card"].get("supernet", {}), "recipe": {"width": 0.25, "resolution": 8}}
     return str(save_surrogate(Surrogate(doc), tmp / f"{name}.json"))
@@ -43,7 +44,7 @@ def _proxy_surrogate(tmp, dropout: float, name: str) -> str:
 def sweep(tmp_path_factory):
     """A sweep folder: T_th 30 and 40 ms, p 0 and 0.2, the three Fig. 2 methods, seeds 0 and 1."""
     tmp = tmp_path_factory.mktemp("sweep")
-    drop, nodrop = _proxy_surrogate(tmp, 0.5, "dropout"), _proxy_surrogate(tmp, 0.0, "no_dropout")
+    drop, nodrop = _proxy_surrogate(tmp, "dropout"), _proxy_surrogate(tmp, "no_dropout")
     r = CliRunner().invoke(cli, ["sweep", "--thresholds", "30,40", "--loss", "0,0.2", "--seeds", "2", "--steps", "200",
                                  "--methods", ",".join(FIG2), "--surrogate-dropout", drop, "--surrogate-no-dropout", nodrop,
                                  "--out", str(tmp / "out"), "--jobs", "1", "--no-report"])

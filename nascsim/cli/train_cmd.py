@@ -281,7 +281,8 @@ def _check_channel(bits: float, ps: str) -> None:
                    "Fig. 2 cell (15 networks) on 2 CPU cores within 120 min at width 0.25, 16 px: stand-alone training "
                    "there ran at 310-790 images/s on one core (2-epoch runs of 50,000 images took 127-319 s, "
                    "docs/torch-stage.md), so 8 networks per core x 5 epochs x 50,000 images at ~400 images/s take about "
-                   "85 min. A full-width 32 px proxy costs many times more per epoch. --top mode: default 300 (paper).")
+                   "85 min (107 min at the slowest rate measured). A full-width 32 px proxy costs many times more per "
+                   "epoch. --top mode: default 300 (paper).")
 @click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Loss rates to test at.")
 @click.option("--bits", default=32, show_default=True, type=number(0, 64))
 @click.option("--train-images", default=None, type=count(1, MAX_IMAGES))
@@ -321,8 +322,9 @@ def confirm(results, data, out, threshold, loss, methods, seeds, method_dropout,
             results=results, data=data, out=out, cell=cell, epochs=epochs or DEFAULT_CONFIRM_EPOCHS,
             ps=tuple(_floats(ps, "--ps")), jobs=jobs, width=kw["width"] if explicit("width") else None,
             resolution=kw["resolution"] if explicit("resolution") else None, dropout=per_method,
-            supernets=_pairs(supernets, "--supernet", "ROLE=CHECKPOINT", str), recipe=_recipe_kw(kw), cache_dir=cache_dir, device=device,
-            train_images=train_images, bits=bits, command=tuple(_command_words(ctx, results)))
+            supernets=_pairs(supernets, "--supernet", "ROLE=CHECKPOINT", str), recipe=_recipe_kw(kw),
+            cache_dir=cache_dir, device=device, train_images=train_images, bits=bits,
+            command=tuple(_command_words(ctx, results)))
         for k in ("width", "resolution"):
             settings.recipe.pop(k)
         table = confirm_cell(settings, log=lambda line: click.echo(line, err=True))

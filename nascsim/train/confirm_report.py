@@ -132,7 +132,7 @@ def setting_text(plan) -> str:
     drops = ", ".join(f"{m} {dropout_of(m, s.dropout):g}" for m in s.cell.methods)
     images = f"{s.train_images:,} training images" if s.train_images else "every training image"
     return (f"re-trained stand-alone at width {plan.proxy['width']:g}, {plan.proxy['resolution']} px "
-            f"({plan.proxy_source}), {s.epochs} epochs of {images}, split dropout {drops}")
+            f"({plan.proxy_source}), {s.epochs} epoch{'' if s.epochs == 1 else 's'} of {images}, split dropout {drops}")
 
 
 def gap_report(plan, table) -> str:
@@ -210,10 +210,12 @@ def figure_png(plan, table) -> bytes:
     ax.set_xlabel("end-to-end latency T (ms)")
     ax.set_ylabel(f"re-trained accuracy at p = {p:g} (%)")
     ax.legend(fontsize=7)
+    curves = bool(ax2.get_lines())
     ax2.axvline(p, color="k", linestyle=":", linewidth=1)
     ax2.set_xlabel("loss rate p at the split")
     ax2.set_ylabel("median accuracy (%)")
-    ax2.legend(fontsize=7)
+    if curves:
+        ax2.legend(fontsize=7)
     done = int(table["retrain_acc"].is_not_null().sum())
     _title(fig, f"re-trained final models, T_th = {s.cell.threshold_ms:g} ms, p = {p:g} ({done}/{table.height} networks); "
                 f"{setting_text(plan)}", textwrap.shorten(provenance(plan), 400))
