@@ -9,6 +9,7 @@ import click
 
 from nascsim.cli import fail
 from nascsim.cli.options import count, number
+from nascsim.train.confirm_sweep import DEFAULT_EPOCHS as DEFAULT_CONFIRM_EPOCHS
 from nascsim.limits import (MAX_BATCH_SIZE, MAX_EPOCHS, MAX_EVAL_PAIRS, MAX_IMAGES, MAX_LAMBDA_X, MAX_MONITOR_PAIRS,
                             MAX_NOISE_BATCHES, MAX_ROWS_PER_CALL, MAX_SECONDS, MAX_SEED, MAX_THREADS, MAX_TOP)
 
@@ -254,27 +255,143 @@ def _check_channel(bits: float, ps: str) -> None:
 @click.command()
 @click.argument("results", type=click.Path())
 @click.option("--data", required=True, type=click.Path())
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Parquet of predicted vs measured accuracy.")
-@click.option("--space", default="fbnet", show_default=True)
-@click.option("--top", default=3, show_default=True, type=count(1, MAX_TOP), help="Candidates to re-train.")
-@click.option("--dropout", default=0.5, show_default=True, type=number(0, 1))
-@click.option("--epochs", default=300, show_default=True, type=count(1, MAX_EPOCHS))
-@click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True)
+@click.option("--out", required=True, type=click.Path(),
+              help="A sweep's cell: output folder (confirm.parquet, confirm.md, confirm.png, one subfolder per network). "
+                   "With --top or a search JSON: the parquet of predicted vs measured accuracy.")
+@click.option("--threshold", default=30.0, show_default=True, type=number(0, 1e6, low_open=True), help="The cell's T_th (ms).")
+@click.option("--loss", default=0.2, show_default=True, type=number(0, 1), help="The cell's loss rate p.")
+@click.option("--methods", default="nasc,hwnas,hwnas-dropout", show_default=True, help="Methods of the cell, comma separated.")
+@click.option("--seeds", default=None, help="Seeds of the cell, comma separated. [default: every seed the cell holds]")
+@click.option("--method-dropout", multiple=True, metavar="METHOD=P",
+              help="Split dropout in re-training of one method (repeatable). [default: 0.5 for nasc and hwnas-dropout, "
+                   "0 for hwnas, as the paper re-trains]")
+@click.option("--jobs", default=1, show_default=True, type=count(1, MAX_THREADS),
+              help="Networks trained at once, one process each with one torch thread (one per core).")
+@click.option("--supernet", "supernets", multiple=True, metavar="ROLE=CHECKPOINT",
+              help="Add each network's accuracy on this supernet's held-out split; ROLE dropout (judges nasc and "
+                   "hwnas-dropout) or no_dropout (hwnas). Repeatable.")
+@click.option("--top", default=None, type=count(1, MAX_TOP),
+              help="The older mode: re-train the top K distinct candidates of a search JSON or sweep parquet by "
+                   "predicted accuracy (default 3 for a search JSON).")
+@click.option("--space", default="fbnet", show_default=True, help="Search space of a search JSON (--top mode).")
+@click.option("--dropout", default=None, type=number(0, 1),
+              help="Split dropout in re-training: of every method (a sweep's cell), or of the candidates (--top mode, default 0.5).")
+@click.option("--epochs", default=None, type=count(1, MAX_EPOCHS),
+              help=f"Epochs per network, the proxy budget. A sweep's cell: default {DEFAULT_CONFIRM_EPOCHS}, sized for the "
+                   "Fig. 2 cell (15 networks) on 2 CPU cores within 120 min at width 0.25, 16 px: stand-alone training "
+                   "there ran at 310-790 images/s on one core (2-epoch runs of 50,000 images took 127-319 s, "
+                   "docs/torch-stage.md), so 8 networks per core x 5 epochs x 50,000 images at ~400 images/s take about "
+                   "85 min (107 min at the slowest rate measured). A full-width 32 px proxy costs many times more per "
+                   "epoch. --top mode: default 300 (paper).")
+@click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Loss rates to test at.")
 @click.option("--bits", default=32, show_default=True, type=number(0, 64))
 @click.option("--train-images", default=None, type=count(1, MAX_IMAGES))
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False))
 @click.option("--device", default="auto", show_default=True)
 @click.option("--no-progress", is_flag=True)
 @recipe_options
-def confirm(results, data, out, space, top, dropout, epochs, ps, bits, train_images, cache_dir, device, no_progress, **kw):
-    """Re-train the top candidates of a search JSON or sweep parquet; predicted vs measured accuracy."""
+def confirm(results, data, out, threshold, loss, methods, seeds, method_dropout, jobs, supernets, top, space, dropout,
+            epochs, ps, bits, train_images, cache_dir, device, no_progress, **kw):
+    """Re-train a sweep's final models and compare with the surrogate: by default the paper's Fig. 2
+    cell (T_th 30 ms, p 0.2; nasc, hwnas, hwnas-dropout; every seed), each network re-trained
+    stand-alone at the proxy setting of the sweep's surrogates (their model card; full width 32 px
+    when it records none, unless --width/--resolution are given) and tested at each p. Resumable:
+    run it again with the same options to continue. With --top K (or a search JSON): the older
+    top-K re-training, predicted vs measured accuracy in one parquet."""
     _torch(kw.pop("threads"))
-    from nascsim.train.confirm import confirm_results
+    from pathlib import Path
 
-    if top < 1:
-        fail(f"--top must be at least 1, got {top}")
     _positive("--train-images", train_images)
     _check_channel(bits, ps)
+    ctx = click.get_current_context()
+    explicit = lambda name: ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)  # noqa: E731
+    if top is not None or (Path(results).is_file() and Path(results).suffix != ".parquet"):
+        for name, flag in CELL_OPTIONS.items():
+            if explicit(name):
+                fail(f"{flag} applies to a sweep's cell, not to the --top mode (--top or a search JSON)")
+        _confirm_top(results, data, out, space, top or 3, 0.5 if dropout is None else dropout, epochs or 300, ps, bits,
+                     train_images, cache_dir, device, no_progress, kw)
+        return
+    from nascsim.train.confirm_sweep import Cell, ConfirmSettings, confirm_cell
+
+    try:
+        cell = Cell(threshold, loss, _names(methods, "--methods"), None if seeds is None else _ints(seeds, "--seeds"))
+        per_method = {m: dropout for m in cell.methods} if dropout is not None else {}
+        per_method.update(_pairs(method_dropout, "--method-dropout", "METHOD=P", float))
+        settings = ConfirmSettings(
+            results=results, data=data, out=out, cell=cell, epochs=epochs or DEFAULT_CONFIRM_EPOCHS,
+            ps=tuple(_floats(ps, "--ps")), jobs=jobs, width=kw["width"] if explicit("width") else None,
+            resolution=kw["resolution"] if explicit("resolution") else None, dropout=per_method,
+            supernets=_pairs(supernets, "--supernet", "ROLE=CHECKPOINT", str), recipe=_recipe_kw(kw),
+            cache_dir=cache_dir, device=device, train_images=train_images, bits=bits,
+            command=tuple(_command_words(ctx, results)))
+        for k in ("width", "resolution"):
+            settings.recipe.pop(k)
+        table = confirm_cell(settings, log=lambda line: click.echo(line, err=True))
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        fail(str(exc))
+    from nascsim.train.confirm_report import REPORT, rank_agreement
+
+    p = f"p = {loss:g}"
+    for a, b, tau, n in rank_agreement(table):
+        click.echo(f"Kendall tau {a} vs {b} at {p}: {tau:.2f} ({n} networks)")
+    click.echo(f"wrote {out}/confirm.parquet, {out}/{REPORT}, {out}/confirm.png")
+
+
+def _command_words(ctx, results: str) -> list[str]:
+    """The command line, rebuilt from the options given (defaults omitted), for the record."""
+    words = ["nascsim", ctx.info_name, str(results)]
+    for param in ctx.command.params:
+        if param.name == "results" or ctx.get_parameter_source(param.name) in (click.core.ParameterSource.DEFAULT, None):
+            continue
+        value = ctx.params[param.name]
+        if getattr(param, "is_flag", False):
+            words.append(param.opts[0] if value or not param.secondary_opts else param.secondary_opts[0])
+        else:
+            for v in (value if getattr(param, "multiple", False) else [value]):
+                words += [param.opts[0], str(v)]
+    return words
+
+
+CELL_OPTIONS = {"threshold": "--threshold", "loss": "--loss", "methods": "--methods", "seeds": "--seeds",
+                "method_dropout": "--method-dropout", "jobs": "--jobs", "supernets": "--supernet"}
+
+
+def _names(text: str, what: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if not names:
+        raise ValueError(f"{what} needs at least one name, got {text!r}")
+    return names
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        out = tuple(dict.fromkeys(int(t) for t in text.split(",") if t.strip()))
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated whole numbers, got {text!r}") from None
+    if not out:
+        raise ValueError(f"{what} needs at least one value, got {text!r}")
+    return out
+
+
+def _pairs(items, what: str, form: str, kind) -> dict:
+    """``KEY=VALUE`` options as a dict (``ValueError`` naming a malformed one)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{what} takes {form}, got {item!r}")
+        try:
+            out[key.strip()] = kind(value.strip())
+        except ValueError:
+            raise ValueError(f"{what} {item!r}: {value.strip()!r} is not a number") from None
+    return out
+
+
+def _confirm_top(results, data, out, space, top, dropout, epochs, ps, bits, train_images, cache_dir, device, no_progress, kw):
+    """The older mode: the top candidates of a search JSON or sweep parquet."""
+    from nascsim.train.confirm import confirm_results
+
     rows = confirm_results(results, data, out, space, top, dict(
         recipe=_recipe(epochs, dropout, 1, kw), ps=_floats(ps, "--ps"), cache_dir=cache_dir, device=device,
         progress=not no_progress, train_images=train_images, bits=bits))
