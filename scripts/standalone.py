@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nascsim.train.confirm_report import kendall_tau  # Kendall's tau-b
+
 
 def pick_pairs(space, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(archs (n, L), splits (n,), full-width FLOPs (n,)) spread over FLOPs (module docstring)."""
@@ -44,16 +46,6 @@ def pick_pairs(space, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.nda
     picks = order[np.round((np.arange(n) + 0.5) / n * (len(order) - 1)).astype(int)]
     splits = rng.integers(0, space.n_splits, size=n)
     return archs[picks], splits, flops[picks]
-
-
-def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
-    """Kendall's tau-b of two equally long vectors."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    i, j = np.triu_indices(len(a), 1)
-    da, db = np.sign(a[i] - a[j]), np.sign(b[i] - b[j])
-    n0 = len(i)
-    ta, tb = (da == 0).sum(), (db == 0).sum()
-    return float((da * db).sum() / np.sqrt((n0 - ta) * (n0 - tb))) if n0 > max(ta, tb) else float("nan")
 
 
 def supernet_accuracy(checkpoint: str, data: str, cache_dir: str | None, archs, splits, ps) -> np.ndarray:

@@ -19,10 +19,31 @@ from typing import Sequence
 
 import numpy as np
 
+from nascsim.space import arch_names, get_space
+
 TABLE, REPORT, FIGURE = "confirm.parquet", "confirm.md", "confirm.png"
 METADATA_KEY = "nascsim_confirm"
 COLUMNS_COMPARED = (("surrogate_acc", "retrain_acc"), ("supernet_acc", "retrain_acc"), ("surrogate_acc", "supernet_acc"))
 LABEL = {"surrogate_acc": "surrogate", "supernet_acc": "supernet", "retrain_acc": "re-trained"}
+
+# Split dropout in re-training, as the paper re-trains each method's final model.
+PAPER_DROPOUT = {"nasc": 0.5, "hwnas": 0.0, "hwnas-dropout": 0.5, "random": 0.5}
+
+
+def p_suffix(p: float) -> str:
+    """Column suffix of a loss rate: ``p0`` .. ``p5`` for 0, 0.1, .., 0.5; ``p025`` for 0.25."""
+    tenth = round(p * 10)
+    return f"p{tenth}" if abs(p * 10 - tenth) < 1e-9 else "p" + f"{p:g}".replace(".", "")
+
+
+def dropout_of(method: str, overrides: dict) -> float:
+    """Split dropout of a method's re-training: ``overrides`` first, then the paper's (PAPER_DROPOUT)."""
+    return float(overrides.get(method, PAPER_DROPOUT.get(method, 0.5)))
+
+
+def arch_text(n) -> str:
+    """A network's ops as comma-separated names (``n``: anything with ``arch`` and ``space``)."""
+    return ",".join(arch_names(np.asarray(n.arch), get_space(n.space)))
 
 
 def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
@@ -45,7 +66,6 @@ def build_table(plan, results: list[dict | None], surrogate: list, supernet: lis
     """One row per network (polars), in the plan's order."""
     import polars as pl
 
-    from nascsim.train.confirm_sweep import arch_text, dropout_of, p_suffix
 
     s = plan.settings
     at = next(k for k, p in enumerate(plan.ps) if abs(p - s.cell.loss) < 1e-9)
@@ -72,7 +92,6 @@ def build_table(plan, results: list[dict | None], surrogate: list, supernet: lis
 
 def metadata(plan) -> dict:
     """What the table's numbers mean and the command that made them (the parquet's metadata)."""
-    from nascsim.train.confirm_sweep import dropout_of
 
     s = plan.settings
     return {"results": str(s.results), "data": str(s.data), "cell": {"threshold_ms": s.cell.threshold_ms,
@@ -126,7 +145,6 @@ def provenance(plan) -> str:
 
 
 def setting_text(plan) -> str:
-    from nascsim.train.confirm_sweep import dropout_of
 
     s = plan.settings
     drops = ", ".join(f"{m} {dropout_of(m, s.dropout):g}" for m in s.cell.methods)
@@ -186,7 +204,6 @@ def figure_png(plan, table) -> bytes:
 
     matplotlib.use("Agg")
     from nascsim.sweep.plots import MARKERS, METHOD_COLOURS, OTHER_COLOURS, _figure, _title
-    from nascsim.train.confirm_sweep import p_suffix
 
     s = plan.settings
     p = s.cell.loss

@@ -38,25 +38,18 @@ from typing import Callable, Sequence
 import numpy as np
 
 from nascsim.config import DEFAULT_LOSS_SET
-from nascsim.space import arch_names, get_space, parse_arch
+from nascsim.space import get_space, parse_arch
+from nascsim.train.confirm_report import dropout_of, write_outputs
 
 FIG2_METHODS = ("nasc", "hwnas", "hwnas-dropout")
 FIG2_THRESHOLD_MS = 30.0
 FIG2_LOSS = 0.2
-# Split dropout in re-training, as the paper re-trains each method's final model.
-PAPER_DROPOUT = {"nasc": 0.5, "hwnas": 0.0, "hwnas-dropout": 0.5, "random": 0.5}
 # Epochs per network on a CPU (the proxy budget; see ``nascsim confirm --help`` for the estimate).
 DEFAULT_EPOCHS = 5
 DONE_FILE = "retrain.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 SUPERNET_CACHE = "supernet_acc.json"
 LATENCY_REPEATS = 5  # CPU latency of the exported head and tail (recorded, not the sweep's T)
-
-
-def p_suffix(p: float) -> str:
-    """Column suffix of a loss rate: ``p0`` .. ``p5`` for 0, 0.1, .., 0.5; ``p025`` for 0.25."""
-    tenth = round(p * 10)
-    return f"p{tenth}" if abs(p * 10 - tenth) < 1e-9 else "p" + f"{p:g}".replace(".", "")
 
 
 @dataclass(frozen=True)
@@ -310,10 +303,6 @@ class Plan:
         return Path(self.settings.out)
 
 
-def dropout_of(method: str, overrides: dict) -> float:
-    return float(overrides.get(method, PAPER_DROPOUT.get(method, 0.5)))
-
-
 def _recipe_for(settings: ConfirmSettings, network: Network, proxy: dict) -> dict:
     from nascsim.train.recipe import Recipe
 
@@ -372,7 +361,7 @@ def plan(settings: ConfirmSettings) -> Plan:
 
     from nascsim.config import check_method
     from nascsim.sweep.store import read_runs
-    from nascsim.train.confirm import check_bits, check_loss_rates
+    from nascsim.train.channel import check_bits, check_loss_rates
 
     check_bits(settings.bits)
     if settings.jobs < 1:
@@ -540,7 +529,6 @@ def confirm_cell(settings: ConfirmSettings, log: Callable[[str], None] = lambda 
     from concurrent.futures.process import BrokenProcessPool
 
     from nascsim._spawn import broken_pool_message, context
-    from nascsim.train.confirm_report import write_outputs
     from nascsim.train.data import load_dataset
 
     p = plan(settings)
@@ -584,5 +572,3 @@ def confirm_cell(settings: ConfirmSettings, log: Callable[[str], None] = lambda 
     return table
 
 
-def arch_text(n: Network) -> str:
-    return ",".join(arch_names(np.asarray(n.arch), get_space(n.space)))
