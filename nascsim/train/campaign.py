@@ -410,7 +410,7 @@ def _reserve(budget_s: float) -> float:
 
 
 # ------------------------------------------------------------------------------------------------
-# in one process (CPU; or --workers 1)
+# in one process (--workers 1, or a CPU with fewer cores than lanes)
 # ------------------------------------------------------------------------------------------------
 
 def _run_inline(settings: CampaignSettings, t0: float, deadline: float, ds, log: RunLog,
@@ -459,7 +459,7 @@ def _announce_resume(resumed: Resumed, names: list[str], log: RunLog, remaining:
     print(f"resuming ({mode}; {remaining:.0f} s left for the lanes):", flush=True)
     for n, plan, lane, train, ev in zip(names, resumed.plans, log.doc["lanes"], resumed.train_rest, resumed.eval_rest):
         print(f"  {n}: {len(lane['epochs_log'])} of {plan.epochs} planned epochs done, about {train:.0f} s of training "
-              f"and {ev:.0f} s of evaluation left (sets done: {', '.join(sorted(lane['parts'])) or 'none'})", flush=True)
+              f"and {ev:.0f} s of evaluation left (sets done: {', '.join(sorted(set(lane['parts']) - {'train'})) or 'none'})", flush=True)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -468,7 +468,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
-# two processes sharing one GPU
+# a process per lane: sharing one GPU, or a core each on a CPU
 # ------------------------------------------------------------------------------------------------
 
 def _worker(settings_d: dict, index: int, t0: float, events, commands, barrier, solo_first: bool,
