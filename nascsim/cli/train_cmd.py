@@ -402,14 +402,37 @@ def _confirm_top(results, data, out, space, top, dropout, epochs, ps, bits, trai
     click.echo(f"wrote {out}")
 
 
+def _given_settings(ctx: click.Context) -> dict[str, str]:
+    """The campaign settings given on the command line (not left at their defaults), each with
+    its option name: ``recipe.<field>`` for a recipe option (``--resume`` compares them)."""
+    from dataclasses import fields
+
+    from nascsim.train.campaign import CampaignSettings
+    from nascsim.train.recipe import Recipe
+
+    recipe_fields = set(Recipe().to_dict()) - {f.name for f in fields(CampaignSettings)}  # --epochs: the campaign's
+    field_of = {"out_dir": "out", "no_augment": "recipe.augment", "lambda_x": "recipe.lambda_x"}
+    out = {}
+    for param in ctx.command.params:
+        if param.name in ("resume", "budget_s") or ctx.get_parameter_source(param.name) in (
+                click.core.ParameterSource.DEFAULT, None):
+            continue
+        key = field_of.get(param.name, f"recipe.{param.name}" if param.name in recipe_fields else param.name)
+        out[key] = param.opts[0]
+    return out
+
+
 @supernet.command("campaign")
-@click.option("--data", required=True, type=click.Path(), help="Dataset folder (CIFAR pickles, image folder, or .tar.gz).")
+@click.option("--data", default=None, type=click.Path(), help="Dataset folder (CIFAR pickles, image folder, or .tar.gz); required unless --resume.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder: one parquet per supernet + campaign.json.")
-@click.option("--budget-s", required=True, type=number(0, MAX_SECONDS), help="Wall-clock seconds for everything, from start to the last file written.")
+@click.option("--budget-s", required=True, type=number(0, MAX_SECONDS), help="Wall-clock seconds for everything, from start to the last file written (with --resume: for the rest).")
+@click.option("--resume", is_flag=True, help="Continue the campaign cut off in --out: its settings and plan from campaign.json "
+              "(options given must match), each lane from its last epoch and its rows.")
 @click.option("--space", default="fbnet", show_default=True, help="fbnet or extended.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:0 ...")
 @click.option("--workers", default="auto", show_default=True, type=click.Choice(["auto", "1", "2"]),
-              help="Lanes as processes: auto = 2 on CUDA (concurrent if faster), 1 elsewhere.")
+              help="Lanes as processes: auto = one per lane on CUDA (concurrent if faster) and on a CPU with a core "
+                   "per lane (side by side, cores // lanes threads each); else 1 (one after the other).")
 @click.option("--dropouts", default="0.5,0", show_default=True, help="Split dropout of each supernet (one lane each).")
 @click.option("--lambda-x", default=2, show_default=True, type=count(1, MAX_LAMBDA_X), help="(arch, split) pairs per minibatch.")
 @click.option("--valid-images", default=5000, show_default=True, type=count(1, MAX_IMAGES), help="Training images held out for evaluations.")
@@ -437,25 +460,29 @@ def _confirm_top(results, data, out, space, top, dropout, epochs, ps, bits, trai
 @click.option("--calibrate-s", default=4.0, show_default=True, type=number(0, 3600), help="Seconds each speed measurement runs.")
 @click.option("--flush-s", default=15.0, show_default=True, type=number(0, MAX_SECONDS), help="Rewrite the evaluation files at least this often.")
 @recipe_options(batch_size=512, lr=0.3, warmup_epochs=2.0)
-def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts, lambda_x, valid_images, train_images,
+def supernet_campaign(data, out_dir, budget_s, resume, space, device, workers, dropouts, lambda_x, valid_images, train_images,
                       max_epochs, epochs, monitor_pairs, monitor_images, main_pairs, repeat_share, lowvar_pairs, noise_pairs,
                       noise_batches, noise_images, batch_images, ps, near_share, thresholds, band, head, tail, max_rows,
                       cache_dir, checkpoint_dir, calibrate_s, flush_s, **kw):
     """Train both supernets (split dropout 0.5 and 0) and evaluate them, all within --budget-s:
     plans by the clock, prints the plan, writes files as it goes (see nascsim.train.campaign).
     On a CPU the recipe options left at their defaults take the CPU proxy recipe (width 0.25,
-    16 px, entangled ops, batch 128, lr 0.1)."""
+    16 px, entangled ops, batch 128, lr 0.1). A campaign cut off at any moment continues with
+    --resume and the same --out (OUT/resume holds each lane's checkpoint until the end)."""
     import time
 
     t0 = time.time()
+    if data is None and not resume:
+        fail("--data is required (unless --resume)")
+    given = _given_settings(click.get_current_context())
     threads = kw.pop("threads")
     _torch(threads)
-    from nascsim.train.campaign import CampaignFailed, CampaignSettings, run_campaign
+    from nascsim.train.campaign import CampaignFailed, CampaignSettings, resume_settings, run_campaign
 
     kw = device_defaults({**kw, "lambda_x": lambda_x}, device)
     recipe = {**_recipe_kw(kw), "lambda_x": kw["lambda_x"]}
     settings = CampaignSettings(
-        data=data, out=out_dir, budget_s=budget_s, space=space, device=device, workers=workers,
+        data=data or "", out=out_dir, budget_s=budget_s, space=space, device=device, workers=workers,
         dropouts=tuple(_floats(dropouts, "--dropouts")), recipe=recipe, valid_images=valid_images,
         train_images=train_images, monitor_pairs=monitor_pairs, monitor_images=monitor_images,
         ps=tuple(_floats(ps, "--ps")), batch_images=batch_images, noise_images=noise_images, main_pairs=main_pairs,
@@ -464,8 +491,12 @@ def supernet_campaign(data, out_dir, budget_s, space, device, workers, dropouts,
         head=head, tail=tail, cache_dir=cache_dir, checkpoint_dir=checkpoint_dir, threads=threads, max_rows=max_rows,
         calibrate_s=calibrate_s, flush_s=flush_s,
     )
+    if resume:
+        settings = resume_settings(settings, given)
+        if settings.threads is not None:
+            _torch(settings.threads)
     try:
-        run_campaign(settings, t0)
+        run_campaign(settings, t0, resume=resume)
     except CampaignFailed as exc:
         from nascsim.cli import _error
 

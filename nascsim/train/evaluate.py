@@ -169,6 +169,33 @@ class EvalTable:
     def __len__(self) -> int:
         return len(self.cols["pair"])
 
+    def extend(self, frame) -> None:
+        """Append the rows of ``frame`` (a pyarrow table of this schema, as :meth:`write` wrote it:
+        a resumed evaluation continues after them). ``ValueError`` naming the column when one is
+        missing, of another type, holds nulls, or belongs to another supernet or loss-rate set."""
+        import pyarrow as pa
+
+        kinds = {"pair": pa.int64(), "split": pa.int64(), "p": pa.float64(), "batch": pa.int64(), "repeat": pa.int64(),
+                 "n_images": pa.int64(), "loss": pa.float64(), "acc": pa.float64(), "lowvar": pa.bool_(),
+                 "design": pa.string(), "supernet": pa.string(),
+                 **{f"op{li:02d}": pa.int64() for li in range(N_OP_COLUMNS)}}
+        for name, kind in kinds.items():
+            if name not in frame.column_names:
+                raise ValueError(f"the evaluation rows lack the column {name!r}")
+            col = frame.column(name)
+            if col.type != kind or col.null_count:
+                raise ValueError(f"the evaluation rows' column {name!r} is not {kind} without nulls (got {col.type})")
+        if set(frame.column("supernet").to_pylist()) - {self.supernet}:
+            raise ValueError(f"the evaluation rows belong to another supernet than {self.supernet}")
+        if set(frame.column("p").to_pylist()) - set(self.ps):
+            raise ValueError(f"the evaluation rows hold loss rates outside {self.ps}")
+        if set(frame.column("design").to_pylist()) - {"main", "lowvar", "noise"}:
+            raise ValueError("the evaluation rows hold a design other than main, lowvar and noise")
+        for k in self.cols:
+            self.cols[k] += frame.column(k).to_pylist()
+        ops = [frame.column(f"op{li:02d}").to_numpy() for li in range(N_OP_COLUMNS)]
+        self.ops.append(np.stack(ops, axis=1).astype(np.int64) if len(frame) else np.zeros((0, N_OP_COLUMNS), np.int64))
+
     def count(self, design: str) -> int:
         """Pairs (distinct) of one design."""
         return len({p for p, d in zip(self.cols["pair"], self.cols["design"]) if d == design})
@@ -234,16 +261,19 @@ class Evaluator:
     Each method evaluates some pairs and adds their rows to ``table``; ``deadline`` (a
     ``time.perf_counter`` value) stops a method before a unit of work it could not finish in
     time (a block of main pairs, one noise minibatch, a group of low-noise pairs); what was added
-    is always a valid evaluation set. ``after_unit()`` runs after each unit (incremental writes).
+    is always a valid evaluation set. ``after_unit()`` runs after each unit (incremental writes);
+    ``before_unit(design, unit)`` before each (a resumable run seeds the dropout masks per unit
+    there: noise minibatch b, low-noise pairs from offset a, main block b).
     """
 
     def __init__(self, model: SuperNet, held: HeldOut, table: EvalTable, ps: Sequence[float], batch_images: int,
-                 max_rows: int, precision=None, after_unit=None) -> None:
+                 max_rows: int, precision=None, after_unit=None, before_unit=None) -> None:
         if batch_images < 1 or len(held) < batch_images:
             raise ValueError(f"batch_images must lie in 1..{len(held)} (the held-out images), got {batch_images}")
         self.model, self.held, self.table, self.ps = model, held, table, [float(p) for p in ps]
         self.batch_images, self.max_rows, self.precision = int(batch_images), int(max_rows), precision
         self.after_unit = after_unit or (lambda: None)
+        self.before_unit = before_unit or (lambda design, unit: None)
         self.next_pair = 0
 
     @property
@@ -270,18 +300,19 @@ class Evaluator:
                 torch.cuda.empty_cache()
 
     def noise(self, archs: np.ndarray, splits: np.ndarray, n_batches: int, n_images: int = 64,
-              deadline: float | None = None) -> int:
-        """Every pair on each of ``n_batches`` disjoint minibatches of ``n_images``; returns the
-        minibatches done."""
+              deadline: float | None = None, first_batch: int = 0) -> int:
+        """Every pair on each of ``n_batches`` disjoint minibatches of ``n_images`` (from minibatch
+        ``first_batch``: the ones before are done); returns the minibatches done by this call."""
         if n_batches < 1 or n_images < 1 or n_batches * n_images > len(self.held):
             raise ValueError(f"{n_batches} noise minibatches of {n_images} images need more than the {len(self.held)} held-out images")
         ids = self._ids(len(splits))
         done, t_unit = 0, 0.0
         with BatchStatistics(self.model):
-            for b in range(n_batches):
+            for b in range(first_batch, n_batches):
                 if deadline is not None and time.perf_counter() + t_unit > deadline:
                     break
                 t0 = time.perf_counter()
+                self.before_unit("noise", b)
                 loss, acc = self._on(b * n_images, (b + 1) * n_images, archs, splits)
                 self.table.add(ids, archs, splits, b, 0, n_images, loss, acc, "noise")
                 done += 1
@@ -289,18 +320,20 @@ class Evaluator:
                 t_unit = time.perf_counter() - t0
         return done
 
-    def lowvar(self, archs: np.ndarray, splits: np.ndarray, deadline: float | None = None) -> int:
-        """Pairs on the whole held-out split (chunks of ``batch_images``, weighted by size);
-        returns the pairs done."""
+    def lowvar(self, archs: np.ndarray, splits: np.ndarray, deadline: float | None = None, first_pair: int = 0) -> int:
+        """Pairs on the whole held-out split (chunks of ``batch_images``, weighted by size), from
+        pair ``first_pair`` on (the ones before are done); returns the pairs done by this call."""
         n = len(self.held)
         chunks = _chunks(n, self.batch_images)
         m = pairs_per_call(self.batch_images, len(self.ps), self.max_rows)
         done, t_unit = 0, 0.0
         with BatchStatistics(self.model):
-            for a, b in _chunks(len(splits), m):
+            for a in range(first_pair, len(splits), m):
+                b = min(a + m, len(splits))
                 if deadline is not None and time.perf_counter() + t_unit > deadline:
                     break
                 t0 = time.perf_counter()
+                self.before_unit("lowvar", a)
                 loss = np.zeros((b - a, len(self.ps)))
                 acc = np.zeros_like(loss)
                 for s, e in chunks:
@@ -313,8 +346,11 @@ class Evaluator:
                 t_unit = time.perf_counter() - t0
         return done
 
-    def main_block(self, archs: np.ndarray, splits: np.ndarray, repeat_share: float, rng: np.random.Generator) -> None:
-        """One block of main pairs: each on a batch, ``repeat_share`` of them on a second one."""
+    def main_block(self, archs: np.ndarray, splits: np.ndarray, repeat_share: float, rng: np.random.Generator,
+                   unit: int = 0) -> None:
+        """One block of main pairs (block ``unit``): each on a batch, ``repeat_share`` of them on a
+        second one."""
+        self.before_unit("main", unit)
         ids = self._ids(len(splits))
         pair, batch, repeat = main_jobs(len(splits), self.n_batches, repeat_share, rng)
         bsz = self.batch_images

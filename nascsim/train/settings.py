@@ -32,7 +32,7 @@ class CampaignSettings:
     budget_s: float = 540.0
     space: str = "fbnet"
     device: str = "auto"
-    workers: str = "auto"  # "auto" (2 processes on CUDA, 1 elsewhere), "1" or "2"
+    workers: str = "auto"  # "auto" (a process per lane on CUDA, or on a CPU with a core per lane; else 1), "1" or "2"
     dropouts: tuple[float, ...] = (0.5, 0.0)
     recipe: dict = field(default_factory=dict)  # Recipe fields (epochs and split_dropout are set per lane)
     valid_images: int = 5000
@@ -83,9 +83,9 @@ class CampaignSettings:
                        main_block=main_block, fill=self.epochs is None)
 
 
-def check_settings(s: CampaignSettings) -> None:
+def check_settings(s: CampaignSettings, resume: bool = False) -> None:
     """Every setting's range, before anything is read or written (one ``ValueError`` naming the
-    bad value)."""
+    bad value). Without ``resume`` the output folder must not hold a campaign; with it, it must."""
     from nascsim import limits as lim
     from nascsim.space import get_space
     from nascsim.train.channel import check_loss_rates
@@ -145,5 +145,8 @@ def check_settings(s: CampaignSettings) -> None:
     out = Path(s.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
-    if (out / RUN_LOG).exists():
-        raise ValueError(f"{out} already holds a campaign ({RUN_LOG}); choose another --out")
+    if resume:
+        if not (out / RUN_LOG).exists():
+            raise ValueError(f"cannot resume: {out} holds no campaign ({RUN_LOG})")
+    elif (out / RUN_LOG).exists():
+        raise ValueError(f"{out} already holds a campaign ({RUN_LOG}); pass --resume to continue it or choose another --out")
