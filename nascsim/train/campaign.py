@@ -13,8 +13,8 @@ Within ``budget_s`` seconds of wall time, from start to the last byte written:
    go to the log); on CUDA the lanes run concurrently only when that is faster in sum (else one
    after the other), on a CPU with a core per lane always;
 4. plan (:mod:`nascsim.train.plan`) and print the plan: epochs and pair counts per lane;
-5. each lane pre-trains its supernet (Algorithm 1, lines 2-4: λ_x = 2 (arch, split) pairs per
-   minibatch, dropout p at the split; the recipe of :class:`nascsim.train.loop.Recipe`) and logs
+5. each lane pre-trains its supernet (Algorithm 1, lines 2-4: λ_x (arch, split) pairs per
+   minibatch, 2 in the paper and 1 in the CPU recipe, dropout p at the split; the recipe of :class:`nascsim.train.loop.Recipe`) and logs
    per epoch the training loss and the held-out accuracy of sampled subnets;
 6. then evaluates it (:class:`nascsim.train.evaluate.Evaluator`): the minibatch-noise set, the
    low-noise set and the main pairs, rewriting its parquet atomically every ``flush_s`` seconds and

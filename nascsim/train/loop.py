@@ -1,7 +1,8 @@
 """The SGD training loop shared by supernet pre-training, the campaign and stand-alone re-training.
 
 One step: a minibatch (augmented on the device), the paths to train on it (the supernet draws
-λ_x = 2 (arch, split) pairs per step, Algorithm 1 lines 2-4; a child network has one), the loss
+λ_x (arch, split) pairs per step, Algorithm 1 lines 2-4: 2 in the paper, 1 in the CPU recipe;
+a child network has one), the loss
 with dropout ``p`` at each path's split, averaged over the paths, gradient-norm clipping, an SGD
 step at the scheduled learning rate (linear warm-up, then cosine decay to zero). The supernet's
 λ_x paths run as one call of :func:`nascsim.train.paths.forward_paths` (ops they share run once on

@@ -1,7 +1,8 @@
 """Supernet weight pre-training, the paper's Algorithm 1 lines 2-4.
 
     for each minibatch:
-        draw λ_x = 2 pairs (a_i, k_i) uniformly (every layer's op and the split point uniform)
+        draw λ_x pairs (a_i, k_i) uniformly (every layer's op and the split point uniform;
+        λ_x = 2 in the paper, 1 in the CPU recipe: docs/torch-stage.md)
         W <- W - η ∇_W (1/λ_x) Σ_i CE(tail(dropout_p(head(x; a_i, k_i))), y)
 
 with p = 0.5 (NASC's supernet) or p = 0 (the supernet of the HWNAS w/o dropout baseline). The
