@@ -1,0 +1,56 @@
+"""Time supernet training steps on random data: images per second of one thread at a proxy
+setting (the throughput figures of docs/torch-stage.md). Three warm-up steps, then the mean of
+``--steps`` steps of ``path_loss`` + backward + SGD step, each on ``--lambda-x`` balanced paths.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/step_speed.py --width 0.25 --resolution 16 \\
+        --batch 128 --lambda-x 2 [--bf16]
+"""
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from nascsim.space import get_space
+from nascsim.train.loop import Recipe, make_optimizer, path_loss
+from nascsim.train.proxy import Proxy
+from nascsim.train.sampling import epoch_paths
+from nascsim.train.supernet import SuperNet
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+ap.add_argument("--width", type=float, default=0.25)
+ap.add_argument("--resolution", type=int, default=16)
+ap.add_argument("--batch", type=int, default=128)
+ap.add_argument("--lambda-x", type=int, default=2)
+ap.add_argument("--steps", type=int, default=12)
+ap.add_argument("--bf16", action="store_true", help="bf16 autocast on the CPU")
+args = ap.parse_args()
+
+torch.set_num_threads(1)
+torch.manual_seed(0)
+space = get_space("fbnet")
+recipe = Recipe(batch_size=args.batch, sharing="entangled-bn", width=args.width, resolution=args.resolution)
+model = SuperNet(space, 10, proxy=Proxy(args.width, args.resolution), sharing="entangled-bn")
+model = model.to(memory_format=torch.channels_last)
+opt = make_optimizer(model, recipe)
+archs, splits = epoch_paths(space, args.steps + 3, args.lambda_x, "balanced", np.random.default_rng(0))
+x = torch.randn(args.batch, 3, args.resolution, args.resolution).to(memory_format=torch.channels_last)
+y = torch.randint(0, 10, (args.batch,))
+
+
+def step(s: int) -> None:
+    opt.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        loss = path_loss(model, x, y, archs[s], splits[s], recipe)
+    loss.backward()
+    opt.step()
+
+
+for s in range(3):
+    step(s)
+t0 = time.perf_counter()
+for s in range(3, 3 + args.steps):
+    step(s)
+dt = (time.perf_counter() - t0) / args.steps
+print(f"width {args.width} at {args.resolution} px, batch {args.batch}, lambda_x {args.lambda_x}"
+      f"{', bf16' if args.bf16 else ''}: {dt * 1000:.0f} ms/step, {args.batch / dt:.0f} images/s")
