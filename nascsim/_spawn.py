@@ -99,3 +99,26 @@ def broken_pool_message(what: str, main: bool) -> str:
         text += ("; the workers re-run the calling script to find a function defined in it, so its work must sit "
                  "under `if __name__ == \"__main__\":` (or define the function in a module, or use one job)")
     return text
+
+
+def drain(pool, calls: dict, on_result, what: str, main: bool = False) -> None:
+    """Submit ``calls`` ({key: (fn, *args)}) to the process ``pool`` and hand each result to
+    ``on_result(key, value)`` as it finishes (in completion order, in this process). A worker that
+    dies ends the whole call with :func:`broken_pool_message`'s one line (``RuntimeError``); any
+    other exception, an interrupt included, cancels the calls not yet started and propagates."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending: dict = {}
+    try:
+        pending = {pool.submit(*call): key for key, call in calls.items()}
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                on_result(pending.pop(f), f.result())
+    except BrokenProcessPool:
+        raise RuntimeError(broken_pool_message(what, main)) from None
+    except BaseException:
+        for f in pending:
+            f.cancel()
+        raise

@@ -13,7 +13,7 @@ import math
 import os
 import re
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Sequence
 
 from nascsim._children import PARENT_POLL_S, watch_parent  # noqa: F401 (PARENT_POLL_S: re-exported)
@@ -190,9 +190,7 @@ def _run_pool(work: list[list[dict]], surrogates: dict | None, search: Search | 
     once with one line (``RuntimeError``); the batches committed so far stay stored."""
     import pickle
     import tempfile
-    from concurrent.futures.process import BrokenProcessPool
-
-    from nascsim._spawn import broken_pool_message, context, needs_main
+    from nascsim._spawn import context, drain, needs_main
 
     main = needs_main(search)
     with tempfile.TemporaryDirectory(prefix="nascsim-workers-") as tmp:
@@ -203,19 +201,8 @@ def _run_pool(work: list[list[dict]], surrogates: dict | None, search: Search | 
                 pickle.dump(surrogates, fh, protocol=pickle.HIGHEST_PROTOCOL)
         with ProcessPoolExecutor(max_workers=workers, mp_context=context(main=main),
                                  initializer=_init_worker, initargs=(surrogates_file, os.getpid())) as pool:
-            pending = set()
-            try:
-                pending = {pool.submit(_run_batch_in_worker, b, search) for b in work}
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in finished:
-                        commit(f.result())
-            except BrokenProcessPool:
-                raise RuntimeError(broken_pool_message("sweep", main)) from None
-            except BaseException:
-                for f in pending:
-                    f.cancel()
-                raise
+            drain(pool, {i: (_run_batch_in_worker, b, search) for i, b in enumerate(work)},
+                  lambda _, batch: commit(batch), "sweep", main)
 
 
 def connect_dask(address: str | None, timeout: str | None = None):

@@ -525,10 +525,9 @@ def _train_one(job: dict) -> dict:
 def confirm_cell(settings: ConfirmSettings, log: Callable[[str], None] = lambda s: None):
     """Re-train every network of the cell (module docstring) and write ``confirm.parquet``,
     ``confirm.md`` and ``confirm.png`` in ``settings.out``; returns the table (polars)."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
+    from concurrent.futures import ProcessPoolExecutor
 
-    from nascsim._spawn import broken_pool_message, context
+    from nascsim._spawn import context, drain
     from nascsim.train.data import load_dataset
 
     p = plan(settings)
@@ -550,25 +549,15 @@ def confirm_cell(settings: ConfirmSettings, log: Callable[[str], None] = lambda 
                 "bits": settings.bits} for i in todo}
     with ProcessPoolExecutor(max_workers=min(settings.jobs, len(todo)), mp_context=context(),
                              initializer=_init_worker, initargs=(os.getpid(),)) as pool:
-        pending = {}
-        try:
-            pending = {pool.submit(_train_one, jobs[i]): i for i in todo}
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    i = pending.pop(f)
-                    results[i] = f.result()
-                    n = p.networks[i]
-                    at = next(r["test_acc"] for r in results[i]["rows"] if abs(r["p"] - settings.cell.loss) < 1e-9)
-                    log(f"{n.folder}: re-trained accuracy {100 * at:.1f}% at p = {settings.cell.loss:g} "
-                        f"({results[i]['train_s']:.0f} s)")
-                    table = write_outputs(p, results, sur, sn)
-        except BrokenProcessPool:
-            raise RuntimeError(broken_pool_message("confirm", False)) from None
-        except BaseException:
-            for f in pending:
-                f.cancel()
-            raise
+        def finished(i: int, result: dict) -> None:
+            nonlocal table
+            results[i] = result
+            at = next(r["test_acc"] for r in result["rows"] if abs(r["p"] - settings.cell.loss) < 1e-9)
+            log(f"{p.networks[i].folder}: re-trained accuracy {100 * at:.1f}% at p = {settings.cell.loss:g} "
+                f"({result['train_s']:.0f} s)")
+            table = write_outputs(p, results, sur, sn)
+
+        drain(pool, {i: (_train_one, jobs[i]) for i in todo}, finished, "confirm")
     return table
 
 
