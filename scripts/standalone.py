@@ -90,6 +90,11 @@ def main() -> None:
                     help="with --supernet: also this many uniform random pairs on the whole held-out split (--random-json)")
     ap.add_argument("--random-json", default=None, help="where the random pairs' accuracies go (json)")
     args = ap.parse_args()
+    if args.shard:
+        k, _, n = args.shard.partition("/")
+        if not (k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
+            print(f"error: --shard {args.shard!r}: want K/N with whole numbers 0 <= K < N", file=sys.stderr)
+            raise SystemExit(2)
 
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -133,8 +138,6 @@ def main() -> None:
         jobs = jobs[args.pairs:]
     if args.shard:
         k, n = (int(v) for v in args.shard.split("/"))
-        if not 0 <= k < n:
-            raise SystemExit(f"--shard {args.shard}: want K/N with 0 <= K < N")
         jobs = jobs[k::n]
     for i, drop in jobs:
         run = Path(args.out) / f"pair{i:02d}-drop{int(round(drop * 100)):02d}"
@@ -175,12 +178,42 @@ def main() -> None:
         if args.random_json:
             Path(args.random_json).write_text(json.dumps(doc, indent=1))
     if sn is not None:
-        main_rows = [r for r in rows if r["dropout_train"] == args.dropout]
-        a = np.array([r["standalone_acc"] for r in main_rows])
-        b = sn[[r["pair"] for r in main_rows], 0]
-        print(json.dumps({"pairs": len(main_rows), "kendall_tau_p0": kendall_tau(a, b),
-                          "standalone_mean": float(a.mean()), "supernet_mean": float(b.mean())}))
+        print(summary(rows, sn, ps, args.dropout))
 
+
+def summary(rows: list[dict], sn: np.ndarray, ps: list[float], dropout: float) -> str:
+    """The markdown tables of docs/torch-stage.md: Kendall tau of supernet vs stand-alone accuracy
+    and of each vs full-width FLOPs at p = 0, 0.2, 0.5, accuracy ranges and means; then the
+    dropout study (mean accuracy at each p of the pairs trained both ways)."""
+    main_rows = [r for r in rows if r["dropout_train"] == dropout]
+    at = {p: j for j, p in enumerate(ps)}
+    flops = np.array([r["flops"] for r in main_rows])
+    cols = []
+    for p in (0.0, 0.2, 0.5):
+        key = f"standalone_acc_p{int(round(p * 10))}"
+        sa = np.array([r[key] for r in main_rows])
+        sv = sn[[r["pair"] for r in main_rows], at[p]]
+        cols.append((kendall_tau(sv, sa), kendall_tau(sa, flops), kendall_tau(sv, flops), sa, sv))
+    n = len(main_rows)
+    out = ["| | p = 0 | p = 0.2 | p = 0.5 |", "|---|---|---|---|",
+           f"| Kendall τ, supernet vs stand-alone ({n} pairs, {n * (n - 1) // 2} pairs of pairs) | "
+           + " | ".join(f"{c[0]:.2f}" for c in cols) + " |",
+           "| Kendall τ, stand-alone vs FLOPs | " + " | ".join(f"{c[1]:.2f}" for c in cols) + " |",
+           "| Kendall τ, supernet vs FLOPs | " + " | ".join(f"{c[2]:.2f}" for c in cols) + " |",
+           "| stand-alone accuracy, range | " + " | ".join(f"{100 * c[3].min():.1f}-{100 * c[3].max():.1f}%" for c in cols) + " |",
+           "| supernet accuracy, range | " + " | ".join(f"{100 * c[4].min():.1f}-{100 * c[4].max():.1f}%" for c in cols) + " |",
+           f"mean at p = 0: stand-alone {100 * cols[0][3].mean():.1f}%, supernet {100 * cols[0][4].mean():.1f}%"]
+    other = [r for r in rows if r["dropout_train"] != dropout]
+    if other:
+        mine = {r["pair"]: r for r in main_rows}
+        both = [r for r in other if r["pair"] in mine]
+        out += ["", f"| p at test | stand-alone trained with p = {dropout:g} | stand-alone trained with p = "
+                f"{both[0]['dropout_train']:g} | supernet |", "|---|---|---|---|"]
+        for p in ps:
+            key = f"standalone_acc_p{int(round(p * 10))}"
+            out.append(f"| {p:g} | {100 * np.mean([mine[r['pair']][key] for r in both]):.1f}% | "
+                       f"{100 * np.mean([r[key] for r in both]):.1f}% | {100 * np.mean(sn[[r['pair'] for r in both], at[p]]):.1f}% |")
+    return "\n".join(out)
 
 if __name__ == "__main__":
     main()
