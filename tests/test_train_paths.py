@@ -10,8 +10,17 @@ import torch.nn.functional as F  # noqa: E402
 
 from nascsim.train.blocks import UnitBatchNorm2d, unit_rows  # noqa: E402
 from nascsim.train.loop import BatchStatistics  # noqa: E402
+from nascsim.train import paths as paths_mod  # noqa: E402
 from nascsim.train.paths import forward_paths, loss_and_accuracy  # noqa: E402
 from nascsim.train.supernet import SuperNet  # noqa: E402
+
+
+@pytest.fixture(autouse=True, params=["per-node", "stacked"])
+def stacking(request, monkeypatch):
+    """Every test runs both ways: each node alone (a CPU's default) and nodes stacked into one call
+    (a GPU's default, forced here on the CPU)."""
+    monkeypatch.setattr(paths_mod, "STACK_ON", ("cuda",) if request.param == "per-node" else ("cpu", "cuda"))
+    return request.param
 
 
 @pytest.fixture(scope="module", params=["fbnet", "extended"])
@@ -50,6 +59,21 @@ def test_unit_batchnorm_normalises_each_unit_as_a_separate_call_would():
     # running statistics: the mean over units of what each unit's call adds
     torch.testing.assert_close(bn.running_mean, 0.9 * torch.zeros(5) + 0.1 * torch.stack(
         [x[u * 4:(u + 1) * 4].mean((0, 2, 3)) for u in range(3)]).mean(0), rtol=1e-5, atol=1e-6)
+
+
+def test_without_running_statistics_to_move_each_unit_is_still_a_separate_call():
+    """Evaluation with batch statistics (momentum 0) takes the fused per-unit path."""
+    torch.manual_seed(2)
+    bn = UnitBatchNorm2d(5, momentum=0.0).train()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2)
+        bn.bias.uniform_(-1, 1)
+    x = (torch.randn(3 * 4, 5, 6, 6) * 3 + 1).contiguous(memory_format=torch.channels_last)
+    with unit_rows(4):
+        y = bn(x)
+    parts = [F.batch_norm(x[u * 4:(u + 1) * 4], None, None, bn.weight, bn.bias, True, 0.0, bn.eps) for u in range(3)]
+    torch.testing.assert_close(y, torch.cat(parts), rtol=1e-5, atol=1e-5)
+    assert torch.equal(bn.running_mean, torch.zeros(5)) and torch.equal(bn.running_var, torch.ones(5))
 
 
 @pytest.mark.parametrize("shared", [True, False])

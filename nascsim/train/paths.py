@@ -10,8 +10,8 @@ work the way a prefix tree would:
 - rows are kept in *nodes* of ``n`` rows each (one minibatch); a node stands for every (pair, p)
   whose computation so far is identical (same images, same ops, no dropout yet). Pairs that see
   the same images start in one node, and stay together while they choose the same ops;
-- at layer l the nodes are grouped by the op their pairs choose there; each op runs once on the
-  rows of all its nodes stacked (``torch.cat``; from 3 nodes on, fewer run one by one), with
+- at layer l the nodes are grouped by the op their pairs choose there; on a GPU each op runs once
+  on the rows of all its nodes stacked (``torch.cat``; from 3 nodes on, fewer run one by one), with
   BatchNorm statistics per node (:func:`nascsim.train.blocks.unit_rows`), so every node sees the
   statistics it would see alone;
 - at a pair's split point (after the stem for k = 0, after the head part of layer k otherwise --
@@ -19,8 +19,9 @@ work the way a prefix tree would:
   per p, each with its own dropout mask: the head runs once for all p, the tail once per p, and
   the tails of all pairs and p that choose the same op share one call.
 
-A call therefore makes at most ``n_ops`` stacked module calls per layer whatever the number of
-pairs and loss rates, instead of one per pair and p. The result equals the single-path forward per
+On a GPU a call therefore makes at most ``n_ops`` stacked module calls per layer whatever the
+number of pairs and loss rates, instead of one per pair and p; on a CPU each node runs alone
+(what costs there is moving rows, not calls) and only the shared prefixes save work. The result equals the single-path forward per
 (pair, p) up to floating-point summation order; dropout masks are drawn in a different order, so
 individual masks (not their distribution) differ from single-path calls.
 """
@@ -72,13 +73,15 @@ def _expand(nodes: list[_Node], splits: np.ndarray, at: int, ps: Sequence[float]
 
 
 STACK_FROM = 3  # nodes: fewer run one by one (a stacked call's cat and per-node BatchNorm cost more ops)
+STACK_ON = ("cuda",)  # device types where stacking pays: on a CPU one call per node was faster at
+# every batch measured (64-1000 images; the stacked rows' cat and per-unit BatchNorm only move memory)
 
 
 def _run(module: nn.Module, nodes: list[_Node], n: int) -> list[_Node]:
-    """``module`` on every node: one call on the stacked rows from :data:`STACK_FROM` nodes on
-    (a per-node BatchNorm costs 6 operators instead of 1, so stacking pays from 3 nodes), else
-    one call per node."""
-    if len(nodes) < STACK_FROM:
+    """``module`` on every node: one call on the stacked rows from :data:`STACK_FROM` nodes on a
+    device of :data:`STACK_ON` (a GPU pays per call; a per-node BatchNorm costs 6 operators
+    instead of 1, so stacking pays from 3 nodes), else one call per node."""
+    if len(nodes) < STACK_FROM or nodes[0].z.device.type not in STACK_ON:
         return [_Node(module(nd.z), nd.leaves) for nd in nodes]
     return _unstack(module(_stack(nodes)), nodes, n)
 
