@@ -192,6 +192,21 @@ def test_default_surrogates_load_with_dropout_and_no_dropout_supernets():
         default_surrogates("nope")
 
 
+def test_every_shipped_surrogate_loads_by_its_name_and_replaced_defaults_stay_in_the_archive():
+    from nascsim.surrogate import load_surrogate
+    from nascsim.surrogate.model import shipped_names
+
+    names = shipped_names()
+    assert {"fbnet-dropout", "fbnet-no_dropout", "fbnet-cifar10-drop50-12ep", "fbnet-cifar10-drop00-11ep"} <= set(names)
+    for name in names:
+        s = load_surrogate(name)
+        assert s.space in ("fbnet", "extended") and (name.startswith(s.space) or name == s.id)
+    assert load_surrogate("fbnet-cifar10-drop50-12ep").split_dropout_train == 0.5
+    for bad in ("fbnet-dropout.report", "../surrogate/fbnet-dropout", "archive/fbnet-cifar10-drop50-12ep", "nope"):
+        with pytest.raises(FileNotFoundError, match="nor a shipped surrogate"):
+            load_surrogate(bad)
+
+
 def _with_designs(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with a ``design`` column: pairs 0..9 become a "noise" set with wild values."""
     design = pl.when(pl.col("lowvar")).then(pl.lit("lowvar")).when(pl.col("pair") < 10).then(pl.lit("noise")).otherwise(pl.lit("main"))

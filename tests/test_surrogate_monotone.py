@@ -89,6 +89,26 @@ def test_p_effect_reports_the_synthetic_accuracy_drop_and_is_never_negative():
     assert noisy_fit("fbnet", True).card["p_effect"]["acc_drop"] == e["acc_drop"]
 
 
+def test_p_effect_reports_how_the_predicted_accuracy_follows_flops_as_the_truth_does():
+    """The card's Spearman rho between acc(p=0) and FLOPs, over the same seeded sample, lies near the
+    synthetic truth's own rho (ops of higher quality are not always the costlier ones)."""
+    from scipy.stats import spearmanr
+
+    from nascsim.hw.flops import flop_tables
+    from surrogate_fixtures import true_acc, true_loss
+
+    e = p_effect(noisy_fit("fbnet", True), n=2000, seed=0)
+    sp = get_space("fbnet")
+    rng = np.random.default_rng(0)  # p_effect's sample
+    archs = rng.integers(0, sp.n_ops, size=(2000, sp.n_layers))
+    splits = rng.integers(0, sp.n_layers + 1, size=2000)
+    flops = flop_tables(sp, 10).layer[np.arange(sp.n_layers), archs].sum(axis=1)
+    truth = spearmanr(true_acc(true_loss("fbnet", archs, splits, np.zeros(2000))), flops)[0]
+    assert -1 <= e["acc_flops_spearman"] <= 1 and e["acc_flops_spearman"] == pytest.approx(truth, abs=0.15)
+    a = e["acc_at_p0"]
+    assert a["min"] <= a["q05"] <= a["median"] <= a["q95"] <= a["max"]
+
+
 def test_measured_p_effect_pairs_the_two_rates_on_the_same_pair_and_batch():
     frame, meta = synthetic_evaluations("fbnet", n_pairs=200, seed=2, noise_sd=0.0001)
     m = measured_p_effect(load_evaluations(frame, meta=meta, id="x").rows)

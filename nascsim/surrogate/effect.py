@@ -31,9 +31,16 @@ def p_effect(s: Surrogate, n: int = P_EFFECT_SAMPLES, seed: int = 0, rates: tupl
     """Predicted effect of packet loss over ``n`` seeded uniform random (arch, split) of the space.
 
     Returns {"p": [p0, p1], "samples", "seed", "acc_drop": acc(p0) - acc(p1), "loss_rise": loss(p1) -
-    loss(p0), "acc_at_p0": acc(p0)}, each as {"median", "mean", "min", "max"}. With the monotone
-    fit (:mod:`nascsim.surrogate.fit`) acc_drop and loss_rise are >= 0 for every sample.
+    loss(p0), "acc_at_p0": acc(p0)}, each as {"median", "mean", "min", "max"} (acc_at_p0 also with
+    its 5% and 95% quantiles "q05", "q95"), and "acc_flops_spearman": Spearman rho between acc(p0)
+    and the architecture's FLOPs (full width, :func:`nascsim.hw.flops.flop_tables`) -- how much the
+    surrogate rewards capacity. With the monotone fit (:mod:`nascsim.surrogate.fit`) acc_drop and
+    loss_rise are >= 0 for every sample.
     """
+    from scipy.stats import spearmanr
+
+    from nascsim.hw.flops import flop_tables
+
     sp = get_space(s.space)
     rng = np.random.default_rng(seed)
     archs = rng.integers(0, sp.n_ops, size=(n, sp.n_layers))
@@ -41,7 +48,11 @@ def p_effect(s: Surrogate, n: int = P_EFFECT_SAMPLES, seed: int = 0, rates: tupl
     p0, p1 = rates
     a0, a1 = s.predict("acc", archs, splits, p0), s.predict("acc", archs, splits, p1)
     l0, l1 = s.predict("loss", archs, splits, p0), s.predict("loss", archs, splits, p1)
-    return {"p": [p0, p1], "samples": n, "seed": seed, "acc_drop": _stats(a0 - a1), "loss_rise": _stats(l1 - l0), "acc_at_p0": _stats(a0)}
+    flops = flop_tables(sp, s.classes).layer[np.arange(sp.n_layers), archs].sum(axis=1)
+    rho = float(spearmanr(a0, flops)[0]) if np.ptp(a0) > 0 else 0.0
+    at_p0 = {**_stats(a0), "q05": float(np.quantile(a0, 0.05)), "q95": float(np.quantile(a0, 0.95))}
+    return {"p": [p0, p1], "samples": n, "seed": seed, "acc_drop": _stats(a0 - a1), "loss_rise": _stats(l1 - l0),
+            "acc_at_p0": at_p0, "acc_flops_spearman": rho}
 
 
 def measured_p_effect(frame: pl.DataFrame, rates: tuple[float, float] = P_EFFECT_RATES, s: Surrogate | None = None) -> dict | None:
@@ -81,4 +92,6 @@ def p_effect_line(e: dict, label: str) -> str:
     d, a = e["acc_drop"], e["acc_at_p0"]
     return (f"accuracy drop p={e['p'][0]:g} -> {e['p'][1]:g} predicted ({label}, {e['samples']} random (arch, split)): median {100 * d['median']:.2f}, "
             f"range [{100 * d['min']:.2f}, {100 * d['max']:.2f}] points; loss rise median {e['loss_rise']['median']:.4f}; "
-            f"accuracy at p={e['p'][0]:g} {100 * a['min']:.1f}..{100 * a['max']:.1f}%")
+            f"accuracy at p={e['p'][0]:g} {100 * a['min']:.1f}..{100 * a['max']:.1f}%"
+            + (f" (5-95%: {100 * a['q05']:.1f}..{100 * a['q95']:.1f}), Spearman with FLOPs {e['acc_flops_spearman']:+.2f}"
+               if "acc_flops_spearman" in e else ""))

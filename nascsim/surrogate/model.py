@@ -120,14 +120,44 @@ def surrogate_from_doc(doc: dict, source: str = "surrogate document", space: str
     return s
 
 
+ARCHIVE = "archive"  # sub-folder of the shipped surrogates that replaced defaults move to
+
+
+def shipped_names() -> list[str]:
+    """Names of every shipped surrogate file (the defaults ``<space>-<role>`` and the archived ones,
+    by their id), each loadable by that name: ``load_surrogate("fbnet-cifar10-drop50-12ep")``."""
+    from nascsim._data import shipped_path
+
+    folder = shipped_path("surrogate")
+    return sorted(f.stem for d in (folder, folder / ARCHIVE) if d.is_dir() for f in d.glob("*.json")
+                  if not f.name.endswith(".report.json") and not f.is_symlink())
+
+
+def shipped_file(name: str) -> Path | None:
+    """The shipped file of surrogate ``name`` (:func:`shipped_names`), or None."""
+    from nascsim._data import shipped_path
+
+    if not name or name.startswith(".") or any(c in name for c in "/\\:") or name.endswith(".report"):
+        return None
+    folder = shipped_path("surrogate")
+    for f in (folder / f"{name}.json", folder / ARCHIVE / f"{name}.json"):
+        if f.is_file() and not f.is_symlink():
+            return f
+    return None
+
+
 def load_surrogate(path: str | os.PathLike, space: str | None = None) -> Surrogate:
-    """Read a surrogate JSON file; ``space`` (if given) must match the surrogate's space."""
+    """Read a surrogate JSON file; ``space`` (if given) must match the surrogate's space. A name
+    that is no file but a shipped surrogate's (:func:`shipped_names`) loads that one."""
     from nascsim.atomic import read_regular_bytes
     from nascsim.safe_load import StructureError, loads_json
 
     path = Path(path)
+    if not path.exists() and shipped_file(str(path)) is not None:
+        path = shipped_file(str(path))
     if not path.exists():
-        raise FileNotFoundError(f"surrogate file {str(path)!r} not found")
+        raise FileNotFoundError(f"surrogate file {str(path)!r} not found (nor a shipped surrogate of that name: "
+                                f"{', '.join(shipped_names())})")
     raw = read_regular_bytes(path, "surrogate file")  # a FIFO or device: refused, never waited on
     try:
         doc = loads_json(raw, f"surrogate file {str(path)!r}")
