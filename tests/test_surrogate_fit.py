@@ -177,6 +177,24 @@ def test_model_card_names_source_training_dataset_and_sizes(evals):
     assert set(card["model"]["chosen"]) == {"loss", "acc", "lsc"}
 
 
+def test_the_card_says_what_the_surrogate_is_with_the_supernet_accuracy_the_data_measured():
+    from nascsim.surrogate.report import model_card
+
+    frame, meta = synthetic_evaluations("fbnet", n_pairs=60, seed=5, lowvar_pairs=20)
+    meta = {**meta, "recipe": {"width": 0.25, "resolution": 16}, "train_device": "cpu"}
+    s = fit_surrogate(frame, meta=meta, id="fbnet-synth-proxy", options=quick_options(), quality={"lsc": {"random": {"kendall_tau": 0.61, "against": "lowvar"}}})
+    low = frame.filter(pl.col("lowvar") & (pl.col("p") == 0.0))
+    m = s.card["measured"]
+    assert m["on"].startswith("lowvar") and m["pairs"] == 20
+    assert m["acc_p0_mean"] == pytest.approx(low["acc"].mean()) and m["acc_p0_sd"] == pytest.approx(low["acc"].std())
+    assert m["acc_pmax_mean"] < m["acc_p0_mean"]  # the synthetic truth loses accuracy with p
+    line = next(x for x in model_card(s).splitlines() if x.startswith("  is "))
+    assert "synthetic, proxy width 0.25 at 16 px, CPU supernet" in line
+    assert f"supernet accuracy {100 * low['acc'].mean():.1f}%" in line and "l_SC Kendall tau +0.61" in line and "against lowvar" in line
+    without = fit_surrogate(frame.filter(~pl.col("lowvar")), meta=meta, id="fbnet-synth-main", options=quick_options())
+    assert without.card["measured"]["on"].startswith("main") and without.card["measured"]["pairs"] == 60
+
+
 def test_default_surrogates_load_with_dropout_and_no_dropout_supernets():
     from nascsim.surrogate import default_surrogates
 

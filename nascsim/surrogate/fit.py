@@ -368,6 +368,21 @@ def check_fit_data(ev: Evaluations, opts: FitOptions) -> None:
         raise ValueError(f"{ev.source}: no (pair, batch) group holds every p value of the file; the paired p-model needs some (or fit with --p-model joint)")
 
 
+def measured_accuracy(ev) -> dict:
+    """The supernet's accuracy as the data measured it: mean and sd over pairs of the top-1
+    accuracy at p = 0, and the mean at the largest p, from the low-noise rows (whole held-out
+    split) when the file has them, else from each pair's first main batch."""
+    use_lowvar = ev.lowvar.height > 0
+    src = ev.lowvar if use_lowvar else ev.rows.filter(pl.col("repeat") == 0)
+    p_hi = float(src["p"].max()) if src.height else 0.0
+    at = lambda p: src.filter((pl.col("p") - p).abs() <= 1e-9).group_by("pair").agg(pl.col("acc").mean())["acc"]  # noqa: E731
+    a0, a1 = at(0.0), at(p_hi)
+    return {"on": "lowvar (whole held-out split)" if use_lowvar else "main rows (one batch each)",
+            "pairs": int(a0.len()), "acc_p0_mean": float(a0.mean()) if a0.len() else None,
+            "acc_p0_sd": float(a0.std()) if a0.len() > 1 else None, "p_max": float(p_hi),
+            "acc_pmax_mean": float(a1.mean()) if a1.len() else None}
+
+
 def fit_surrogate(
     evals,
     *,
@@ -444,6 +459,7 @@ def fit_surrogate(
         "fit_seconds": round(seconds, 2),
         "nascsim_version": __version__,
     }
+    card["measured"] = measured_accuracy(ev)
     if quality is not None:
         card["quality"] = quality
     doc = {

@@ -325,6 +325,24 @@ def _get(d, *keys):
     return d
 
 
+def what_it_is(s: Surrogate) -> str:
+    """One plain line: dataset, proxy setting and device (:mod:`nascsim.surrogate.provenance`), the
+    supernet's measured accuracy and the l_SC rank agreement on held-out pairs, as the card records
+    them ("-" where it does not)."""
+    from nascsim.surrogate.provenance import describe
+
+    card = s.card
+    m = card.get("measured") if isinstance(card.get("measured"), dict) else {}
+    acc, sd = m.get("acc_p0_mean"), m.get("acc_p0_sd")
+    accuracy = (f"supernet accuracy {100 * acc:.1f}%" + (f" (sd {100 * sd:.1f} over {_fmt_value(m.get('pairs'))} pairs)" if isinstance(sd, (int, float)) else "")
+                + f" at p = 0 on {_fmt_value(m.get('on'))}") if isinstance(acc, (int, float)) else "supernet accuracy not recorded"
+    tau = _get(card, "quality", "lsc", "random", "kendall_tau")
+    against = _get(card, "quality", "lsc", "random", "against")
+    rank = (f"l_SC Kendall tau {tau:+.2f} on held-out pairs" + (f" against {against}" if isinstance(against, str) else "")
+            if isinstance(tau, (int, float)) else "l_SC tau not measured")
+    return f"{describe(s)}; latency and payload from the full-width tables; {accuracy}; {rank}"
+
+
 def model_card(s: Surrogate) -> str:
     """The model card of ``s`` as plain text: data, supernet, model, quality, effect of p, noise.
 
@@ -341,6 +359,7 @@ def model_card(s: Surrogate) -> str:
         f"{_fmt_value(sizes.get('lowvar_rows', 0))} lowvar rows, {_fmt_value(sizes.get('noise_rows', 0))} noise rows"
         + (f", {', '.join(map(_fmt_value, n_img))} images per batch" if isinstance(n_img, list) else "")
     )
+    lines.append("  is        " + what_it_is(s))
     rec = card.get("supernet") if isinstance(card.get("supernet"), dict) else {}
     scalars = [f"{k}={_fmt_value(v)}" for k, v in rec.items() if isinstance(v, (str, int, float, bool)) and k not in ("dataset", "space", "classes")]
     log = rec.get("epochs_log")
