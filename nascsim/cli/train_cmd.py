@@ -278,10 +278,10 @@ def _check_channel(bits: float, ps: str) -> None:
               help="Split dropout in re-training: of every method (a sweep's cell), or of the candidates (--top mode, default 0.5).")
 @click.option("--epochs", default=None, type=count(1, MAX_EPOCHS),
               help=f"Epochs per network, the proxy budget. A sweep's cell: default {DEFAULT_CONFIRM_EPOCHS}, sized for the "
-                   "Fig. 2 cell (15 networks) on 2 CPU cores within 120 min at width 0.25, 16 px: stand-alone training "
-                   "there ran at 310-790 images/s on one core (2-epoch runs of 50,000 images took 127-319 s, "
-                   "docs/torch-stage.md), so 8 networks per core x 5 epochs x 50,000 images at ~400 images/s take about "
-                   "85 min (107 min at the slowest rate measured). A full-width 32 px proxy costs many times more per "
+                   "Fig. 2 cell (15 networks) on 2 CPU cores within 120 min at width 0.25, 16 px: 10-epoch stand-alone runs "
+                   "there took 451-463 s with the other core busy (5-epoch runs 201-348 s, docs/torch-stage.md), so 8 "
+                   "networks on the busier core take about 62 min; after 5 epochs networks were still 8-10 points below "
+                   "their 10-epoch accuracy. A full-width 32 px proxy costs many times more per "
                    "epoch. --top mode: default 300 (paper).")
 @click.option("--ps", default="0,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Loss rates to test at.")
 @click.option("--bits", default=32, show_default=True, type=number(0, 64))

@@ -45,7 +45,7 @@ FIG2_METHODS = ("nasc", "hwnas", "hwnas-dropout")
 FIG2_THRESHOLD_MS = 30.0
 FIG2_LOSS = 0.2
 # Epochs per network on a CPU (the proxy budget; see ``nascsim confirm --help`` for the estimate).
-DEFAULT_EPOCHS = 5
+DEFAULT_EPOCHS = 10
 DONE_FILE = "retrain.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 SUPERNET_CACHE = "supernet_acc.json"
