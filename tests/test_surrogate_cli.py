@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import polars as pl
 import pytest
 
 from nascsim.cli import main
+from nascsim.surrogate import fit_surrogate
 from nascsim.surrogate.evals import load_evaluations
 from nascsim.surrogate.report import evaluate, noise_ceiling, rank_metrics, table
 from surrogate_fixtures import quick_options, synthetic_evaluations, write_evaluations
@@ -160,3 +162,15 @@ def test_report_scores_against_lowvar_rows_when_present():
     # low-noise targets: the known structure is recovered much better than single-batch noise allows
     assert r["lsc"]["random"]["kendall_tau"] > 0.5
     assert "lsc" in table(r)
+    # what the low-noise set itself allows: its values spread far more than the sampling noise of
+    # 5,000 images, so a perfect predictor of the mean would nearly reach tau 1 against them ...
+    assert 0.9 < r["lsc"]["lowvar_ceiling_tau"] <= 1 and 0 < r["lsc"]["lowvar_reliability"] <= 1
+    assert "a perfect mean predictor reaches tau" in table(r)
+    # ... and less when the same values stood for fewer images (more sampling noise per value)
+    few = load_evaluations(frame.with_columns(pl.when(pl.col("lowvar")).then(pl.lit(20)).otherwise(pl.col("n_images")).alias("n_images")),
+                           meta=meta, id="x")
+    from nascsim.surrogate.report import lowvar_ceiling
+
+    s = fit_surrogate(dataclasses.replace(ev, lowvar=ev.lowvar.clear()), options=quick_options())
+    lo = lowvar_ceiling(few, s, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5))["lsc"]
+    assert lo["lowvar_noise_sd"] > r["lsc"]["lowvar_noise_sd"] and lo["lowvar_ceiling_tau"] < r["lsc"]["lowvar_ceiling_tau"]

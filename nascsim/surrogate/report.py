@@ -146,6 +146,36 @@ def noise_ceiling(ev: Evaluations, loss_set) -> dict:
     return out
 
 
+def lowvar_ceiling(ev: Evaluations, s: Surrogate, loss_set) -> dict:
+    """Per target: how far the low-noise set itself allows a rank agreement. Its values still carry
+    the sampling noise of the held-out images: the noise model's sd of one observation (on the
+    main rows' ``n_images``), scaled to the low-noise rows' images (variance ~ 1/n), of which only
+    the part not shared by pairs on the same images (``1 - shared``) reorders pairs -- every
+    low-noise pair sees the same images. With R = 1 - that variance / the variance of the
+    low-noise values, a perfect predictor of the mean reaches tau = 2/pi * arcsin(sqrt(R))
+    against them (Gaussian noise assumed). Empty without low-noise rows."""
+    if ev.lowvar.height == 0:
+        return {}
+    noise = s.doc["noise"]
+    n_main, n_low = float(noise["n_images"]), float(ev.lowvar["n_images"].median())
+    scale = n_main / n_low
+    lsc = lsc_table(ev.lowvar, loss_set)
+    out = {}
+    for name in TARGET_NAMES:
+        if name == "lsc":
+            values, var_noise = lsc["lsc"].to_numpy(), noise["lsc"] ** 2 * (1 - noise["shared"]["lsc"]) * scale
+        else:
+            values = ev.lowvar[name].to_numpy()
+            per_p = [sd ** 2 * (1 - sh) for sd, sh in zip(noise[name], noise["shared"][name])]
+            var_noise = float(np.mean(per_p)) * scale
+        var_obs = float(np.var(values, ddof=1)) if len(values) > 1 else 0.0
+        reliability = max(0.0, 1 - var_noise / var_obs) if var_obs > 0 else 0.0
+        out[name] = {"lowvar_noise_sd": float(np.sqrt(var_noise)), "lowvar_sd": float(np.sqrt(var_obs)),
+                     "lowvar_reliability": reliability,
+                     "lowvar_ceiling_tau": float(2 / np.pi * np.arcsin(np.sqrt(reliability)))}
+    return out
+
+
 def evaluate(ev: Evaluations, options: FitOptions | None = None, *, region: tuple[int, int] = DEFAULT_REGION, test_frac: float = 0.2,
              seed: int = 0, keep_predictions: bool = False, progress: Progress = None) -> dict:
     """Quality figures of surrogates fitted on ``ev`` (see the module docstring).
@@ -179,6 +209,7 @@ def evaluate(ev: Evaluations, options: FitOptions | None = None, *, region: tupl
     reg, p_reg, _ = _design(ev, test_region, opts, False, keep_predictions, progress)
     _say(progress, f"report {ev.id}: noise ceiling from repeats, effect of p")
     ceiling = noise_ceiling(ev, opts.loss_set)
+    low_ceiling = lowvar_ceiling(ev, s_rnd, opts.loss_set)
     out: dict = {}
     for name in TARGET_NAMES:
         out[name] = {
@@ -189,6 +220,7 @@ def evaluate(ev: Evaluations, options: FitOptions | None = None, *, region: tupl
             "repeat_r": ceiling[name]["repeat_r"],
             "n_train": rnd[name]["n_train"],
             "n_test": rnd[name]["n"],
+            **low_ceiling.get(name, {}),
         }
     out["_meta"] = {
         "id": ev.id,
@@ -233,6 +265,12 @@ def table(result: dict) -> str:
                 f"{_f(m['calibration']['z_sd'], '{:6.2f}')} {m['n_train']:7d} {m['n']:6d}"
             )
     lines.append("ceil: tau between two single-batch evaluations of the same rows; perfect: tau a perfect mean predictor would reach against one batch; z_sd: sd of (measured - predicted) / noise_sd (1 = noise explains all the residual)")
+    for name in TARGET_NAMES:
+        r = result[name]
+        if r.get("lowvar_ceiling_tau") is not None:
+            lines.append(f"{name}: the low-noise values spread sd {r['lowvar_sd']:.4f} against a sampling sd of {r['lowvar_noise_sd']:.4f} "
+                         f"that reorders pairs (reliability {r['lowvar_reliability']:.2f}): a perfect mean predictor reaches tau "
+                         f"{r['lowvar_ceiling_tau']:+.3f} against them")
     eff = result.get("_p_effect")
     if eff:
         for label, e in (("random-design fit", eff.get("fit")), ("file", eff.get("file"))):
