@@ -174,3 +174,25 @@ def test_report_scores_against_lowvar_rows_when_present():
     s = fit_surrogate(dataclasses.replace(ev, lowvar=ev.lowvar.clear()), options=quick_options())
     lo = lowvar_ceiling(few, s, (0.0, 0.1, 0.2, 0.3, 0.4, 0.5))["lsc"]
     assert lo["lowvar_noise_sd"] > r["lsc"]["lowvar_noise_sd"] and lo["lowvar_ceiling_tau"] < r["lsc"]["lowvar_ceiling_tau"]
+
+
+def test_report_against_scores_a_fitted_surrogate_on_another_files_low_noise_rows_without_refitting(tmp_path, small_file, capsys):
+    code, _, err = run(["surrogate", "fit", str(small_file), "--out", str(tmp_path / "o"), "--no-quality", "--quiet"], capsys)
+    assert code == 0, err
+    frame, meta = synthetic_evaluations("fbnet", n_pairs=80, seed=9, lowvar_pairs=30)  # the same truth, new pairs
+    other = write_evaluations(frame, meta, tmp_path / "newer.parquet")
+    fitted = tmp_path / "o" / "fbnet-synth-1ep.json"
+    before = fitted.read_bytes()
+    code, out, err = run(["surrogate", "report", str(fitted), "--against", str(other), "--json"], capsys)
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["_meta"]["pairs"] == 30 and r["lsc"]["n"] == 30 and r["loss"]["n"] == 30 * 6
+    assert r["lsc"]["against"].startswith("lowvar") and r["lsc"]["kendall_tau"] > 0.5
+    assert fitted.read_bytes() == before and not (tmp_path / "surrogate-report").exists()
+    # by name: an archived shipped surrogate against the same file; as a table
+    code, out, err = run(["surrogate", "report", "fbnet-cifar10-drop50-12ep", "--against", str(other)], capsys)
+    assert code == 0, err
+    assert out.startswith("surrogate fbnet-cifar10-drop50-12ep as fitted, against") and "lsc" in out
+    # a parquet is no fitted surrogate: one line, exit 2
+    code, out, err = run(["surrogate", "report", str(small_file), "--against", str(other)], capsys)
+    assert code == 2 and "must be a surrogate JSON" in err and len(err.strip().splitlines()) == 1

@@ -161,15 +161,33 @@ def _report_targets(path: str | None) -> list[tuple[str, object, object, object]
 @click.option("--monotone/--no-monotone", default=None, help="Override the monotone-in-p fit (default: as the surrogate was fitted; monotone for a parquet).")
 @click.option("--p-model", default=None, type=click.Choice(["paired", "joint"]), help="Override the p-model (default: as the surrogate was fitted; paired for a parquet).")
 @click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
-def report(path, as_json, out_dir, seed, region, ablation, monotone, p_model, quiet):
+@click.option("--against", "against", default=None, type=click.Path(dir_okay=False),
+              help="Score the surrogate(s) of PATH as fitted (no refit) against this evaluation parquet's low-noise "
+                   "rows (else its first main batches): e.g. an older surrogate against a newer supernet's data.")
+def report(path, as_json, out_dir, seed, region, ablation, monotone, p_model, quiet, against):
     """Held-out quality of surrogates fitted on PATH (an evaluation parquet, or a surrogate JSON
     whose source parquet lies next to it; default: the shipped defaults), and the predicted
-    accuracy drop from p = 0 to p = 0.5."""
+    accuracy drop from p = 0 to p = 0.5. With --against: the fitted surrogate(s) scored against
+    another evaluation file, nothing refitted."""
     import dataclasses
 
     from nascsim.surrogate.effect import p_effect
-    from nascsim.surrogate.report import evaluate, feature_ablation, plot, public_json, table
+    from nascsim.surrogate.report import against_table, evaluate, feature_ablation, plot, public_json, score_against, table
 
+    if against is not None:
+        from nascsim.surrogate.evals import load_evaluations
+        from nascsim.surrogate.model import default_surrogates, load_surrogate
+
+        if path is not None and not str(path).endswith(".json") and Path(path).exists():
+            raise click.UsageError(f"--against scores fitted surrogates: PATH must be a surrogate JSON, not {path!r}")
+        ev = load_evaluations(against)
+        surrogates = default_surrogates(ev.space.name) if path is None else {Path(path).stem: load_surrogate(path)}
+        results = {label: score_against(s, ev) for label, s in surrogates.items()}
+        if as_json:
+            click.echo(strict_json(next(iter(results.values())) if len(results) == 1 else results, indent=1))
+        else:
+            click.echo("\n\n".join(against_table(r) for r in results.values()))
+        return
     progress = _progress(quiet)
     targets = _report_targets(path)  # every file is read and checked before any work
     results = {}

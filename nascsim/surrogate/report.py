@@ -96,6 +96,33 @@ def _score(s: Surrogate, ev: Evaluations, test: dict[str, pl.DataFrame], keep: b
     return scores, preds
 
 
+def score_against(s: Surrogate, ev: Evaluations) -> dict:
+    """A fitted surrogate, as it is (no refit), scored against another evaluation file: its
+    low-noise rows when it has them, else each pair's first main batch. Returns {target: metrics
+    of :func:`rank_metrics` + "calibration", "against"} and "_meta" ({"id", "against_id", "pairs"}).
+    Rank figures compare across supernets; R^2 and MAE only where both measure the same network."""
+    use_lowvar = ev.lowvar.height > 0
+    pairs = np.unique((ev.lowvar if use_lowvar else ev.rows)["pair"].to_numpy())
+    test = _observations(ev, pairs, s.loss_set, use_lowvar)
+    scores, _ = _score(s, ev, test, False)
+    for name in TARGET_NAMES:
+        scores[name]["against"] = "lowvar (whole held-out split)" if use_lowvar else "single batch"
+    scores["_meta"] = {"id": s.id, "against_id": ev.id, "pairs": int(len(pairs))}
+    return scores
+
+
+def against_table(result: dict) -> str:
+    """Plain-text table of :func:`score_against`."""
+    meta = result["_meta"]
+    lines = [f"surrogate {meta['id']} as fitted, against {meta['against_id']} "
+             f"({meta['pairs']} pairs, {result['lsc']['against']})",
+             f"{'target':6s} {'tau':>7s} {'rho':>7s} {'R2':>7s} {'MAE':>8s} {'n':>6s}"]
+    for name in TARGET_NAMES:
+        m = result[name]
+        lines.append(f"{name:6s} {_f(m['kendall_tau'])} {_f(m['spearman'])} {_f(m['r2'])} {_f(m['mae'], '{:8.4f}')} {m['n']:6d}")
+    return "\n".join(lines)
+
+
 def _train_rows(ev: Evaluations, test_pairs: np.ndarray) -> pl.DataFrame:
     train_rows = ev.rows.filter(~pl.col("pair").is_in(test_pairs.tolist()))
     if train_rows.height == 0:
