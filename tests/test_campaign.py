@@ -80,7 +80,7 @@ def check_outputs(out: Path, lanes: int = 2):
         from nascsim.train.evaluate import read_metadata
 
         md = read_metadata(f)
-        for key in ("recipe", "epochs_log", "train_device", "torch", "git_commit", "wall_s", "plan", "split_dropout_train"):
+        for key in ("recipe", "epochs_log", "train_device", "machine", "torch", "git_commit", "wall_s", "plan", "split_dropout_train"):
             assert key in md, key
         assert {"train_s", "noise_s", "lowvar_s", "main_s"} <= set(md["wall_s"])
         assert md["epochs_log"] and {"loss", "subnet_acc_mean", "subnet_acc_sd"} <= set(md["epochs_log"][0])

@@ -519,6 +519,8 @@ class Lane:
         return min(ids), len(ids)
 
     def _metadata(self, recipe, summary: dict, times: dict, table) -> dict:
+        from nascsim.train.pretrain import machine
+
         log = summary["epochs_log"]
         s = self.s
         return {
@@ -543,6 +545,7 @@ class Lane:
             "final_subnet_acc_mean": log[-1]["subnet_acc_mean"] if log else None,
             "epochs_log": log,
             "train_device": self.device_name,
+            "machine": machine(),
             "torch": summary["torch"],
             "wall_s": dict(times),
             "plan": summary["plan"],

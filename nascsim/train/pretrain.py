@@ -35,6 +35,26 @@ __all__ = ["CHECKPOINT", "git_commit", "load_supernet", "pretrain", "subnet_spre
 CHECKPOINT = "checkpoint.pt"
 
 
+def machine() -> str:
+    """The machine a run trained on, in one line: CPU model (Linux ``/proc/cpuinfo``, else
+    :func:`platform.processor`), logical cores and, where one is used, the GPU; e.g.
+    ``"Intel(R) Xeon(R) Platinum 8481C, 2 cores, x86_64"``."""
+    import os
+    import platform
+
+    model = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.partition(":")[2].strip()
+                    break
+    except OSError:
+        pass
+    model = " ".join((model or platform.processor() or "unknown CPU").split())[:120]
+    return f"{model}, {os.cpu_count()} cores, {platform.machine() or 'unknown architecture'}"
+
+
 def git_commit() -> str:
     """Commit of the nascsim checkout (suffix ``-dirty`` when it has changes); where the code runs
     from a copy without ``.git`` (a GPU machine), the commit named by ``NASCSIM_GIT_COMMIT`` (set by
