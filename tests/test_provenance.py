@@ -70,11 +70,14 @@ def test_the_card_decides_what_the_line_says(pair):
     assert prov.provenance_line([Bare()]) == "accuracy surrogate: mine (CIFAR-100, no model card)"
 
 
-def test_the_shipped_surrogates_are_named_provisional():
-    from nascsim.surrogate import default_surrogates
+def test_the_shipped_surrogates_name_their_proxy_setting_and_the_archived_ones_stay_provisional():
+    from nascsim.surrogate import default_surrogates, load_surrogate
 
     line = prov.provenance_line(default_surrogates().values())
-    assert line.startswith("accuracy surrogates: fbnet-cifar10-drop00-11ep (CIFAR-10")
+    assert line.startswith("accuracy surrogates: fbnet-cifar10-w0.25-16px-drop00-53ep (CIFAR-10")
+    assert line.count("proxy width 0.25 at 16 px, CPU supernet") == 2 and "PROVISIONAL" not in line
+    old = [load_surrogate(n) for n in ("fbnet-cifar10-drop50-12ep", "fbnet-cifar10-drop00-11ep")]
+    line = prov.provenance_line(old)
     assert line.count("PROVISIONAL") == 2 and "full width, GPU supernet" in line
 
 
