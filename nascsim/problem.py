@@ -37,7 +37,8 @@ of NASC steps the same evaluations buy, and the default budget is NASC's: ``step
 (35,190 x 2 at the paper's schedule). ``gpu_s`` is the simulated GPU time of the real search
 (as Syne Tune reports simulated time): evaluations x :func:`gpu_seconds_per_evaluation`, the
 evaluation throughput measured when the surrogate's supernet was evaluated (its card: wall
-seconds of the evaluation phase / rows, one row = one (arch, split, p) on ``n_images`` images),
+seconds of the evaluation phase / rows, one row = one (arch, split, p) on ``n_images`` images;
+for a CPU campaign's supernet, its noise set's seconds per minibatch evaluation on one core),
 scaled to ``minibatch`` images and the |P| loss rates of one evaluation. It counts supernet
 evaluations only (the pre-trained supernet's weights are not updated in the simulated search).
 Noise-free evaluations (``noisy=False``) are oracle queries the real search cannot make: they
@@ -73,10 +74,25 @@ def gpu_seconds_per_evaluation(surrogate, n_p: int, minibatch: int | None) -> fl
     supernet = (getattr(surrogate, "card", None) or {}).get("supernet") or {}
     eval_s, rows = supernet.get("eval_s"), supernet.get("rows")
     n_images = int(surrogate.doc["noise"]["n_images"])
-    if not isinstance(eval_s, (int, float)) or not isinstance(rows, int) or rows < 1 or eval_s <= 0:
-        return math.nan
     images = n_images if minibatch is None else int(minibatch)
-    return float(eval_s) / rows * images / n_images * n_p
+    if isinstance(eval_s, (int, float)) and isinstance(rows, int) and rows >= 1 and eval_s > 0:
+        return float(eval_s) / rows * images / n_images * n_p
+    return _campaign_seconds(supernet, n_p, minibatch)
+
+
+def _campaign_seconds(supernet: dict, n_p: int, minibatch: int | None) -> float:
+    """The same from a campaign's record (:mod:`nascsim.train.lane`): its noise set's wall time
+    over its pairs x minibatches (each one evaluation of ``noise_images`` images at every p of
+    its loss set), scaled to ``minibatch`` images and ``n_p`` loss rates; NaN when not recorded."""
+    try:
+        seconds = float(supernet["wall_s"]["noise_s"])
+        units = int(supernet["plan"]["noise_pairs"]) * int(supernet["plan"]["noise_batches"])
+        images, rates = int(supernet["eval"]["noise_images"]), len(supernet["eval"]["loss_set"])
+    except (KeyError, TypeError, ValueError):
+        return math.nan
+    if not (math.isfinite(seconds) and seconds > 0 and units >= 1 and images >= 1 and rates >= 1):
+        return math.nan
+    return seconds / units * (images if minibatch is None else int(minibatch)) / images * n_p / rates
 
 
 @dataclass

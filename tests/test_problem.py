@@ -117,13 +117,22 @@ def test_the_budget_counts_noisy_evaluations_in_steps_and_simulated_gpu_seconds(
 
 
 def test_simulated_gpu_seconds_come_from_the_surrogates_measured_evaluation_time(sur):
-    shipped = nascsim.default_surrogates("fbnet")["dropout"]
-    card = shipped.card["supernet"]
+    from nascsim.surrogate import load_surrogate
+
+    gpu = load_surrogate("fbnet-cifar10-drop50-12ep")  # a GPU run's record: evaluation seconds / rows
+    card = gpu.card["supernet"]
     per_row = card["eval_s"] / card["rows"]  # one (arch, split, p) on n_images images
-    n = shipped.doc["noise"]["n_images"]
-    assert gpu_seconds_per_evaluation(shipped, 6, 64) == pytest.approx(per_row * 64 / n * 6)
+    n = gpu.doc["noise"]["n_images"]
+    assert gpu_seconds_per_evaluation(gpu, 6, 64) == pytest.approx(per_row * 64 / n * 6)
+    # the shipped pair comes from a CPU campaign: its noise set's seconds per 64-image evaluation
+    shipped = nascsim.default_surrogates("fbnet")["dropout"]
+    rec = shipped.card["supernet"]
+    per_eval = rec["wall_s"]["noise_s"] / (rec["plan"]["noise_pairs"] * rec["plan"]["noise_batches"])
+    assert rec["eval"]["noise_images"] == 64 and len(rec["eval"]["loss_set"]) == 6
+    assert gpu_seconds_per_evaluation(shipped, 6, 64) == pytest.approx(per_eval)
+    assert gpu_seconds_per_evaluation(shipped, 3, 128) == pytest.approx(per_eval * 2 / 2)
     pb = Problem(threshold_ms=30.0, loss=0.2, budget=10)
-    assert pb.budget.seconds_per_evaluation == pytest.approx(per_row * 64 / n * 6)
+    assert pb.budget.seconds_per_evaluation == pytest.approx(per_eval)
     assert math.isnan(gpu_seconds_per_evaluation(sur, 6, 64))  # synthetic data: no timing
 
 
