@@ -66,6 +66,9 @@ def unit_seed(seed: int, design: str, unit: int) -> int:
     return int(np.random.SeedSequence([seed, 0xCA4, 0xD0, code, unit]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
+CALIBRATE_PAIRS = 4  # main-pair calls are timed over at least this many pairs where they fit
+
+
 class Lane:
     """One supernet's training and evaluation on the device (see module docstring)."""
 
@@ -179,11 +182,14 @@ class Lane:
 
     def calibrate_eval(self, seconds: float) -> dict:
         """Seconds per main pair, per noise evaluation, per low-noise pair and per monitor call,
-        from calls of a throw-away supernet (on CUDA after a warm-up call). The cheapest call (one
+        from calls of a throw-away supernet, each timed the second time it runs (the first builds
+        the kernels of its shapes: oneDNN primitives on a CPU, CUDA kernels on a GPU; timed
+        first, evaluations on a CPU came out twice as slow as the campaign then ran them). The cheapest call (one
         pair on one noise minibatch) comes first; a call whose predicted time exceeds ``seconds``
         runs on fewer images and is scaled up by the image count (time per image is flat on a
-        CPU; on a GPU the calls are fast enough to run whole). Where it fits, a full call of as
-        many pairs as the evaluation stacks gives the per-pair time."""
+        CPU; on a GPU the calls are fast enough to run whole). Where it fits, a call of as many
+        pairs as the evaluation stacks, at least :data:`CALIBRATE_PAIRS`, gives the per-pair time
+        (one pair alone was 0.13 s where 6 others averaged 0.47 s: a pair of skips costs little)."""
         from nascsim.train.evaluate import BatchStatistics, eval_shared, pairs_per_call
         from nascsim.train.sampling import uniform_pairs
 
@@ -194,12 +200,14 @@ class Lane:
         s = self.s
         m = min(pairs_per_call(s.batch_images, len(ps), self.max_rows), s.main_pairs)
         m_noise = min(s.noise_pairs, pairs_per_call(s.noise_images, len(ps), self.max_rows))
-        archs, splits = uniform_pairs(self.space, max(m, m_noise, s.monitor_pairs), rng)
+        archs, splits = uniform_pairs(self.space, max(m, m_noise, s.monitor_pairs, CALIBRATE_PAIRS), rng)
 
         def ev(n_img: int, pairs: int, loss_rates) -> float:
             x, y = self.held.x[:n_img], self.held.y[:n_img]
-            return self._timed(lambda: eval_shared(model, x, y, archs[:pairs], splits[:pairs], loss_rates, self.max_rows,
-                                                   self.precision))
+            call = lambda: eval_shared(model, x, y, archs[:pairs], splits[:pairs], loss_rates, self.max_rows,  # noqa: E731
+                                       self.precision)
+            self._timed(call)  # warm-up: the same shapes, so the second call runs as the evaluation will
+            return self._timed(call)
 
         def scaled(n_img: int, pairs: int, loss_rates, per_image_pair: float) -> float:
             """Time of a call of ``pairs`` pairs on ``n_img`` images, measured on fewer images
@@ -209,15 +217,14 @@ class Lane:
             return ev(k, pairs, loss_rates) * n_img / k
 
         with BatchStatistics(model):
-            if self.device.type == "cuda":
-                ev(s.noise_images, 1, ps)  # warm-up
             noise_eval_s = ev(s.noise_images, 1, ps)
             if m_noise > 1 and noise_eval_s * m_noise <= seconds:
                 noise_eval_s = ev(s.noise_images, m_noise, ps) / m_noise
             per_img = noise_eval_s / s.noise_images
             main_pair_s = scaled(s.batch_images, 1, ps, per_img)
-            if m > 1 and main_pair_s * m <= seconds:
-                main_pair_s = ev(s.batch_images, m, ps) / m
+            q = min(max(m, CALIBRATE_PAIRS), s.main_pairs, len(splits))  # pairs differ in cost (skips are free)
+            if q > 1 and main_pair_s * q <= seconds:
+                main_pair_s = ev(s.batch_images, q, ps) / q
             per_img_p0 = per_img / len(ps) * 2  # one p: the head and one tail, about 2/len(ps) of all p
             monitor_s = scaled(s.monitor_images, s.monitor_pairs, [0.0], per_img_p0)
         chunks = math.ceil(len(self.held) / s.batch_images)
