@@ -426,7 +426,7 @@ def model_card(s: Surrogate) -> str:
     )
     lines.append("  is        " + what_it_is(s))
     rec = card.get("supernet") if isinstance(card.get("supernet"), dict) else {}
-    scalars = [f"{k}={_fmt_value(v)}" for k, v in rec.items() if isinstance(v, (str, int, float, bool)) and k not in ("dataset", "space", "classes")]
+    scalars = [f"{k}={_fmt_value(v)}" for k, v in rec.items() if isinstance(v, (str, int, float, bool)) and k not in ("dataset", "space", "classes", "dataset_source", "id")]
     log = rec.get("epochs_log")
     if isinstance(log, list) and log and isinstance(log[-1], dict) and "loss" in log[-1]:
         scalars.append(f"final train loss={_fmt_value(log[-1]['loss'])}")
