@@ -7,7 +7,7 @@ N images at the 6 loss rates, BatchNorm with batch statistics, as the campaign e
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/step_speed.py --width 0.25 --resolution 16 \\
         --batch 128 --lambda-x 2 [--bf16]
-    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/step_speed.py --eval-images 500 --eval-pairs 6
+    PYTHONPATH=. OMP_NUM_THREADS=1 python scripts/step_speed.py --eval-images 500 --eval-pairs 6 [--profile]
 """
 import argparse
 import time
@@ -30,6 +30,7 @@ ap.add_argument("--steps", type=int, default=12)
 ap.add_argument("--bf16", action="store_true", help="bf16 autocast on the CPU")
 ap.add_argument("--eval-images", type=int, default=0, help="time the evaluation on this many images instead")
 ap.add_argument("--eval-pairs", type=int, default=6)
+ap.add_argument("--profile", action="store_true", help="with --eval-images: also print torch.profiler's top operators")
 args = ap.parse_args()
 
 torch.set_num_threads(1)
@@ -58,6 +59,12 @@ if args.eval_images:
         t0 = time.perf_counter()
         eval_shared(model, xe, ye, a[2:], k[2:], DEFAULT_LOSS_SET, rows, Precision.for_device(torch.device("cpu")))
         dt = time.perf_counter() - t0
+    if args.profile:
+        from torch.profiler import profile
+
+        with BatchStatistics(model), profile() as prof:
+            eval_shared(model, xe, ye, a[2:], k[2:], DEFAULT_LOSS_SET, rows, Precision.for_device(torch.device("cpu")))
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=8))
     print(f"width {args.width} at {args.resolution} px, evaluation of {args.eval_pairs} pairs on {args.eval_images} images "
           f"at {len(DEFAULT_LOSS_SET)} loss rates: {dt:.2f} s, {dt / args.eval_pairs / (args.eval_images / 64):.3f} s per "
           f"(pair, 64 images, {len(DEFAULT_LOSS_SET)} p)")
