@@ -457,7 +457,7 @@ def _given_settings(ctx: click.Context) -> dict[str, str]:
 @click.option("--max-rows", default=None, type=count(1, MAX_ROWS_PER_CALL), help="Rows (images x p x pairs) per evaluation call (default: 24576 on CUDA, 3072 on CPU).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False), help="Where decoded images are cached (default: next to the data).")
 @click.option("--checkpoint-dir", default=None, type=click.Path(file_okay=False), help="Also save each trained supernet here (not in --out).")
-@click.option("--calibrate-s", default=4.0, show_default=True, type=number(0, 3600), help="Seconds each speed measurement runs.")
+@click.option("--calibrate-s", default=4.0, show_default=True, type=number(0, 3600), help="Seconds each speed measurement runs (evaluation calls: after one warm-up run of the same call).")
 @click.option("--flush-s", default=15.0, show_default=True, type=number(0, MAX_SECONDS), help="Rewrite the evaluation files at least this often.")
 @recipe_options(batch_size=512, lr=0.3, warmup_epochs=2.0)
 def supernet_campaign(data, out_dir, budget_s, resume, space, device, workers, dropouts, lambda_x, valid_images, train_images,

@@ -153,8 +153,8 @@ def load_surrogate(path: str | os.PathLike, space: str | None = None) -> Surroga
     from nascsim.safe_load import StructureError, loads_json
 
     path = Path(path)
-    if not path.exists() and shipped_file(str(path)) is not None:
-        path = shipped_file(str(path))
+    if not path.exists():
+        path = shipped_file(str(path)) or path
     if not path.exists():
         raise FileNotFoundError(f"surrogate file {str(path)!r} not found (nor a shipped surrogate of that name: "
                                 f"{', '.join(shipped_names())})")

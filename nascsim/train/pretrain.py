@@ -37,8 +37,8 @@ CHECKPOINT = "checkpoint.pt"
 
 def machine() -> str:
     """The machine a run trained on, in one line: CPU model (Linux ``/proc/cpuinfo``, else
-    :func:`platform.processor`), logical cores and, where one is used, the GPU; e.g.
-    ``"Intel(R) Xeon(R) Platinum 8481C, 2 cores, x86_64"``."""
+    :func:`platform.processor`), logical cores and architecture, e.g. ``"Intel(R) Xeon(R)
+    Processor, 2 cores, x86_64"`` (a GPU, where one is used, is the run's ``train_device``)."""
     import os
     import platform
 
