@@ -192,3 +192,21 @@ def make_stand_in_surrogate(space: str = "fbnet", seed: int = 0, split_dropout_t
     frame, meta = synthetic_evaluations(space, n_pairs=300, seed=seed, split_dropout_train=split_dropout_train)
     name = "dropout" if split_dropout_train > 0 else "no-dropout"
     return fit_surrogate(frame, meta=meta, id=f"synthetic-{space}-{name}-seed{seed}", options=quick_options(seed=seed))
+
+
+def ship_only(monkeypatch, tmp_path: Path, spaces: tuple[str, ...] = ("fbnet",)) -> Path:
+    """Make the shipped-surrogate folder hold only the surrogates of ``spaces`` (copies of the
+    real ones), so a test can state what happens to a space that ships none."""
+    import shutil
+
+    import nascsim._data as data
+
+    real = data.shipped_path("surrogate")
+    folder = tmp_path / "shipped-surrogate"
+    folder.mkdir(parents=True)
+    for space in spaces:
+        for path in real.glob(f"{space}-*.json"):
+            shutil.copy(path, folder / path.name)
+    original = data.shipped_path
+    monkeypatch.setattr(data, "shipped_path", lambda name: folder if name == "surrogate" else original(name))
+    return folder

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from surrogate_fixtures import make_stand_in_surrogate
+from surrogate_fixtures import make_stand_in_surrogate, ship_only
 
 from nascsim.bench import stats
 from nascsim.cli import cli
@@ -365,10 +365,12 @@ def test_a_registered_method_is_benchmarked_like_the_builtins(files, tmp_path, m
 
 # -- suites -------------------------------------------------------------------------------------------
 
-def test_the_shipped_paper_suite_is_the_papers_setting_and_skips_the_extended_space_without_a_surrogate():
+def test_the_shipped_paper_suite_is_the_papers_setting_and_skips_the_extended_space_without_a_surrogate(
+        monkeypatch, tmp_path):
     from nascsim.bench.run import plan
     from nascsim.bench.suite import load_suite
 
+    ship_only(monkeypatch, tmp_path, ("fbnet",))
     suite = load_suite("paper")
     assert suite.source == "shipped:paper" and suite.methods == ("nasc", "hwnas", "hwnas-dropout")
     fb, ext = suite.groups
@@ -378,6 +380,20 @@ def test_the_shipped_paper_suite_is_the_papers_setting_and_skips_the_extended_sp
     assert [g.space for g, _, _ in p.groups] == ["fbnet"]
     assert p.n_runs == 3 * 4 * 3 * suite.seeds and p.n_searches == 3 * 4 * suite.seeds
     assert any("extended" in note for note in p.notes)
+
+
+def test_the_shipped_paper_suite_runs_the_extended_cells_once_that_space_ships_its_surrogates(monkeypatch, tmp_path):
+    from nascsim.bench.run import plan
+    from nascsim.bench.suite import load_suite
+    from nascsim.surrogate import save_surrogate
+
+    folder = ship_only(monkeypatch, tmp_path, ("fbnet",))
+    save_surrogate(make_stand_in_surrogate("extended", 0, split_dropout_train=0.5), folder / "extended-dropout.json")
+    save_surrogate(make_stand_in_surrogate("extended", 1, split_dropout_train=0.0), folder / "extended-no_dropout.json")
+    suite = load_suite("paper")
+    p = plan(suite)
+    assert [g.space for g, _, _ in p.groups] == ["fbnet", "extended"]
+    assert p.n_runs == 3 * 4 * 3 * suite.seeds + 3 * 1 * len(suite.groups[1].fields["loss"]) * suite.seeds
 
 
 def test_the_extended_cells_run_when_a_surrogate_of_that_space_is_given(files, tmp_path):

@@ -1,6 +1,6 @@
-"""The extended space (the paper's Fig. 3, T_th = 15 ms) end to end (issue 11.6): without a
-shipped extended surrogate, search and sweep say exactly what to run; with one fitted from an
-evaluation file, search and sweep run on it."""
+"""The extended space (the paper's Fig. 3, T_th = 15 ms) end to end: a space that ships no
+surrogate makes search and sweep say exactly what to run; with one fitted from an evaluation file,
+search and sweep run on it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import pytest
 
 from nascsim.cli import main
-from surrogate_fixtures import quick_options, synthetic_evaluations, write_evaluations
+from surrogate_fixtures import quick_options, ship_only, synthetic_evaluations, write_evaluations
 
 
 def run(argv, capsys):
@@ -35,12 +35,15 @@ HOW_TO = (
     ids=["search", "sweep"],
 )
 def test_without_an_extended_surrogate_search_and_sweep_say_what_to_run(tmp_path, capsys, monkeypatch, argv):
-    monkeypatch.chdir(tmp_path)
-    code, out, err = run(argv + (["--out", str(tmp_path / "res")] if argv[0] == "sweep" else []), capsys)
+    ship_only(monkeypatch, tmp_path / "pkg", ("fbnet",))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    code, out, err = run(argv + (["--out", str(work / "res")] if argv[0] == "sweep" else []), capsys)
     assert code == 2 and err.count("\n") == 1
     assert "no 'dropout' surrogate ships for the 'extended' space" in err
     assert HOW_TO in err and "--surrogate surrogates/extended-dropout.json" in err
-    assert list(tmp_path.iterdir()) == []
+    assert list(work.iterdir()) == []
 
 
 def test_the_extended_space_runs_end_to_end_from_an_evaluation_file(tmp_path, capsys, monkeypatch):
