@@ -141,6 +141,7 @@ def test_the_gap_report_names_each_network_tau_and_medians(one_job):
     text = (one_job / "confirm.md").read_text()
     table, _ = read_table(one_job / "confirm.parquet")
     assert "surrogate vs re-trained" in text and f"| {table.height} |" in text
+    assert "Among the networks one surrogate judged" in text  # the two roles are two surrogates
     for m in FIG2:
         assert f"| {m} | 0 |" in text and f"| {m} | {len(SEEDS)} |" in text
     assert (one_job / "confirm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -151,6 +152,25 @@ def test_kendall_tau_b_of_orders():
     assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
     assert kendall_tau([1, 2, 3], [10, 30, 20]) == pytest.approx(1 / 3)
     assert kendall_tau([1, 1, 1], [1, 2, 3]) != kendall_tau([1, 1, 1], [1, 2, 3])  # nan: one column constant
+
+
+def test_rank_agreement_is_also_given_among_the_networks_one_surrogate_judged():
+    from nascsim.train.confirm_report import rank_agreement, rank_agreement_per_surrogate
+
+    # surrogate B predicts 10 points above A: pooled, that offset orders B's networks above A's
+    table = pl.DataFrame({
+        "method": ["nasc"] * 3 + ["hwnas"] * 3,
+        "surrogate": ["A"] * 3 + ["B"] * 3,
+        "surrogate_acc": [0.50, 0.51, 0.52, 0.60, 0.61, 0.62],
+        "supernet_acc": [None] * 6,
+        "retrain_acc": [0.53, 0.52, 0.51, 0.56, 0.55, 0.54],
+    }, schema_overrides={"supernet_acc": pl.Float64})
+    pooled = {(a, b): tau for a, b, tau, _ in rank_agreement(table)}
+    assert pooled[("surrogate_acc", "retrain_acc")] > 0
+    per = {(sid, a): (methods, tau, n) for sid, methods, a, tau, n in rank_agreement_per_surrogate(table)}
+    assert per[("A", "surrogate_acc")] == (("nasc",), -1.0, 3)
+    assert per[("B", "surrogate_acc")] == (("hwnas",), -1.0, 3)
+    assert per[("A", "supernet_acc")][2] == 0
 
 
 def test_one_job_writes_the_same_rows_as_two(one_job, sweep, data, tmp_path):

@@ -85,6 +85,19 @@ def test_every_entangled_op_computes_its_stand_alone_block_with_the_sliced_weigh
                 torch.testing.assert_close(ent(x), plain(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("sharing", ["none", "entangled", "entangled-bn"])
+def test_every_path_of_a_fresh_supernet_passes_its_input_on_whatever_the_sharing(sharing):
+    """With zero-initialised residual branches a path is the identity at first, never a constant:
+    a bottleneck op (no residual) must not inherit the conv ops' zero residual scale."""
+    sp = get_space("extended")
+    torch.manual_seed(0)
+    net = SuperNet(sp, 10, proxy=Proxy(0.25, 16), sharing=sharing, zero_residual=True)
+    x = torch.randn(8, 3, 16, 16)
+    for name in ("k3_e1/2", "k5_e1/8", "k3_e1", "skip"):
+        out = net(x, [sp.op_names.index(name)] * sp.n_layers, sp.n_layers)
+        assert out.std(dim=0).mean() > 1e-3, name  # logits differ between images
+
+
 def test_the_shuffle_order_is_where_channel_shuffle_takes_each_channel_from():
     from nascsim.train.blocks import ChannelShuffle
 

@@ -138,6 +138,22 @@ def rank_agreement(table) -> list[tuple[str, str, float, int]]:
     return out
 
 
+def rank_agreement_per_surrogate(table) -> list[tuple[str, tuple[str, ...], str, float, int]]:
+    """(surrogate id, its methods, column, τ-b against re-trained, networks) among the networks one
+    surrogate judged, for the surrogate and the supernet column. Across surrogates, τ also counts
+    the offset between two surrogates (or supernets) as agreement or disagreement; within one it
+    does not."""
+    out = []
+    for sid in dict.fromkeys(table["surrogate"].to_list()):
+        g = table.filter(table["surrogate"] == sid)
+        methods = tuple(dict.fromkeys(g["method"].to_list()))
+        for a in ("surrogate_acc", "supernet_acc"):
+            both = g.filter(g[a].is_not_null() & g["retrain_acc"].is_not_null())
+            tau = kendall_tau(both[a].to_numpy(), both["retrain_acc"].to_numpy()) if both.height else float("nan")
+            out.append((sid, methods, a, tau, both.height))
+    return out
+
+
 def provenance(plan) -> str:
     from nascsim.sweep.summary import provenance as line
 
@@ -182,6 +198,13 @@ def gap_report(plan, table) -> str:
               "| columns | τ | networks |", "|---|---|---|"]
     for a, b, tau, n in rank_agreement(table):
         lines.append(f"| {LABEL[a]} vs {LABEL[b]} | {'' if math.isnan(tau) else f'{tau:.2f}'} | {n} |")
+    per = rank_agreement_per_surrogate(table)
+    if len({sid for sid, *_ in per}) > 1:
+        lines += ["", "Among the networks one surrogate judged (across surrogates τ also counts their offset):", "",
+                  "| surrogate | methods | columns | τ | networks |", "|---|---|---|---|---|"]
+        for sid, methods, a, tau, n in per:
+            lines.append(f"| {sid} | {', '.join(methods)} | {LABEL[a]} vs re-trained "
+                         f"| {'' if math.isnan(tau) else f'{tau:.2f}'} | {n} |")
     lines += ["", f"## Per method (medians, accuracy in % at p = {p:g})", "",
               "| method | networks | feasible (T <= T_th) | T (ms) | surrogate | supernet | re-trained |",
               "|---|---|---|---|---|---|---|"]
@@ -226,13 +249,13 @@ def figure_png(plan, table) -> bytes:
     ax.axvline(s.cell.threshold_ms, color="k", linestyle="--", linewidth=1, label=f"T_th = {s.cell.threshold_ms:g} ms")
     ax.set_xlabel("end-to-end latency T (ms)")
     ax.set_ylabel(f"re-trained accuracy at p = {p:g} (%)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # below: no marker hidden
     curves = bool(ax2.get_lines())
     ax2.axvline(p, color="k", linestyle=":", linewidth=1)
     ax2.set_xlabel("loss rate p at the split")
     ax2.set_ylabel("median accuracy (%)")
     if curves:
-        ax2.legend(fontsize=7)
+        ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     done = int(table["retrain_acc"].is_not_null().sum())
     _title(fig, f"re-trained final models, T_th = {s.cell.threshold_ms:g} ms, p = {p:g} ({done}/{table.height} networks); "
                 f"{setting_text(plan)}", textwrap.shorten(provenance(plan), 400))

@@ -18,7 +18,8 @@ al. 2020), the ops of a layer are slices of the largest one's weights:
 - a grouped op's channel shuffle is undone in the slices it takes after it (:func:`shuffle_order`),
   so channel i of the shared weights is the same feature for every op;
 - every op keeps its own BatchNorm statistics; the BatchNorm scale and shift are its own
-  (``entangled``) or sliced from the layer's too (``entangled-bn``);
+  (``entangled``) or sliced from the layer's too (``entangled-bn``; a bottleneck op's last one
+  stays its own: it has no residual);
 - ``skip`` is the identity, or where the layer changes shape a 1x1 convolution whose weight is
   the product of the expansion-1 op's two pointwise weights (:class:`TiedProjection`).
 
@@ -131,8 +132,8 @@ class SlicedConv(nn.Module):
 
 
 def _sliced_bn(shared: SharedWeights, part: str, c_out: int, mid: int, kernel: int, stride: int, groups: int,
-               relu: bool, shuffled: int = 1) -> list[nn.Module]:
-    norms = getattr(shared, "norms", None)
+               relu: bool, shuffled: int = 1, own_norm: bool = False) -> list[nn.Module]:
+    norms = None if own_norm else getattr(shared, "norms", None)
     order = shuffle_order(c_out, shuffled) if shuffled > 1 and part == "dw" else None
     bn = UnitBatchNorm2d(c_out) if norms is None else SlicedBatchNorm2d(norms, part, c_out, order)
     mods: list[nn.Module] = [SlicedConv(shared, part, mid, kernel, stride, groups, shuffled), bn]
@@ -156,14 +157,18 @@ class EntangledConvBlock(ConvBlock):
 
 
 class EntangledBottleneckBlock(BottleneckBlock):
-    """:class:`nascsim.train.blocks.BottleneckBlock` with its three convs sliced from ``shared``."""
+    """:class:`nascsim.train.blocks.BottleneckBlock` with its three convs sliced from ``shared``.
+
+    Its last BatchNorm keeps its own scale and shift also where the layer's are shared: the block
+    has no residual, so its output scale is not the conv ops' residual-branch scale, which starts
+    at zero (``zero_residual``) and would make every path through a bottleneck op output zero."""
 
     def __init__(self, layer: Layer, op: Op, shared: SharedWeights) -> None:
         nn.Module.__init__(self)
         mid = op.mid_channels(layer.c_in)
         self.head_part = nn.Sequential(*_sliced_bn(shared, "pw1", mid, mid, 1, 1, 1, relu=True),
                                        *_sliced_bn(shared, "dw", mid, mid, op.kernel, layer.stride, 1, relu=True))
-        self.tail_part = nn.Sequential(*_sliced_bn(shared, "pw2", layer.c_out, mid, 1, 1, 1, relu=False))
+        self.tail_part = nn.Sequential(*_sliced_bn(shared, "pw2", layer.c_out, mid, 1, 1, 1, relu=False, own_norm=True))
 
 
 class TiedProjection(nn.Module):
