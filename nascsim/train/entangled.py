@@ -206,8 +206,6 @@ def build_entangled_layer(layer: Layer, ops: tuple[Op, ...], bn: str = "private"
     """(shared weights, one module per op) of one supernet layer; ``skip`` stays independent.
     ``bn``: each op's BatchNorm scale and shift are its own (``private``) or slices of the layer's
     (``shared``, held in ``shared.norms``)."""
-    from nascsim.train.blocks import SkipBlock
-
     shared = SharedWeights(layer, ops)
     if bn == "shared":
         shared.norms = SharedNorms(layer, shared)
