@@ -23,7 +23,14 @@ from nascsim.cli import main
 if len(sys.argv) < 4 or sys.argv[1] not in ("keep", "at-split") or sys.argv[3] != "--":
     print(__doc__.split("\n\n")[1].strip(), file=sys.stderr)
     raise SystemExit(2)
-mode, share = sys.argv[1], float(sys.argv[2])
+mode = sys.argv[1]
+try:
+    share = float(sys.argv[2])
+except ValueError:
+    share = float("nan")
+if not 0 <= share <= 1:
+    print(f"Error: {mode} takes a share in [0, 1], not {sys.argv[2]!r}", file=sys.stderr)
+    raise SystemExit(2)
 drawn = sampling.epoch_paths
 
 

@@ -129,13 +129,15 @@ def _median(values) -> float | None:
     return float(np.median(v)) if v else None
 
 
+def _tau(table, a: str, b: str) -> tuple[float, int]:
+    """(τ-b of columns a and b, networks with both)."""
+    both = table.filter(table[a].is_not_null() & table[b].is_not_null())
+    return (kendall_tau(both[a].to_numpy(), both[b].to_numpy()) if both.height else float("nan")), both.height
+
+
 def rank_agreement(table) -> list[tuple[str, str, float, int]]:
     """(column a, column b, τ-b, networks with both) for each pair of accuracy columns."""
-    out = []
-    for a, b in COLUMNS_COMPARED:
-        both = table.filter(table[a].is_not_null() & table[b].is_not_null())
-        out.append((a, b, kendall_tau(both[a].to_numpy(), both[b].to_numpy()) if both.height else float("nan"), both.height))
-    return out
+    return [(a, b, *_tau(table, a, b)) for a, b in COLUMNS_COMPARED]
 
 
 def rank_agreement_per_surrogate(table) -> list[tuple[str, tuple[str, ...], str, float, int]]:
@@ -147,10 +149,7 @@ def rank_agreement_per_surrogate(table) -> list[tuple[str, tuple[str, ...], str,
     for sid in dict.fromkeys(table["surrogate"].to_list()):
         g = table.filter(table["surrogate"] == sid)
         methods = tuple(dict.fromkeys(g["method"].to_list()))
-        for a in ("surrogate_acc", "supernet_acc"):
-            both = g.filter(g[a].is_not_null() & g["retrain_acc"].is_not_null())
-            tau = kendall_tau(both[a].to_numpy(), both["retrain_acc"].to_numpy()) if both.height else float("nan")
-            out.append((sid, methods, a, tau, both.height))
+        out += [(sid, methods, a, *_tau(g, a, "retrain_acc")) for a in ("surrogate_acc", "supernet_acc")]
     return out
 
 

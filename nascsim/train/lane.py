@@ -184,9 +184,9 @@ class Lane:
         """Seconds per main pair, per noise evaluation, per low-noise pair and per monitor call,
         from calls of a throw-away supernet, each timed the second time it runs (the first builds
         the kernels of its shapes: oneDNN primitives on a CPU, CUDA kernels on a GPU). The
-        cheapest call (one pair on one noise minibatch) comes first; a call whose predicted time exceeds ``seconds``
-        runs on fewer images and is scaled up by the image count (time per image is flat on a
-        CPU; on a GPU the calls are fast enough to run whole). Where it fits, a call of as many
+        cheapest call (one pair on one noise minibatch) comes first; a call whose predicted time
+        exceeds ``seconds`` runs on fewer images and is scaled up by the image count (time per
+        image is flat on a CPU; on a GPU the calls are fast enough to run whole). Where it fits, a call of as many
         pairs as the evaluation stacks, at least :data:`CALIBRATE_PAIRS`, gives the per-pair time
         (one pair alone was 0.13 s where 6 others averaged 0.47 s: a pair of skips costs little)."""
         from nascsim.train.evaluate import BatchStatistics, eval_shared, pairs_per_call

@@ -22,8 +22,9 @@ work the way a prefix tree would:
 On a GPU a call therefore makes at most ``n_ops`` stacked module calls per layer whatever the
 number of pairs and loss rates, instead of one per pair and p; on a CPU each node runs alone
 (what costs there is moving rows, not calls) and only the shared prefixes save work. The result
-equals the single-path forward per (pair, p) up to floating-point summation order; dropout masks are drawn in a different order, so
-individual masks (not their distribution) differ from single-path calls.
+equals the single-path forward per (pair, p) up to floating-point summation order; dropout masks
+are drawn in a different order, so individual masks (not their distribution) differ from
+single-path calls.
 """
 
 from __future__ import annotations
