@@ -7,11 +7,18 @@ docs/torch-stage.md, "The extended space at the CPU proxy", quotes the runs).
 Which paths are trained:
 
 - ``--fixed OPS [--fixed-split K]``: every step trains the one path (22 comma-separated op names);
+- ``--keep Q``: each sampled bottleneck op stays with probability Q, else becomes a conv or skip
+  op drawn uniformly (Q = 0: no bottleneck op in any trained path; Q = 1: the tool's sampler);
+- ``--at-split S``: no bottleneck op anywhere, except in a share S of the pairs whose split k >= 1,
+  where layer k (the layer the split follows) gets a bottleneck op drawn uniformly: the payload is
+  then the bottleneck's depthwise output, the place the extended space adds them for;
 - ``--force L=OP``: layer L (0-based) takes OP in every pair, every other sampled bottleneck op
   becomes a conv or skip op drawn uniformly;
 - ``--ramp E [--ramp-start S]``: in epoch e (from 0) each sampled bottleneck op stays with
   probability min(1, (e - S) / E), 0 before epoch S, else becomes a conv or skip op drawn
   uniformly: no bottleneck op at first, the tool's sampler from epoch S + E on.
+
+The monitor's pairs stay uniform over the whole extended space.
 
 What a bottleneck op is while training:
 
@@ -57,12 +64,19 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        fail(message)
+
+
 def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     if "--" not in argv:
         print(__doc__.split("\n\n")[1].strip(), file=sys.stderr)
         raise SystemExit(2)
     cut = argv.index("--")
-    p = argparse.ArgumentParser(prog="ext_probe.py")
+    p = Parser(prog="ext_probe.py")
+    p.add_argument("--keep", type=float, default=None)
+    p.add_argument("--at-split", type=float, default=None)
     p.add_argument("--fixed", default="")
     p.add_argument("--fixed-split", type=int, default=22)
     p.add_argument("--force", default="")
@@ -79,6 +93,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument("--recon", type=float, default=0.0)
     args = p.parse_args(argv[:cut])
     names = [op.name for op in get_space("extended").ops]
+    for name in ("keep", "at_split"):
+        v = getattr(args, name)
+        if v is not None and not 0 <= v <= 1:
+            fail(f"--{name.replace('_', '-')} takes a share in [0, 1], got {v}")
     for name in ("ramp", "ramp_start", "mid_floor", "mid_min", "anneal", "clip", "recon"):
         v = getattr(args, name)
         if not (np.isfinite(v) and 0 <= v <= 1000):
@@ -100,10 +118,11 @@ def use_sampler(draw) -> None:
     pretrain.epoch_paths = draw  # it imported the name
 
 
-def without_bottlenecks(space, archs: np.ndarray, rng: np.random.Generator, keep: float) -> None:
-    """Each bottleneck op in ``archs`` stays with probability ``keep``, else becomes a conv or skip op."""
+def without_bottlenecks(space, archs: np.ndarray, rng: np.random.Generator, keep: float | None) -> None:
+    """Each bottleneck op in ``archs`` stays with probability ``keep``, else becomes a conv or skip op
+    (``keep`` None: none stays, and no draw decides it, as the quoted runs did)."""
     bottleneck = np.array([op.kind == "bottleneck" for op in space.ops])
-    swap = bottleneck[archs] & (rng.random(archs.shape) >= keep)
+    swap = bottleneck[archs] if keep is None else bottleneck[archs] & (rng.random(archs.shape) >= keep)
     archs[swap] = rng.choice(np.flatnonzero(~bottleneck), size=int(swap.sum()))
 
 
@@ -115,12 +134,24 @@ def patch_paths(args) -> None:
             return np.tile(arch, (steps, lambda_x, 1)), np.full((steps, lambda_x), args.fixed_split)
 
         use_sampler(fixed)
+    elif args.keep is not None or args.at_split is not None:
+        def kept(space, steps, lambda_x, how, rng):
+            archs, splits = drawn(space, steps, lambda_x, how, rng)
+            without_bottlenecks(space, archs, rng, args.keep)
+            if args.at_split is not None:
+                flat, k = archs.reshape(-1, space.n_layers), splits.reshape(-1)
+                put = np.flatnonzero((rng.random(k.size) < args.at_split) & (k >= 1))
+                bottlenecks = [i for i, op in enumerate(space.ops) if op.kind == "bottleneck"]
+                flat[put, k[put] - 1] = rng.choice(bottlenecks, size=put.size)
+            return archs, splits
+
+        use_sampler(kept)
     elif args.force:
         layer, _, op = args.force.partition("=")
 
         def forced(space, steps, lambda_x, how, rng):
             archs, splits = drawn(space, steps, lambda_x, how, rng)
-            without_bottlenecks(space, archs, rng, 0.0)
+            without_bottlenecks(space, archs, rng, None)
             archs[..., int(layer)] = [o.name for o in space.ops].index(op)
             return archs, splits
 
@@ -161,7 +192,8 @@ class TiedDecoder(nn.Module):
 # around every step, so no id outlives its tensor.
 _inputs: dict[int, torch.Tensor] = {}
 _recon_terms: list[torch.Tensor] = []
-_gate = [0.0]
+_gate = [0.0]  # g of --anneal in this epoch
+RECON = [0.0]  # B of --recon
 
 
 def _keep_input(mod, inp, out) -> None:
@@ -182,9 +214,6 @@ def _tail_hook(mod, inp, out):
         if skip is not None:
             return out + _gate[0] * skip[0](x)
     return out
-
-
-RECON = [0.0]
 
 
 def patch_ops(args) -> None:
