@@ -9,21 +9,44 @@ Each path: conv and skip ops drawn at random (seed 3), one op of ``--ops`` at ``
 docs/torch-stage.md ("The extended space at the CPU proxy") quotes its output.
 """
 import argparse
+import sys
 
 import numpy as np
 import torch
 
 from nascsim.train.pretrain import load_supernet
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+
+
+def fail(message: str) -> None:
+    print(f"Error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        fail(message)
+
+
+parser = Parser(description=__doc__.split("\n\n")[0])
 parser.add_argument("checkpoint")
 parser.add_argument("--layer", type=int, default=10, help="1..22")
 parser.add_argument("--ops", default="k3_e1/2,k3_e1/8")
 parser.add_argument("--images", type=int, default=256)
 args = parser.parse_args()
+if not 1 <= args.layer <= 22:
+    fail(f"--layer must lie in 1..22, got {args.layer}")
+if not 2 <= args.images <= 4096:
+    fail(f"--images must lie in 2..4096, got {args.images}")
 
 torch.manual_seed(0)
-net, _ = load_supernet(args.checkpoint, device="cpu")
+try:
+    net, _ = load_supernet(args.checkpoint, device="cpu")
+except (OSError, ValueError) as exc:
+    fail(f"cannot load supernet {args.checkpoint!r}: {exc}")
+unknown = [n for n in args.ops.split(",") if n not in net.space.op_names]
+if unknown:
+    fail(f"--ops: {', '.join(unknown)} not an op of the {net.space.name} space")
 net.train()
 space = net.space
 x = torch.randn(args.images, 3, net.proxy.resolution, net.proxy.resolution)
